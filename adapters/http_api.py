@@ -1,0 +1,110 @@
+"""The HTTP chat API for trusted front ends (web widget, mini-program back end).
+
+Inbound: POST /api/v1/messages; outbound: the replies in the response body. Transport only:
+validate, authenticate, translate to InboundMessage and back.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from quart import Blueprint, Response, current_app, jsonify, request
+
+from bot.cases import ReporterRef
+from bot.messages import InboundMessage, Location
+from handlers.router import handle
+
+CHANNEL = "http"
+api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    coord: Literal["wgs84", "gcj02"] = "wgs84"
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(min_length=1, max_length=128)
+    text: str = Field("", max_length=100_000)
+    location: LocationIn | None = None
+    media: list[str] = Field(default_factory=list, max_length=9)
+    message_id: str = Field("", max_length=128)
+
+
+def error(status: int, message: str, **extra: Any) -> Response:
+    response = jsonify({"error": message, **extra})
+    response.status_code = status
+    return response
+
+
+def is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+@api.before_request
+async def authenticate() -> Response | None:
+    keys: list[str] = current_app.config["GRIDBOT"].api.keys
+    if not keys:
+        if is_loopback(request.remote_addr):
+            return None
+        return error(403, "API keys are not configured: only loopback clients are served")
+    given = request.headers.get("X-API-Key", "")
+    if any(hmac.compare_digest(given, key) for key in keys):
+        return None
+    return error(401, "missing or wrong X-API-Key header")
+
+
+async def _json_body() -> dict[str, Any] | Response:
+    data = await request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        return error(400, "the body must be a JSON object")
+    return data
+
+
+@api.post("/messages")
+async def post_message() -> Response:
+    data = await _json_body()
+    if isinstance(data, Response):
+        return data
+    try:
+        body = MessageIn.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return error(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    if not body.text.strip() and body.location is None and not body.media:
+        return error(400, "send text, a location or media")
+    services = current_app.config["SERVICES"]
+    if body.message_id and not await services.dedupe.first_time(
+        f"{CHANNEL}:{body.user}", body.message_id
+    ):
+        return error(409, "this message_id was already processed")
+    location = None
+    if body.location is not None:
+        location = Location(body.location.lat, body.location.lon, body.location.coord)
+    msg = InboundMessage(CHANNEL, body.user, body.text, location, body.media, body.message_id)
+    outcome = await handle(msg, services)
+    return jsonify(outcome.as_dict())
+
+
+@api.get("/cases/<number>")
+async def get_case(number: str) -> Response:
+    user = request.args.get("user", "")
+    services = current_app.config["SERVICES"]
+    case = await services.cases.get(number, ReporterRef(CHANNEL, user)) if user else None
+    if case is None:
+        return error(404, "no such case for this user")
+    return jsonify(services.cases.public_view(case))
+
+
+@api.get("/grids")
+async def get_grids() -> Response:
+    return jsonify(current_app.config["SERVICES"].grids.feature_collection())

@@ -1,0 +1,53 @@
+"""The Quart application factory."""
+
+from __future__ import annotations
+
+from quart import Quart, Response, jsonify
+
+from adapters.http_api import api, is_loopback
+from bot.config import Config, ConfigError
+from bot.services import Services, build_services
+
+
+def check_exposure(config: Config, host: str | None = None) -> None:
+    """Refuse to serve the API beyond this machine without keys, or share state
+    between workers through process memory."""
+    host = host or config.server.host
+    if not config.api.keys and not is_loopback(host) and host != "localhost":
+        raise ConfigError(
+            f"serving on {host} without api.keys would open the API to anyone; "
+            "set GRIDBOT_API_KEYS or serve on 127.0.0.1"
+        )
+    if config.server.workers > 1 and not config.redis.url:
+        raise ConfigError("server.workers > 1 needs redis.url: the embedded store is per process")
+
+
+def create_app(config: Config, services: Services | None = None) -> Quart:
+    app = Quart("gridbot")
+    app.config["GRIDBOT"] = config
+    app.config["SERVICES"] = services
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
+    app.register_blueprint(api)
+
+    @app.before_serving
+    async def _start() -> None:
+        if app.config["SERVICES"] is None:
+            app.config["SERVICES"] = await build_services(config)
+            app.config["OWNS_SERVICES"] = True
+
+    @app.after_serving
+    async def _stop() -> None:
+        if app.config.get("OWNS_SERVICES"):
+            await app.config["SERVICES"].close()
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return jsonify({"ok": True})
+
+    @app.errorhandler(413)
+    async def too_large(_error: Exception) -> Response:
+        response = jsonify({"error": "request body too large"})
+        response.status_code = 413
+        return response
+
+    return app

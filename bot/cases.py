@@ -1,0 +1,287 @@
+"""Filing cases and moving them through the workflow, with the audit trail and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.catalogue import Catalogue, CatalogueItem
+from bot.config import CasesConfig
+from bot.grids import GridMap
+from bot.models import Case, CaseCounter, CaseEvent, CaseMedia, OutboxMessage, Reporter
+from bot.storage import Database
+from bot.texts import t
+from bot.workflow import Status, check_transition
+from bot.worktime import WorkCalendar
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ReporterRef:
+    channel: str
+    external_id: str
+    phone: str | None = None
+
+
+@dataclass
+class CaseDraft:
+    text: str
+    item_code: str
+    grid_code: str
+    lat: float | None = None
+    lon: float | None = None
+    address: str = ""
+    media: list[str] = field(default_factory=list)
+    confidence: float | None = None
+
+
+class CaseNotFound(Exception):
+    pass
+
+
+class CaseService:
+    def __init__(
+        self,
+        db: Database,
+        catalogue: Catalogue,
+        grids: GridMap,
+        calendar: WorkCalendar,
+        config: CasesConfig,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.catalogue = catalogue
+        self.grids = grids
+        self.calendar = calendar
+        self.config = config
+        self.tz = ZoneInfo(config.timezone)
+        self.clock = clock
+
+    # -- filing ---------------------------------------------------------------------------
+
+    def dispatch_target(self, item: CatalogueItem, grid_code: str) -> tuple[str, str]:
+        """(level, assignee): small matters stay in the grid, ordinary ones go to the street,
+        big ones to the district department responsible for the item."""
+        if item.level == "grid":
+            return "grid", f"grid:{grid_code}"
+        if item.level == "street":
+            street = self.grids.at_level(grid_code, "street")
+            return "street", f"street:{street.code if street else grid_code}"
+        return "district", f"department:{item.department}"
+
+    async def file(self, draft: CaseDraft, reporter: ReporterRef) -> Case:
+        item = self.catalogue.get(draft.item_code)
+        grid = self.grids.get(draft.grid_code)
+        if grid is None:
+            raise ValueError(f"unknown grid {draft.grid_code}")
+        now = self.clock()
+        level, assignee = self.dispatch_target(item, grid.code)
+        async with self.db.session() as session, session.begin():
+            reporter_row = await self._reporter(session, reporter, now)
+            case = Case(
+                number=await self._next_number(session, now),
+                status=Status.REPORTED,
+                item_code=item.code, item_name=item.name, big_class=item.big_class,
+                department=item.department, handling_level=item.level, current_level=level,
+                assignee="", urgent=item.urgent, text=draft.text, address=draft.address,
+                lat=draft.lat, lon=draft.lon, grid_code=grid.code, channel=reporter.channel,
+                reporter_id=reporter_row.id, classifier_confidence=draft.confidence,
+                created_at=now, updated_at=now,
+                response_due=self.calendar.add(now, item.response),
+                handling_due=self.calendar.add(now, item.handling),
+                reopen_count=0,
+            )
+            session.add(case)
+            await session.flush()
+            self._event(session, case, "citizen", "report", None, Status.REPORTED, now)
+            for ref in draft.media:
+                session.add(CaseMedia(case_id=case.id, kind="photo", ref=ref,
+                                      added_by="citizen", created_at=now))
+            # The reporter hears about filing in the reply to their confirmation, not twice.
+            await self._move(session, case, Status.FILED, "system", t("event.auto_filed"), now,
+                             tell_reporter=False)
+            case.assignee = assignee
+            await self._move(session, case, Status.DISPATCHED, "system",
+                             t("event.dispatched", target=self.assignee_label(assignee)), now,
+                             tell_reporter=False)
+        return case
+
+    async def _reporter(self, session: AsyncSession, ref: ReporterRef, now: datetime) -> Reporter:
+        row = (await session.execute(
+            select(Reporter).where(Reporter.channel == ref.channel,
+                                   Reporter.external_id == ref.external_id)
+        )).scalar_one_or_none()
+        if row is None:
+            row = Reporter(channel=ref.channel, external_id=ref.external_id, phone=ref.phone,
+                           created_at=now)
+            session.add(row)
+            await session.flush()
+        return row
+
+    async def _next_number(self, session: AsyncSession, now: datetime) -> str:
+        """Per-day sequence; the upsert locks the day's row, so concurrent filings never clash."""
+        day = now.astimezone(self.tz).strftime("%Y%m%d")
+        insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+        stmt = insert(CaseCounter).values(day=day, value=1)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["day"], set_={"value": CaseCounter.value + 1}
+        ).returning(CaseCounter.value)
+        value = (await session.execute(stmt)).scalar_one()
+        return f"{self.config.number_prefix}{day}-{value:04d}"
+
+    # -- moving -----------------------------------------------------------------------------
+
+    def _event(self, session: AsyncSession, case: Case, actor: str, action: str,
+               old: str | None, new: str | None, now: datetime, note: str = "") -> CaseEvent:
+        event = CaseEvent(case_id=case.id, at=now, actor=actor, action=action,
+                          from_status=old, to_status=new, note=note)
+        session.add(event)
+        return event
+
+    async def _move(self, session: AsyncSession, case: Case, new: Status, actor: str,
+                    note: str, now: datetime, tell_reporter: bool = True) -> None:
+        check_transition(case.status, new)
+        old = case.status
+        case.status = new
+        case.updated_at = now
+        if new == Status.CLOSED:
+            case.closed_at = now
+        event = self._event(session, case, actor, "transition", old, new, now, note)
+        await session.flush()
+        self._notify_for(session, case, event, now, tell_reporter)
+
+    async def transition(self, number: str, new: Status, actor: str, note: str = "",
+                         assignee: str | None = None) -> Case:
+        async with self.db.session() as session, session.begin():
+            case = (await session.execute(
+                select(Case).where(Case.number == number).with_for_update()
+            )).scalar_one_or_none()
+            if case is None:
+                raise CaseNotFound(number)
+            if assignee is not None:
+                case.assignee = assignee
+            await self._move(session, case, new, actor, note, self.clock())
+        return case
+
+    # -- notifications ----------------------------------------------------------------------
+
+    def _notify_for(self, session: AsyncSession, case: Case, event: CaseEvent,
+                    now: datetime, tell_reporter: bool) -> None:
+        """Outbox rows for a transition, in the caller's transaction (lost or sent together)."""
+        grid = self.grids.get(case.grid_code)
+        status = t(f"status.{case.status}")
+        if case.status == Status.DISPATCHED and grid is not None and grid.group_chat:
+            channel, _, chat = grid.group_chat.partition(":")
+            text = t("group.case_card", number=case.number, item=self.item_label(case),
+                     address=case.address or t("case.no_address"), grid=grid.name,
+                     deadline=self.local(case.handling_due), text=case.text,
+                     target=self.assignee_label(case.assignee))
+            self._outbox(session, case, event, channel, chat, text, now)
+        if tell_reporter:
+            text = t("citizen.status_changed", number=case.number, status=status)
+            self._outbox(session, case, event, case.channel, f"reporter:{case.reporter_id}",
+                         text, now)
+
+    def _outbox(self, session: AsyncSession, case: Case, event: CaseEvent, channel: str,
+                recipient: str, text: str, now: datetime) -> None:
+        session.add(OutboxMessage(
+            idempotency_key=f"case:{case.id}:event:{event.id}:{channel}:{recipient}",
+            case_id=case.id, channel=channel, recipient=recipient, text=text,
+            payload={"case": case.number, "status": case.status}, status="pending",
+            attempts=0, next_attempt_at=now, created_at=now,
+        ))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def for_reporter(self, reporter: ReporterRef, limit: int = 10) -> list[Case]:
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(Case).join(Reporter, Case.reporter_id == Reporter.id)
+                .where(Reporter.channel == reporter.channel,
+                       Reporter.external_id == reporter.external_id)
+                .order_by(Case.id.desc()).limit(limit)
+            )
+            return list(rows.scalars())
+
+    async def get(self, number: str, reporter: ReporterRef | None = None) -> Case | None:
+        """The case with its timeline; with `reporter`, only if that person reported it."""
+        query = select(Case).where(Case.number == number).options(
+            selectinload(Case.events), selectinload(Case.media)
+        )
+        if reporter is not None:
+            query = query.join(Reporter, Case.reporter_id == Reporter.id).where(
+                Reporter.channel == reporter.channel,
+                Reporter.external_id == reporter.external_id,
+            )
+        async with self.db.session() as session:
+            return (await session.execute(query)).scalar_one_or_none()
+
+    async def list(self, limit: int = 50, status: str | None = None) -> list[Case]:
+        query = select(Case).order_by(Case.id.desc()).limit(limit)
+        if status:
+            query = query.where(Case.status == status)
+        async with self.db.session() as session:
+            return list((await session.execute(query)).scalars())
+
+    # -- presenting -------------------------------------------------------------------------
+
+    def local(self, moment: datetime | None) -> str:
+        return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    def item_label(self, case: Case) -> str:
+        return f"{case.big_class} › {case.item_name}"
+
+    def assignee_label(self, assignee: str) -> str:
+        kind, _, ref = assignee.partition(":")
+        if kind in ("grid", "street"):
+            area = self.grids.get(ref)
+            return area.name if area else ref
+        return ref
+
+    def public_view(self, case: Case, with_timeline: bool = True) -> dict[str, Any]:
+        """What the reporter, or anyone allowed to see the case, gets: no reporter identity."""
+        grid = self.grids.get(case.grid_code)
+        view: dict[str, Any] = {
+            "number": case.number,
+            "status": case.status,
+            "status_label": t(f"status.{case.status}"),
+            "item": {"code": case.item_code, "name": case.item_name,
+                     "big_class": case.big_class, "label": self.item_label(case)},
+            "department": case.department,
+            "level": case.current_level,
+            "assignee": self.assignee_label(case.assignee),
+            "urgent": case.urgent,
+            "grid": {"code": case.grid_code, "name": grid.name if grid else case.grid_code,
+                     "leader": grid.leader if grid else None},
+            "address": case.address,
+            "location": None if case.lat is None else {"lat": case.lat, "lon": case.lon},
+            "text": case.text,
+            "created_at": case.created_at.isoformat(),
+            "response_due": case.response_due.isoformat() if case.response_due else None,
+            "handling_due": case.handling_due.isoformat() if case.handling_due else None,
+            "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+            "rating": case.rating,
+        }
+        if with_timeline:
+            view["timeline"] = [
+                {"at": e.at.isoformat(), "action": e.action, "status": e.to_status,
+                 "status_label": t(f"status.{e.to_status}") if e.to_status else "",
+                 "note": e.note}
+                for e in case.events
+            ]
+            view["photos"] = len(case.media)
+        return view

@@ -1,0 +1,165 @@
+"""Load config.toml, apply GRIDBOT_<SECTION>_<KEY> environment overrides, validate."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "GRIDBOT_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or has a bad value; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+
+class DatabaseConfig(_Section):
+    url: str = ""
+
+
+class RedisConfig(_Section):
+    url: str = ""
+    dialog_ttl_s: int = Field(1800, ge=10)
+    dedupe_ttl_s: int = Field(600, ge=10)
+
+
+class ApiConfig(_Section):
+    keys: list[str] = []
+
+
+class CatalogueConfig(_Section):
+    file: str = "data/catalogue.csv"
+
+
+class GridsConfig(_Section):
+    file: str = "data/demo/grids.geojson"
+    gazetteer: str = "data/demo/gazetteer.csv"
+
+
+class NlpConfig(_Section):
+    model_dir: str = "var/models"
+    seed_corpus: str = "data/seed_corpus"
+    max_text_chars: int = Field(2000, ge=50)
+    confidence_threshold: float = Field(-1.0, ge=-1.0, le=1.0)
+
+
+class CasesConfig(_Section):
+    number_prefix: str = Field("", max_length=8, pattern=r"^[A-Z]*$")
+    timezone: str = "Asia/Shanghai"
+
+
+class CalendarConfig(_Section):
+    work_hours: list[str] = ["08:30-12:00", "14:00-17:30"]
+    weekend: list[int] = [6, 7]
+    holidays: list[str] = []
+    workdays: list[str] = []
+
+    @field_validator("work_hours")
+    @classmethod
+    def _hours(cls, value: list[str]) -> list[str]:
+        for span in value:
+            start, sep, end = span.partition("-")
+            if not sep or not (_is_hhmm(start) and _is_hhmm(end)) or start >= end:
+                raise ValueError(f"'{span}' is not a span like 08:30-12:00")
+        return value
+
+    @field_validator("weekend")
+    @classmethod
+    def _weekend(cls, value: list[int]) -> list[int]:
+        if any(d < 1 or d > 7 for d in value):
+            raise ValueError("weekdays are numbered 1 (Monday) to 7 (Sunday)")
+        return value
+
+
+def _is_hhmm(text: str) -> bool:
+    hh, sep, mm = text.partition(":")
+    return bool(sep) and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig = RedisConfig()
+    api: ApiConfig = ApiConfig()
+    catalogue: CatalogueConfig = CatalogueConfig()
+    grids: GridsConfig = GridsConfig()
+    nlp: NlpConfig = NlpConfig()
+    cases: CasesConfig = CasesConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    # Where relative paths in this config are resolved from (the config file's folder).
+    base_dir: Path = PROJECT_ROOT
+    source_file: Path | None = None
+
+    def path(self, value: str) -> Path:
+        """Resolve a configured path against the config file's folder."""
+        p = Path(value)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.path('var/gridbot.db')}"
+
+
+def _coerce_env(raw: str, annotation: Any) -> Any:
+    """Environment values are strings; lists are comma-separated."""
+    origin = getattr(annotation, "__origin__", None)
+    if origin is list:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw  # pydantic converts "8080" → 8080 and names the key if it cannot
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:
+    sections = {name: field.annotation for name, field in Config.model_fields.items()}
+    for var, raw in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        rest = var[len(ENV_PREFIX):].lower()
+        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section is None or section == "base_dir":
+            continue  # GRIDBOT_CONFIG, GRIDBOT_TEST_* and the like are not settings
+        key = rest[len(section) + 1:]
+        fields = sections[section].model_fields  # type: ignore[union-attr]
+        if key not in fields:
+            raise ConfigError(f"{var}: no setting '{section}.{key}'")
+        data.setdefault(section, {})[key] = _coerce_env(raw, fields[key].annotation)
+
+
+def load_config(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read the TOML file (default: $GRIDBOT_CONFIG or ./config.toml) plus env overrides."""
+    environ = dict(os.environ if environ is None else environ)
+    if path is None:
+        path = environ.get("GRIDBOT_CONFIG") or PROJECT_ROOT / "config.toml"
+    path = Path(path)
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    environ.pop("GRIDBOT_CONFIG", None)
+    _apply_env(data, environ)
+    data["base_dir"] = path.resolve().parent
+    data["source_file"] = path.resolve()
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: bad setting '{key}': {first['msg']}") from exc

@@ -1,0 +1,65 @@
+"""Redis: dialog state with a TTL and message dedupe, on a real server or the embedded store.
+
+With no redis.url the embedded default is fakeredis, an in-process implementation of the same
+redis-py interface: right for the one-process demo and never used with several workers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+
+PREFIX = "gridbot:"
+
+
+def connect(url: str) -> aioredis.Redis:
+    if url:
+        return aioredis.from_url(url, decode_responses=True)
+    import fakeredis  # only the embedded path needs it
+
+    return fakeredis.FakeAsyncRedis(decode_responses=True)
+
+
+class DialogStore:
+    """Per (channel, user) conversation state, forgotten after `ttl_s` of silence."""
+
+    def __init__(self, redis: aioredis.Redis, ttl_s: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+
+    @staticmethod
+    def _key(channel: str, user: str) -> str:
+        return f"{PREFIX}dialog:{channel}:{user}"
+
+    async def load(self, channel: str, user: str) -> dict[str, Any]:
+        raw = await self.redis.get(self._key(channel, user))
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return {}  # a corrupt state restarts the conversation rather than failing it
+
+    async def save(self, channel: str, user: str, state: dict[str, Any]) -> None:
+        if not state:
+            await self.clear(channel, user)
+            return
+        data = json.dumps(state, ensure_ascii=False)
+        await self.redis.set(self._key(channel, user), data, ex=self.ttl_s)
+
+    async def clear(self, channel: str, user: str) -> None:
+        await self.redis.delete(self._key(channel, user))
+
+
+class Deduper:
+    """Remembers message ids for a while so channel retries are processed once."""
+
+    def __init__(self, redis: aioredis.Redis, ttl_s: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+
+    async def first_time(self, channel: str, message_id: str) -> bool:
+        key = f"{PREFIX}seen:{channel}:{message_id}"
+        return bool(await self.redis.set(key, "1", nx=True, ex=self.ttl_s))

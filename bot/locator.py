@@ -1,0 +1,69 @@
+"""From a pin or words to a grid: the one place both kinds of location are resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.coords import to_wgs84
+from bot.grids import Area, GridMap
+from nlp.places import ROAD_ONLY_SCORE, Gazetteer, PlaceMatch
+
+MAX_CHOICES = 3
+
+
+@dataclass(frozen=True)
+class Spot:
+    lat: float  # WGS-84
+    lon: float
+    address: str
+    grid: Area
+
+
+@dataclass
+class Located:
+    """status: found | ambiguous (see `choices`) | outside (a place, but in no grid) | none."""
+
+    status: str
+    spot: Spot | None = None
+    choices: list[Spot] = field(default_factory=list)
+    named: str = ""  # what the message called it
+
+
+class Locator:
+    def __init__(self, grids: GridMap, gazetteer: Gazetteer) -> None:
+        self.grids = grids
+        self.gazetteer = gazetteer
+
+    def from_point(self, lat: float, lon: float, coord: str = "wgs84") -> Located:
+        lat, lon = to_wgs84(lat, lon, coord)
+        grid = self.grids.locate(lat, lon)
+        if grid is None:
+            return Located("outside")
+        return Located("found", Spot(lat, lon, "", grid))
+
+    def _spot(self, match: PlaceMatch) -> Spot | None:
+        grid = self.grids.locate(match.place.lat, match.place.lon)
+        if grid is None:
+            return None
+        return Spot(match.place.lat, match.place.lon, match.place.name, grid)
+
+    def from_text(self, text: str) -> Located:
+        matches = self.gazetteer.find(text)
+        if not matches:
+            return Located("none")
+        best = [m for m in matches if m.score == matches[0].score
+                and len(m.matched) == len(matches[0].matched)]
+        spots = [s for s in (self._spot(m) for m in best) if s is not None]
+        if not spots:
+            return Located("outside", named=matches[0].matched)
+        if len({s.grid.code for s in spots}) == 1:
+            return Located("found", spots[0], named=matches[0].matched)
+        if matches[0].score <= ROAD_ONLY_SCORE:
+            # A road alone spans many grids: better to ask for a number than guess three.
+            return Located("ambiguous", named=matches[0].matched)
+        # One spot per grid, so the citizen picks a real difference.
+        by_grid: dict[str, Spot] = {}
+        for spot in spots:
+            by_grid.setdefault(spot.grid.code, spot)
+        return Located("ambiguous", choices=list(by_grid.values())[:MAX_CHOICES],
+                       named=matches[0].matched)

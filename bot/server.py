@@ -1,0 +1,36 @@
+"""Run the app under hypercorn: one process in-line, several through hypercorn's runner."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HyperConfig
+
+from bot.app import check_exposure, create_app
+from bot.config import Config
+from bot.storage import upgrade_sync
+
+
+def run_server(config: Config, host: str | None, port: int | None, workers: int | None) -> None:
+    if workers is not None:
+        config.server.workers = workers
+    host = host or config.server.host
+    port = port or config.server.port
+    check_exposure(config, host)
+    upgrade_sync(config.database_url)  # once, before any worker starts
+    hyper = HyperConfig()
+    hyper.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    hyper.accesslog = None
+    hyper.workers = config.server.workers
+    if config.server.workers == 1:
+        asyncio.run(serve(create_app(config), hyper))
+        return
+    from hypercorn.run import run
+
+    # Workers import bot.asgi, which reads the same file and environment.
+    if config.source_file is not None:
+        os.environ["GRIDBOT_CONFIG"] = str(config.source_file)
+    hyper.application_path = "bot.asgi:app"
+    run(hyper)

@@ -1,0 +1,59 @@
+"""Recognise the few fixed commands people type, in the forms they type them."""
+
+from __future__ import annotations
+
+import re
+
+CASE_NUMBER = re.compile(r"([A-Z]{0,8}\d{8}-\d{4,})")
+_HELP = {"帮助", "help", "/help", "/start", "?", "？", "使用说明", "怎么用", "菜单"}
+_CANCEL = {"取消", "cancel", "/cancel", "算了", "不要了", "放弃"}
+_MY_CASES = {"我的案件", "我的反映", "我的投诉", "/cases", "/mycases", "案件列表", "我反映的问题"}
+_GREETING = {"你好", "您好", "在吗", "hi", "hello", "喂", "你好呀", "早上好", "晚上好"}
+_YES = {"确认", "是", "是的", "对", "好", "好的", "提交", "ok", "yes", "y", "确定", "没错", "可以"}
+_STATUS = re.compile(r"^(?:查询|查|进度|查进度|/status)\s*(.*)$")
+_ORDINALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
+_CHOICE = re.compile(r"^(?:第)?([0-9一二三四五])(?:个|项)?[.。、]?$")
+
+
+def _plain(text: str) -> str:
+    return text.strip().strip("。.!！~～").lower()
+
+
+def is_help(text: str) -> bool:
+    return _plain(text) in _HELP
+
+
+def is_cancel(text: str) -> bool:
+    return _plain(text) in _CANCEL
+
+
+def is_my_cases(text: str) -> bool:
+    return _plain(text) in _MY_CASES
+
+
+def is_greeting(text: str) -> bool:
+    return _plain(text) in _GREETING
+
+
+def is_yes(text: str) -> bool:
+    return _plain(text) in _YES
+
+
+def status_query(text: str) -> str | None:
+    """'查询 20261122-0001' → the number; '查询' alone → ''; anything else → None."""
+    plain = text.strip()
+    match = _STATUS.match(plain)
+    if match:
+        found = CASE_NUMBER.search(match.group(1).upper())
+        return found.group(1) if found else ""
+    found = CASE_NUMBER.fullmatch(plain.upper())
+    return found.group(1) if found else None
+
+
+def choice(text: str) -> int | None:
+    """'2', '第二个', '2.' → 2."""
+    match = _CHOICE.match(text.strip())
+    if not match:
+        return None
+    token = match.group(1)
+    return int(token) if token.isdigit() else _ORDINALS[token]

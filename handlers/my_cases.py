@@ -1,0 +1,44 @@
+"""My cases and the status of one case: a person sees only what they reported."""
+
+from __future__ import annotations
+
+from bot.cases import ReporterRef
+from bot.messages import InboundMessage, Outcome, Reply
+from bot.services import Services
+from bot.texts import t
+
+LIST_LIMIT = 10
+TIMELINE_LIMIT = 20
+
+
+async def list_mine(msg: InboundMessage, s: Services) -> Outcome:
+    cases = await s.cases.for_reporter(ReporterRef(msg.channel, msg.user), LIST_LIMIT)
+    if not cases:
+        return Outcome([Reply(t("cases.none"))])
+    lines = [t("cases.header")]
+    lines += [
+        t("cases.line", number=c.number, item=c.item_name, status=t(f"status.{c.status}"),
+          date=s.cases.local(c.created_at)[:10])
+        for c in cases
+    ]
+    lines.append(t("cases.footer"))
+    return Outcome([Reply("\n".join(lines))])
+
+
+async def show(msg: InboundMessage, number: str, s: Services) -> Outcome:
+    if not number:
+        return Outcome([Reply(t("cases.ask_number"))])
+    case = await s.cases.get(number, ReporterRef(msg.channel, msg.user))
+    if case is None:
+        return Outcome([Reply(t("cases.not_found", number=number))])
+    grid = s.grids.get(case.grid_code)
+    lines = [t("cases.detail", number=case.number, item=s.cases.item_label(case),
+               status=t(f"status.{case.status}"), grid=grid.name if grid else case.grid_code,
+               deadline=s.cases.local(case.handling_due))]
+    for event in case.events[-TIMELINE_LIMIT:]:
+        if event.to_status is None:
+            continue
+        note = f"：{event.note}" if event.note else ""
+        lines.append(t("cases.timeline_line", at=s.cases.local(event.at),
+                       status=t(f"status.{event.to_status}"), note=note))
+    return Outcome([Reply("\n".join(lines))], s.cases.public_view(case))

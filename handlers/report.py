@@ -1,0 +1,170 @@
+"""Report a problem: describe → (choose the item) → (give the place) → confirm → filed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.cases import CaseDraft, ReporterRef
+from bot.locator import Located, Spot
+from bot.messages import Button, InboundMessage, Outcome, Reply
+from bot.services import Services
+from bot.texts import t
+from handlers import intents
+
+log = logging.getLogger(__name__)
+State = dict[str, Any]
+MIN_REPORT_CHARS = 4
+
+
+def spot_dict(spot: Spot) -> dict[str, Any]:
+    return {"lat": spot.lat, "lon": spot.lon, "address": spot.address, "grid": spot.grid.code}
+
+
+async def start(msg: InboundMessage, text: str, state: State, s: Services) -> Outcome:
+    """A new description: classify it, look for a place in it, then ask what is missing."""
+    if len(text) < MIN_REPORT_CHARS:
+        return Outcome([Reply(t("too_short"))])
+    model = s.models.get()
+    suggestions = model.rank(text, k=3)
+    state.update(text=text, media=state.get("media", []), item=None,
+                 suggestions=[x.code for x in suggestions],
+                 confidence=suggestions[0].confidence)
+    if model.is_sure(suggestions):
+        state["item"] = suggestions[0].code
+    if not state.get("spot"):
+        located = s.locator.from_text(text)
+        if located.status == "found" and located.spot:
+            state["spot"] = spot_dict(located.spot)
+    return await next_step(state, s)
+
+
+async def next_step(state: State, s: Services) -> Outcome:
+    if not state.get("item"):
+        state["step"] = "choose_item"
+        return Outcome([_item_choices(state, s)])
+    if not state.get("spot"):
+        state["step"] = "await_location"
+        return Outcome([Reply(t("report.ask_location"))])
+    state["step"] = "confirm"
+    return Outcome([_confirmation(state, s)])
+
+
+def _item_choices(state: State, s: Services) -> Reply:
+    lines = [t("report.choose_item")]
+    buttons = []
+    for index, code in enumerate(state["suggestions"], start=1):
+        label = s.catalogue.get(code).label
+        lines.append(t("report.choose_item_line", index=index, label=label))
+        buttons.append(Button(label, str(index)))
+    lines.append(t("report.choose_item_none"))
+    return Reply("\n".join(lines), buttons)
+
+
+def _confirmation(state: State, s: Services) -> Reply:
+    spot = state["spot"]
+    grid = s.grids.get(spot["grid"])
+    return Reply(
+        t("report.confirm", text=state["text"], item=s.catalogue.get(state["item"]).label,
+          address=spot["address"] or t("report.pin_label", lat=spot["lat"], lon=spot["lon"]),
+          grid=grid.name if grid else spot["grid"]),
+        [Button(t("button.confirm"), t("button.confirm")),
+         Button(t("button.cancel"), t("button.cancel"))],
+    )
+
+
+async def choose_item(msg: InboundMessage, state: State, s: Services) -> Outcome:
+    if msg.location is not None:
+        # The place came first: keep it and still ask for the category.
+        located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord)
+        if located.status != "found" or located.spot is None:
+            return Outcome([Reply(t("report.location_outside"))])
+        state["spot"] = spot_dict(located.spot)
+        return Outcome([Reply(t("report.location_kept")), _item_choices(state, s)])
+    picked = intents.choice(msg.text)
+    count = len(state["suggestions"])
+    if picked == 0:
+        state.clear()
+        return Outcome([Reply(t("report.rephrase"))])
+    if picked is None and len(msg.text.strip()) >= MIN_REPORT_CHARS:
+        return await start(msg, msg.text.strip(), state, s)  # a fresh description
+    if picked is None or picked > count:
+        return Outcome([Reply(t("report.choose_item_again", count=count))])
+    state["item"] = state["suggestions"][picked - 1]
+    return await next_step(state, s)
+
+
+async def got_location(msg: InboundMessage, state: State, s: Services) -> Outcome:
+    """A pin or an address, at whatever step we are (it may also correct the place)."""
+    if msg.location is not None:
+        located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord)
+    else:
+        located = s.locator.from_text(msg.text)
+    return await _apply_location(located, msg.text.strip(), state, s)
+
+
+async def _apply_location(located: Located, said: str, state: State, s: Services) -> Outcome:
+    if located.status == "found" and located.spot:
+        state["spot"] = spot_dict(located.spot)
+        state.pop("places", None)
+        return await next_step(state, s)
+    if located.status == "outside":
+        return Outcome([Reply(t("report.location_outside"))])
+    if located.status == "ambiguous" and located.choices:
+        state["step"] = "choose_place"
+        state["places"] = [spot_dict(c) for c in located.choices]
+        lines = [t("report.choose_place")]
+        buttons = []
+        for index, spot in enumerate(located.choices, start=1):
+            lines.append(t("report.choose_place_line", index=index, address=spot.address,
+                           grid=spot.grid.name))
+            buttons.append(Button(spot.address, str(index)))
+        return Outcome([Reply("\n".join(lines), buttons)])
+    if located.status == "ambiguous":
+        return Outcome([Reply(t("report.location_road_only", named=located.named))])
+    return Outcome([Reply(t("report.location_unknown", text=said[:30]))])
+
+
+async def choose_place(msg: InboundMessage, state: State, s: Services) -> Outcome:
+    picked = intents.choice(msg.text)
+    places = state.get("places", [])
+    if picked is not None and 1 <= picked <= len(places):
+        state["spot"] = places[picked - 1]
+        state.pop("places", None)
+        return await next_step(state, s)
+    if msg.location is not None or (msg.text.strip() and picked is None):
+        return await got_location(msg, state, s)
+    return Outcome([Reply(t("report.choose_place_again", count=len(places)))])
+
+
+async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
+    if msg.location is not None:
+        return await got_location(msg, state, s)
+    if not intents.is_yes(msg.text):
+        located = s.locator.from_text(msg.text) if msg.text.strip() else Located("none")
+        if located.status != "none":
+            return await _apply_location(located, msg.text.strip(), state, s)
+        return Outcome([Reply(t("report.confirm_again"))])
+    spot = state["spot"]
+    draft = CaseDraft(
+        text=state["text"], item_code=state["item"], grid_code=spot["grid"],
+        lat=spot["lat"], lon=spot["lon"], address=spot["address"],
+        media=list(state.get("media", [])), confidence=state.get("confidence"),
+    )
+    try:
+        case = await s.cases.file(draft, ReporterRef(msg.channel, msg.user))
+    except Exception:
+        # Keep the draft: the citizen can confirm again once storage is back.
+        log.exception("filing a case failed")
+        return Outcome([Reply(t("report.failed"))])
+    state.clear()
+    grid = s.grids.get(case.grid_code)
+    replies = [Reply(t(
+        "report.filed", number=case.number, item=s.cases.item_label(case),
+        grid=grid.name if grid else case.grid_code, leader=(grid.leader if grid else "") or "",
+        target=s.cases.assignee_label(case.assignee),
+        deadline=s.cases.local(case.handling_due),
+    ))]
+    if case.urgent:
+        replies.append(Reply(t("report.filed_urgent")))
+    return Outcome(replies, s.cases.public_view(case, with_timeline=False))

@@ -1,0 +1,63 @@
+"""One entry point for every channel: a message in, the replies out, state kept in Redis."""
+
+from __future__ import annotations
+
+from bot.messages import InboundMessage, Outcome, Reply
+from bot.services import Services
+from bot.texts import t
+from handlers import intents, my_cases, report
+from nlp.normalize import has_chinese, prepare
+
+MAX_MEDIA_PER_REPORT = 9
+
+
+async def handle(msg: InboundMessage, s: Services) -> Outcome:
+    state = await s.dialogs.load(msg.channel, msg.user)
+    outcome = await _route(msg, state, s)
+    await s.dialogs.save(msg.channel, msg.user, state)
+    return outcome
+
+
+async def _route(msg: InboundMessage, state: dict, s: Services) -> Outcome:
+    msg.text = prepare(msg.text, s.config.nlp.max_text_chars)
+    step = state.get("step")
+    if msg.media:
+        media = state.setdefault("media", [])
+        media.extend(msg.media[: MAX_MEDIA_PER_REPORT - len(media)])
+        if not msg.text and msg.location is None:
+            return Outcome([Reply(t("photo_received" if step else "photo_first"))])
+    text = msg.text
+    if text:
+        if intents.is_cancel(text):
+            had = bool(state)
+            state.clear()
+            return Outcome([Reply(t("cancelled" if had else "nothing_to_cancel"))])
+        if intents.is_help(text):
+            return Outcome([Reply(t("help"))])
+        if intents.is_my_cases(text):
+            return await my_cases.list_mine(msg, s)
+        number = intents.status_query(text)
+        if number is not None:
+            return await my_cases.show(msg, number, s)
+    if step == "choose_item":
+        return await report.choose_item(msg, state, s)
+    if step == "choose_place":
+        return await report.choose_place(msg, state, s)
+    if step == "await_location":
+        return await report.got_location(msg, state, s)
+    if step == "confirm":
+        return await report.confirm(msg, state, s)
+    # No report under way.
+    if msg.location is not None:
+        located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord)
+        if located.status != "found" or located.spot is None:
+            return Outcome([Reply(t("report.location_outside"))])
+        state["spot"] = report.spot_dict(located.spot)
+        return Outcome([Reply(t("location_first"))])
+    if not text:
+        return Outcome([Reply(t("fallback"))])
+    if intents.is_greeting(text):
+        return Outcome([Reply(t("greeting"))])
+    if not has_chinese(text):
+        return Outcome([Reply(t("no_chinese"))])
+    return await report.start(msg, text, state, s)

@@ -1,0 +1,109 @@
+"""Shared fixtures: a trained model (once per run), and the storage back ends.
+
+PostgreSQL and Redis come from GRIDBOT_TEST_POSTGRES_URL / GRIDBOT_TEST_REDIS_URL (defaults:
+the local servers). When they cannot be reached the tests that need them skip — except with
+GRIDBOT_REQUIRE_SERVICES=1 (as .ci/run sets), where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.config import PROJECT_ROOT, Config, load_config
+from bot.services import Services, build_services
+
+POSTGRES_URL = os.environ.get(
+    "GRIDBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE = os.environ.get("GRIDBOT_REQUIRE_SERVICES") == "1"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    message = f"{what} not reachable: {exc}"
+    if REQUIRE:
+        pytest.fail(message + " (GRIDBOT_REQUIRE_SERVICES=1: these tests must run)")
+    pytest.skip(message)
+
+
+async def _reset_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+async def _reset_redis(url: str) -> None:
+    client = aioredis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The catalogue model trained once from the shipped seed corpus, as `./run demo` does."""
+    from bot.catalogue import load_catalogue
+    from nlp.model_store import ModelStore
+    from nlp.places import Gazetteer, load_gazetteer
+    from training.catalogue_model import train_catalogue_model
+
+    root = tmp_path_factory.mktemp("models")
+    catalogue = load_catalogue(PROJECT_ROOT / "data/catalogue.csv")
+    gazetteer = Gazetteer(load_gazetteer(PROJECT_ROOT / "data/demo/gazetteer.csv"))
+    model, report = train_catalogue_model(
+        PROJECT_ROOT / "data/seed_corpus", catalogue, gazetteer.words()
+    )
+    store = ModelStore(root)
+    directory = store.new_version_dir("test")
+    model.save(directory)
+    store.use(directory.name)
+    (root / "report.txt").write_text(repr(report), encoding="utf-8")
+    return root
+
+
+def make_config(tmp_path: Path, model_dir: Path, database_url: str = "",
+                redis_url: str = "", **env: str) -> Config:
+    """The shipped config.toml with storage and model pointed at test places."""
+    models = tmp_path / "models"
+    if not models.exists():
+        shutil.copytree(model_dir, models)
+    environ = {
+        "GRIDBOT_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{tmp_path}/gridbot.db",
+        "GRIDBOT_REDIS_URL": redis_url,
+        "GRIDBOT_NLP_MODEL_DIR": str(models),
+        **env,
+    }
+    return load_config(PROJECT_ROOT / "config.toml", environ=environ)
+
+
+@pytest.fixture(params=["sqlite+embedded", "postgres+redis"])
+async def services(request: pytest.FixtureRequest, tmp_path: Path,
+                   model_dir: Path) -> AsyncIterator[Services]:
+    """Services on both storage set-ups the project ships: the embedded default and the
+    production pair."""
+    if request.param == "postgres+redis":
+        try:
+            await asyncio.wait_for(_reset_postgres(POSTGRES_URL), 10)
+        except Exception as exc:
+            _unavailable("PostgreSQL", exc)
+        try:
+            await asyncio.wait_for(_reset_redis(REDIS_URL), 5)
+        except Exception as exc:
+            _unavailable("Redis", exc)
+        config = make_config(tmp_path, model_dir, POSTGRES_URL, REDIS_URL)
+    else:
+        config = make_config(tmp_path, model_dir)
+    built = await build_services(config)
+    yield built
+    await built.close()

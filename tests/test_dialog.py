@@ -1,0 +1,188 @@
+"""The citizen conversation, end to end through the in-memory channel, on both back ends."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from adapters.testing import TestChannel
+from bot.models import Case, CaseEvent, OutboxMessage
+from bot.services import Services
+
+DEMO_POINT = (23.0215, 113.1214)  # inside 同济社区第3网格
+NUMBER = re.compile(r"案件编号：(\d{8}-\d{4})")
+
+
+async def _count(services: Services, model: type) -> int:
+    async with services.db.session() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def file_manhole_case(chat: TestChannel, user: str) -> str:
+    """The README's walk-through: describe, (pick), locate, confirm → case number."""
+    out = await chat.send(user, "我家小区门口的井盖不见了，晚上很危险")
+    text = out.replies[0].text
+    if "回复序号" in text:  # unsure: the top 3 are offered; take the first manhole item
+        assert len(out.replies[0].buttons) == 3
+        labels = [b.label for b in out.replies[0].buttons]
+        assert any("井盖" in label for label in labels), labels
+        pick = next(i for i, label in enumerate(labels, 1) if "井盖" in label)
+        text = await chat.say(user, str(pick))
+    assert "位置" in text or "地址" in text
+    text = await chat.say(user, location=DEMO_POINT)
+    assert "请确认" in text and "同济社区第3网格" in text and "井盖" in text
+    text = await chat.say(user, "确认")
+    match = NUMBER.search(text)
+    assert match, text
+    assert "网格长" in text and "处理时限" in text
+    return match.group(1)
+
+
+async def test_report_by_location_pin_files_a_case(services: Services) -> None:
+    chat = TestChannel(services)
+    number = await file_manhole_case(chat, "alice")
+    case = await services.cases.get(number)
+    assert case is not None
+    assert case.status == "dispatched"
+    assert case.grid_code == services.grids.locate(*DEMO_POINT).code
+    assert "井盖" in case.item_name
+    assert case.handling_due is not None and case.handling_due > case.created_at
+    actions = [(e.action, e.to_status) for e in case.events]
+    assert actions == [("report", "reported"), ("transition", "filed"),
+                       ("transition", "dispatched")]
+    # The grid team's card went to the outbox in the same transaction, without the reporter.
+    async with services.db.session() as session:
+        cards = (await session.execute(select(OutboxMessage))).scalars().all()
+    assert len(cards) == 1 and cards[0].recipient.startswith("-100")
+    assert "alice" not in cards[0].text and number in cards[0].text
+
+
+async def test_report_by_address_in_the_text(services: Services) -> None:
+    chat = TestChannel(services)
+    text = await chat.say("bob", "季华五路18号门口的路灯不亮了，晚上黑漆漆的")
+    if "回复序号" in text:
+        text = await chat.say("bob", "1")
+    assert "请确认" in text and "季华五路18号" in text and "澜石社区第1网格" in text
+    text = await chat.say("bob", "确认")
+    assert NUMBER.search(text)
+
+
+async def test_address_given_when_asked_and_gcj02_pin(services: Services) -> None:
+    from bot.coords import wgs84_to_gcj02
+
+    chat = TestChannel(services)
+    await chat.say("carol", "路边有人乱摆摊卖水果，把人行道都占满了")
+    text = await chat.say("carol", "1") if "回复序号" in chat.transcript[-1][1] else ""
+    text = await chat.say("carol", "季华五路18号")
+    assert "澜石社区第1网格" in text
+    # A WeChat-style GCJ-02 pin corrects the place at the confirm step.
+    lat, lon = wgs84_to_gcj02(*DEMO_POINT)
+    text = await chat.say("carol", location=(lat, lon), coord="gcj02")
+    assert "同济社区第3网格" in text
+
+
+async def test_outside_the_district_and_unknown_place_ask_again(services: Services) -> None:
+    chat = TestChannel(services)
+    await chat.say("dan", "小区垃圾桶满了好几天没人清理，臭气熏天")
+    if "回复序号" in chat.transcript[-1][1]:
+        await chat.say("dan", "1")
+    text = await chat.say("dan", location=(39.9087, 116.3975))  # Beijing
+    assert "不在本区的网格范围内" in text
+    text = await chat.say("dan", "火星基地")
+    assert "没有找到" in text
+    text = await chat.say("dan", location=DEMO_POINT)
+    assert "请确认" in text
+
+
+async def test_my_cases_and_status_show_only_my_own(services: Services) -> None:
+    chat = TestChannel(services)
+    number = await file_manhole_case(chat, "erin")
+    text = await chat.say("erin", "我的案件")
+    assert number in text
+    text = await chat.say("erin", f"查询 {number}")
+    assert number in text and "已派遣" in text and "已上报" in text
+    # Somebody else can neither list nor read it, even with the number.
+    assert number not in await chat.say("frank", "我的案件")
+    assert "没有找到" in await chat.say("frank", f"查询 {number}")
+    assert "案件编号" in await chat.say("frank", "查询")
+
+
+async def test_cancel_help_and_greeting(services: Services) -> None:
+    chat = TestChannel(services)
+    assert "使用说明" in await chat.say("gina", "你好")
+    assert "我的案件" in await chat.say("gina", "帮助")
+    await chat.say("gina", "楼下的污水井一直往外冒臭水")
+    assert "已取消" in await chat.say("gina", "取消")
+    assert "没有正在填写" in await chat.say("gina", "取消")
+    assert await _count(services, Case) == 0
+
+
+async def test_garbage_input_gets_a_clear_answer_and_files_nothing(services: Services) -> None:
+    chat = TestChannel(services)
+    assert "中文" in await chat.say("hank", "😀😀😀🎉")
+    assert "中文" in await chat.say("hank", "asdf qwer zxcv")
+    assert await chat.say("hank", "   ")  # empty after trimming: still an answer
+    assert "具体" in await chat.say("hank", "井盖")
+    long_text = "小区门口的路灯坏了" * 1200  # 10,800 characters
+    text = await chat.say("hank", long_text)
+    assert text
+    await chat.say("hank", "取消")
+    assert await _count(services, Case) == 0
+
+
+async def test_long_text_is_stored_bounded(services: Services) -> None:
+    chat = TestChannel(services)
+    await chat.say("ivy", "小区门口的路灯坏了，" + "晚上很黑" * 3000)
+    if "回复序号" in chat.transcript[-1][1]:
+        await chat.say("ivy", "1")
+    await chat.say("ivy", location=DEMO_POINT)
+    text = await chat.say("ivy", "确认")
+    number = NUMBER.search(text).group(1)
+    case = await services.cases.get(number)
+    assert len(case.text) <= services.config.nlp.max_text_chars
+
+
+async def test_phone_numbers_are_masked_before_storage(services: Services) -> None:
+    chat = TestChannel(services)
+    await chat.say("jack", "我是业主，电话13812345678，楼道里堆满了杂物堵住了消防通道")
+    if "回复序号" in chat.transcript[-1][1]:
+        await chat.say("jack", "1")
+    await chat.say("jack", location=DEMO_POINT)
+    number = NUMBER.search(await chat.say("jack", "确认")).group(1)
+    case = await services.cases.get(number)
+    assert "13812345678" not in case.text and "138****5678" in case.text
+    async with services.db.session() as session:
+        texts = (await session.execute(select(OutboxMessage.text))).scalars().all()
+    assert texts and all("13812345678" not in t for t in texts)
+
+
+async def test_photo_is_kept_as_evidence(services: Services) -> None:
+    chat = TestChannel(services)
+    assert "照片" in await chat.say("kate", media=["photo-ref-1"])
+    await chat.say("kate", "人行道上的井盖碎了一块，很容易踩空")
+    if "回复序号" in chat.transcript[-1][1]:
+        await chat.say("kate", "1")
+    await chat.say("kate", location=DEMO_POINT)
+    number = NUMBER.search(await chat.say("kate", "确认")).group(1)
+    case = await services.cases.get(number)
+    assert [m.ref for m in case.media] == ["photo-ref-1"]
+
+
+async def test_choices_accept_chinese_ordinals_and_rephrase(services: Services) -> None:
+    chat = TestChannel(services)
+    out = await chat.send("lily", "这边有个东西坏了")
+    if "回复序号" not in out.replies[0].text:
+        return  # the model was sure; nothing to choose
+    assert "重新描述" in await chat.say("lily", "9")
+    text = await chat.say("lily", "第二个")
+    assert "位置" in text or "请确认" in text
+
+
+async def test_case_numbers_are_unique_and_sequential(services: Services) -> None:
+    chat = TestChannel(services)
+    numbers = [await file_manhole_case(chat, f"user{i}") for i in range(3)]
+    assert len(set(numbers)) == 3
+    sequence = [int(n.split("-")[1]) for n in numbers]
+    assert sequence == sorted(sequence)
+    assert await _count(services, CaseEvent) == 9
