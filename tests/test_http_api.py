@@ -1,0 +1,177 @@
+"""The HTTP chat API, through Quart's test client and through a real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.app import create_app
+from bot.config import PROJECT_ROOT
+from bot.services import Services
+from tests.conftest import make_config
+
+
+
+async def _post(client, body: dict, headers: dict | None = None):  # noqa: ANN001, ANN202
+    return await client.post("/api/v1/messages", json=body, headers=headers or {},
+                             scope_base={"client": ("127.0.0.1", 5000)})
+
+
+async def test_full_flow_over_http(services: Services) -> None:
+    app = create_app(services.config, services)
+    client = app.test_client()
+    r = await _post(client, {"user": "web-1", "text": "季华五路18号门口路灯不亮，晚上很黑"})
+    assert r.status_code == 200
+    body = await r.get_json()
+    assert body["case"] is None and body["replies"]
+    if "回复序号" in body["replies"][0]["text"]:
+        assert [b["value"] for b in body["replies"][0]["buttons"]] == ["1", "2", "3"]
+        body = await (await _post(client, {"user": "web-1", "text": "1"})).get_json()
+    assert "请确认" in body["replies"][0]["text"]
+    body = await (await _post(client, {"user": "web-1", "text": "确认"})).get_json()
+    case = body["case"]
+    assert case["number"] and case["grid"]["name"] == "澜石社区第1网格"
+    assert "web-1" not in json.dumps(body, ensure_ascii=False)
+
+    r = await client.get(f"/api/v1/cases/{case['number']}?user=web-1",
+                         scope_base={"client": ("127.0.0.1", 5000)})
+    assert r.status_code == 200
+    view = await r.get_json()
+    assert [e["status"] for e in view["timeline"]] == ["reported", "filed", "dispatched"]
+    for other in ("?user=web-2", ""):
+        r = await client.get(f"/api/v1/cases/{case['number']}{other}",
+                             scope_base={"client": ("127.0.0.1", 5000)})
+        assert r.status_code == 404
+
+
+async def test_location_message_and_grids(services: Services) -> None:
+    client = create_app(services.config, services).test_client()
+    r = await _post(client, {"user": "web-3", "location": {"lat": 23.0215, "lon": 113.1214}})
+    assert "位置已收到" in (await r.get_json())["replies"][0]["text"]
+    r = await client.get("/api/v1/grids", scope_base={"client": ("127.0.0.1", 5000)})
+    fc = await r.get_json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) >= 60
+
+
+@pytest.mark.parametrize(("body", "status", "fragment"), [
+    ({"text": "井盖丢了"}, 400, "user"),
+    ({"user": "u", "text": "x", "admin": True}, 400, "admin"),
+    ({"user": "u"}, 400, "send text"),
+    ({"user": "u", "location": {"lat": 123, "lon": 113}}, 400, "lat"),
+    ({"user": "u", "location": {"lat": 23, "lon": 113, "coord": "bd09"}}, 400, "coord"),
+    ({"user": "u" * 500, "text": "x"}, 400, "user"),
+])
+async def test_bad_requests_get_clear_errors(services: Services, body: dict, status: int,
+                                             fragment: str) -> None:
+    client = create_app(services.config, services).test_client()
+    r = await _post(client, body)
+    assert r.status_code == status
+    assert fragment in (await r.get_json())["error"]
+
+
+async def test_malformed_json_and_oversized_body(services: Services) -> None:
+    client = create_app(services.config, services).test_client()
+    r = await client.post("/api/v1/messages", data=b"{nope", headers={
+        "Content-Type": "application/json"}, scope_base={"client": ("127.0.0.1", 5000)})
+    assert r.status_code == 400 and "JSON" in (await r.get_json())["error"]
+    big = json.dumps({"user": "u", "text": "井" * 2_000_000})
+    r = await client.post("/api/v1/messages", data=big, headers={
+        "Content-Type": "application/json"}, scope_base={"client": ("127.0.0.1", 5000)})
+    assert r.status_code == 413
+
+
+async def test_retried_message_id_is_processed_once(services: Services) -> None:
+    client = create_app(services.config, services).test_client()
+    body = {"user": "web-4", "text": "楼道里有人给电动车充电", "message_id": "m-1"}
+    assert (await _post(client, body)).status_code == 200
+    assert (await _post(client, body)).status_code == 409
+
+
+async def test_api_keys_when_configured_and_loopback_only_without(
+    services: Services, tmp_path: Path, model_dir: Path
+) -> None:
+    open_app = create_app(services.config, services).test_client()
+    r = await open_app.post("/api/v1/messages", json={"user": "u", "text": "你好"},
+                            scope_base={"client": ("203.0.113.9", 5000)})
+    assert r.status_code == 403
+    keyed = make_config(tmp_path, model_dir, services.config.database_url,
+                        services.config.redis.url, GRIDBOT_API_KEYS="s3cret")
+    client = create_app(keyed, services).test_client()
+    remote = {"client": ("203.0.113.9", 5000)}
+    r = await client.post("/api/v1/messages", json={"user": "u", "text": "你好"},
+                          scope_base=remote)
+    assert r.status_code == 401
+    r = await client.post("/api/v1/messages", json={"user": "u", "text": "你好"},
+                          headers={"X-API-Key": "wrong"}, scope_base=remote)
+    assert r.status_code == 401
+    r = await client.post("/api/v1/messages", json={"user": "u", "text": "你好"},
+                          headers={"X-API-Key": "s3cret"}, scope_base=remote)
+    assert r.status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_and_chat_as_a_newcomer_would(tmp_path: Path, model_dir: Path) -> None:
+    """`gridbot serve` in one process, `gridbot chat` with piped stdin in another."""
+    port = _free_port()
+    gridbot = str(Path(sys.executable).parent / "gridbot")
+    env = {**os.environ,
+           "GRIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/demo.db",
+           "GRIDBOT_REDIS_URL": "",
+           "GRIDBOT_NLP_MODEL_DIR": str(make_config(tmp_path, model_dir).nlp.model_dir)}
+    server = subprocess.Popen([gridbot, "serve", "--port", str(port)], env=env,
+                              cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("server did not start: " + server.stdout.read1().decode())
+        script = "\n".join([
+            "我家小区门口的井盖不见了，晚上很危险", "1", "/loc 23.0215,113.1214", "确认", "我的案件",
+        ]) + "\n"
+        chat = subprocess.run([gridbot, "chat", "--url", f"http://127.0.0.1:{port}",
+                               "--user", "newcomer"], input=script, capture_output=True,
+                              text=True, env=env, timeout=60)
+        assert chat.returncode == 0, chat.stderr
+        out = chat.stdout
+        assert "案件编号" in out and "同济社区第3网格" in out, out
+        number = out.split("案件编号：")[1].split()[0]
+        listed = subprocess.run([gridbot, "cases", "show", number, "--json"],
+                                capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
+                                timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        view = json.loads(listed.stdout)
+        assert view["number"] == number and view["status"] == "dispatched"
+        listed = subprocess.run([gridbot, "cases", "list", "--json"], capture_output=True,
+                                text=True, env=env, cwd=PROJECT_ROOT, timeout=60)
+        assert [c["number"] for c in json.loads(listed.stdout)] == [number]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
+    gridbot = str(Path(sys.executable).parent / "gridbot")
+    result = subprocess.run([gridbot, "serve", "--host", "0.0.0.0", "--port", "1"],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "GRIDBOT_API_KEYS": ""})
+    assert result.returncode == 2
+    assert "api.keys" in result.stderr.replace("\n", "")

@@ -1,0 +1,57 @@
+"""Redis state (real server and the embedded store) and database migrations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import inspect
+
+from bot import kv
+from bot.services import Services
+from bot.storage import Database, upgrade
+
+
+async def test_dialog_state_round_trip_and_expiry(services: Services) -> None:
+    store = kv.DialogStore(services.redis, ttl_s=1)
+    await store.save("test", "u1", {"step": "confirm", "text": "井盖丢了"})
+    assert (await store.load("test", "u1"))["text"] == "井盖丢了"
+    assert await store.load("test", "u2") == {}  # per user
+    assert await store.load("wechat", "u1") == {}  # per channel
+    await asyncio.sleep(1.6)
+    assert await store.load("test", "u1") == {}
+
+
+async def test_corrupt_state_restarts_the_conversation(services: Services) -> None:
+    await services.redis.set("gridbot:dialog:test:u3", "{not json")
+    assert await services.dialogs.load("test", "u3") == {}
+
+
+async def test_dedupe_remembers_each_message_once(services: Services) -> None:
+    assert await services.dedupe.first_time("wechat", "msg-1")
+    assert not await services.dedupe.first_time("wechat", "msg-1")
+    assert await services.dedupe.first_time("telegram", "msg-1")
+
+
+async def test_dedupe_is_atomic_under_concurrency(services: Services) -> None:
+    results = await asyncio.gather(*(services.dedupe.first_time("w", "same") for _ in range(20)))
+    assert results.count(True) == 1
+
+
+async def test_migrations_create_every_table(services: Services) -> None:
+    async with services.db.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert {"cases", "case_events", "case_media", "reporters", "outbox", "areas",
+            "case_counters", "training_examples", "alembic_version"} <= tables
+    await upgrade(services.db.url)  # running again is harmless
+
+
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite:///{tmp}/new/dir/x.db"])
+async def test_sqlite_file_is_created_with_its_folder(tmp_path, url: str) -> None:  # noqa: ANN001
+    url = url.format(tmp=tmp_path)
+    await upgrade(url)
+    db = Database(url)
+    async with db.engine.connect() as conn:
+        assert "cases" in await conn.run_sync(lambda c: inspect(c).get_table_names())
+    await db.close()
+    assert (tmp_path / "new/dir/x.db").exists()
