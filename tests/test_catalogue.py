@@ -29,7 +29,7 @@ def test_shipped_catalogue_covers_the_national_lists_and_governance() -> None:
     assert item.public_dict()["time_limits"]["handling"] == str(item.handling)
 
 
-def _rewrite(tmp_path: Path, change) -> Path:  # noqa: ANN001
+def _rewrite(tmp_path: Path, change) -> Path:
     rows = list(csv.DictReader(SHIPPED.read_text(encoding="utf-8").splitlines()))
     change(rows)
     out = io.StringIO()
@@ -52,7 +52,7 @@ def _rewrite(tmp_path: Path, change) -> Path:  # noqa: ANN001
     (lambda rows: [r.pop("synonyms") for r in rows], r"missing column\(s\) synonyms"),
     (lambda rows: rows.clear(), r"no items|missing column"),
 ])
-def test_bad_catalogue_files_name_line_and_column(tmp_path: Path, change, message: str) -> None:  # noqa: ANN001
+def test_bad_catalogue_files_name_line_and_column(tmp_path: Path, change, message: str) -> None:
     with pytest.raises(CatalogueError, match=message):
         load_catalogue(_rewrite(tmp_path, change))
 

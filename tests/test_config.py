@@ -71,7 +71,7 @@ def test_serving_beyond_loopback_without_keys_is_refused() -> None:
     config = load_config(SHIPPED, environ={})
     check_exposure(config, "127.0.0.1")
     check_exposure(config, "::1")
-    with pytest.raises(ConfigError, match="api.keys"):
+    with pytest.raises(ConfigError, match=r"api\.keys"):
         check_exposure(config, "0.0.0.0")
     keyed = load_config(SHIPPED, environ={"GRIDBOT_API_KEYS": "secret"})
     check_exposure(keyed, "0.0.0.0")
@@ -79,7 +79,7 @@ def test_serving_beyond_loopback_without_keys_is_refused() -> None:
 
 def test_several_workers_need_a_shared_redis() -> None:
     config = load_config(SHIPPED, environ={"GRIDBOT_SERVER_WORKERS": "2"})
-    with pytest.raises(ConfigError, match="redis.url"):
+    with pytest.raises(ConfigError, match=r"redis\.url"):
         check_exposure(config)
     shared = load_config(SHIPPED, environ={"GRIDBOT_SERVER_WORKERS": "2",
                                            "GRIDBOT_REDIS_URL": "redis://127.0.0.1:6379/0"})

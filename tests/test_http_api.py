@@ -19,8 +19,7 @@ from bot.services import Services
 from tests.conftest import make_config
 
 
-
-async def _post(client, body: dict, headers: dict | None = None):  # noqa: ANN001, ANN202
+async def _post(client, body: dict, headers: dict | None = None):
     return await client.post("/api/v1/messages", json=body, headers=headers or {},
                              scope_base={"client": ("127.0.0.1", 5000)})
 
@@ -144,9 +143,10 @@ def test_serve_and_chat_as_a_newcomer_would(tmp_path: Path, model_dir: Path) -> 
                 time.sleep(0.3)
         else:
             pytest.fail("server did not start: " + server.stdout.read1().decode())
-        script = "\n".join([
-            "我家小区门口的井盖不见了，晚上很危险", "1", "/loc 23.0215,113.1214", "确认", "我的案件",
-        ]) + "\n"
+        # "1" picks the first suggestion if the bot offers a choice (harmless otherwise).
+        lines = ["我家小区门口的井盖不见了，晚上很危险", "1", "/loc 23.0215,113.1214", "确认",
+                 "我的案件"]
+        script = "\n".join(lines) + "\n"
         chat = subprocess.run([gridbot, "chat", "--url", f"http://127.0.0.1:{port}",
                                "--user", "newcomer"], input=script, capture_output=True,
                               text=True, env=env, timeout=60)

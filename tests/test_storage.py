@@ -47,7 +47,7 @@ async def test_migrations_create_every_table(services: Services) -> None:
 
 
 @pytest.mark.parametrize("url", ["sqlite+aiosqlite:///{tmp}/new/dir/x.db"])
-async def test_sqlite_file_is_created_with_its_folder(tmp_path, url: str) -> None:  # noqa: ANN001
+async def test_sqlite_file_is_created_with_its_folder(tmp_path, url: str) -> None:
     url = url.format(tmp=tmp_path)
     await upgrade(url)
     db = Database(url)
