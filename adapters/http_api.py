@@ -15,6 +15,7 @@ from quart import Blueprint, Response, current_app, jsonify, request
 
 from bot.cases import ReporterRef
 from bot.messages import InboundMessage, Location
+from bot.outbox import updates_for
 from handlers.router import handle
 
 CHANNEL = "http"
@@ -103,6 +104,17 @@ async def get_case(number: str) -> Response:
     if case is None:
         return error(404, "no such case for this user")
     return jsonify(services.cases.public_view(case))
+
+
+@api.get("/updates")
+async def get_updates() -> Response:
+    """Status updates for a user's cases, for front ends that poll (`after` = last id seen)."""
+    user = request.args.get("user", "")
+    after = request.args.get("after", "0")
+    if not user or not after.isdigit():
+        return error(400, "give user and a numeric after")
+    services = current_app.config["SERVICES"]
+    return jsonify({"updates": await updates_for(services.db, CHANNEL, user, int(after))})
 
 
 @api.get("/grids")

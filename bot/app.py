@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from quart import Quart, Response, jsonify
 
 from adapters.http_api import api, is_loopback
@@ -20,23 +22,35 @@ def check_exposure(config: Config, host: str | None = None) -> None:
         )
     if config.server.workers > 1 and not config.redis.url:
         raise ConfigError("server.workers > 1 needs redis.url: the embedded store is per process")
+    if config.server.workers > 1 and config.database_url.startswith("sqlite"):
+        raise ConfigError("server.workers > 1 needs PostgreSQL (database.url): on SQLite one "
+                          "process runs the timers and the outbox")
 
 
-def create_app(config: Config, services: Services | None = None) -> Quart:
+def create_app(config: Config, services: Services | None = None,
+               background: bool = True) -> Quart:
+    """`background`: run the outbox and timer runners in this process (tests drive them)."""
     app = Quart("gridbot")
     app.config["GRIDBOT"] = config
     app.config["SERVICES"] = services
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     app.register_blueprint(api)
 
+    stop = asyncio.Event()
+
     @app.before_serving
     async def _start() -> None:
         if app.config["SERVICES"] is None:
             app.config["SERVICES"] = await build_services(config)
             app.config["OWNS_SERVICES"] = True
+        if background:
+            services = app.config["SERVICES"]
+            app.add_background_task(services.outbox.run_forever, stop)
+            app.add_background_task(services.timers.run_forever, stop)
 
     @app.after_serving
     async def _stop() -> None:
+        stop.set()
         if app.config.get("OWNS_SERVICES"):
             await app.config["SERVICES"].close()
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,13 +17,23 @@ from sqlalchemy.orm import selectinload
 from bot.catalogue import Catalogue, CatalogueItem
 from bot.config import CasesConfig
 from bot.grids import GridMap
-from bot.models import Case, CaseCounter, CaseEvent, CaseMedia, OutboxMessage, Reporter
+from bot.models import (
+    Case,
+    CaseCounter,
+    CaseEvent,
+    CaseMedia,
+    CaseTimer,
+    OutboxMessage,
+    Reporter,
+)
 from bot.storage import Database
 from bot.texts import t
 from bot.workflow import Status, check_transition
 from bot.worktime import WorkCalendar
 
 Clock = Callable[[], datetime]
+REMIND_AT = (0.5, 0.8)  # shares of the handling time at which the assignee is reminded
+NEXT_LEVEL = {"grid": "street", "street": "district"}
 
 
 def utcnow() -> datetime:
@@ -153,16 +163,76 @@ class CaseService:
         return event
 
     async def _move(self, session: AsyncSession, case: Case, new: Status, actor: str,
-                    note: str, now: datetime, tell_reporter: bool = True) -> None:
+                    note: str, now: datetime, tell_reporter: bool = True) -> CaseEvent:
         check_transition(case.status, new)
         old = case.status
         case.status = new
         case.updated_at = now
         if new == Status.CLOSED:
             case.closed_at = now
+        if new == Status.DISPATCHED and old != Status.FILED and case.item_code in self.catalogue:
+            # Every (re-)dispatch gives the new assignee the item's full handling time.
+            case.handling_due = self.calendar.add(now, self.catalogue.get(case.item_code).handling)
         event = self._event(session, case, actor, "transition", old, new, now, note)
         await session.flush()
+        if new != Status.HANDLING:  # accepting does not stop the clock
+            await self._reset_timers(session, case, now)
         self._notify_for(session, case, event, now, tell_reporter)
+        return event
+
+    async def _reset_timers(self, session: AsyncSession, case: Case, now: datetime) -> None:
+        """Cancel what is pending; a dispatched case gets reminders and its escalation."""
+        await session.execute(
+            update(CaseTimer).where(CaseTimer.case_id == case.id, CaseTimer.done_at.is_(None))
+            .values(done_at=now, outcome="cancelled")
+        )
+        if case.status != Status.DISPATCHED or case.handling_due is None:
+            return
+        span = case.handling_due - now
+        for share in REMIND_AT:
+            session.add(CaseTimer(case_id=case.id, kind="remind", level=case.current_level,
+                                  due_at=now + span * share, created_at=now, outcome=""))
+        session.add(CaseTimer(case_id=case.id, kind="escalate", level=case.current_level,
+                              due_at=case.handling_due, created_at=now, outcome=""))
+
+    async def fire_timer(self, session: AsyncSession, case: Case, timer: CaseTimer,
+                         now: datetime) -> None:
+        """Run one due timer inside the runner's transaction (case row already locked)."""
+        if case.status not in (Status.DISPATCHED, Status.HANDLING):
+            return  # the case moved on; nothing to urge
+        target = self.assignee_label(case.assignee)
+        if timer.kind == "remind":
+            event = self._event(session, case, "system", "remind", None, None, now,
+                                t("event.reminded", due=self.local(case.handling_due)))
+            await session.flush()
+            self._notify_assignee(session, case, event, now, t(
+                "group.reminder", number=case.number, item=self.item_label(case),
+                due=self.local(case.handling_due), target=target))
+            return
+        upper = NEXT_LEVEL.get(case.current_level)
+        if upper is None:  # already at the district: urge (督办) again, nowhere higher to go
+            event = self._event(session, case, "system", "urge", None, None, now,
+                                t("event.overdue_district"))
+            await session.flush()
+            self._notify_assignee(session, case, event, now, t(
+                "group.overdue", number=case.number, item=self.item_label(case), target=target))
+            return
+        below = case.assignee
+        event = await self._move(session, case, Status.ESCALATED, "system",
+                                 t("event.escalated", target=target), now)
+        self._notify_to(session, case, event, now, below, t(
+            "group.escalated_notice", number=case.number, item=self.item_label(case)))
+        case.current_level = upper
+        case.assignee = self._assignee_at(case, upper)
+        await self._move(session, case, Status.DISPATCHED, "system",
+                         t("event.dispatched", target=self.assignee_label(case.assignee)), now,
+                         tell_reporter=False)
+
+    def _assignee_at(self, case: Case, level: str) -> str:
+        if level == "street":
+            street = self.grids.at_level(case.grid_code, "street")
+            return f"street:{street.code if street else case.grid_code}"
+        return f"department:{case.department}"
 
     async def transition(self, number: str, new: Status, actor: str, note: str = "",
                          assignee: str | None = None) -> Case:
@@ -195,6 +265,21 @@ class CaseService:
             text = t("citizen.status_changed", number=case.number, status=status)
             self._outbox(session, case, event, case.channel, f"reporter:{case.reporter_id}",
                          text, now)
+
+    def _notify_assignee(self, session: AsyncSession, case: Case, event: CaseEvent,
+                         now: datetime, text: str) -> None:
+        self._notify_to(session, case, event, now, case.assignee, text)
+
+    def _notify_to(self, session: AsyncSession, case: Case, event: CaseEvent, now: datetime,
+                   assignee: str, text: str) -> None:
+        """A grid is told in its group chat; streets and departments in the console."""
+        kind, _, ref = assignee.partition(":")
+        area = self.grids.get(ref) if kind == "grid" else None
+        if area is not None and area.group_chat:
+            channel, _, chat = area.group_chat.partition(":")
+        else:
+            channel, chat = "console", assignee
+        self._outbox(session, case, event, channel, chat, text, now)
 
     def _outbox(self, session: AsyncSession, case: Case, event: CaseEvent, channel: str,
                 recipient: str, text: str, now: datetime) -> None:

@@ -174,3 +174,18 @@ class TrainingExample(Base):
     source: Mapped[str] = mapped_column(String(32))
     suggested_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseTimer(Base):
+    """A reminder or escalation due at a moment: kept in the database so restarts lose none."""
+
+    __tablename__ = "case_timers"
+    __table_args__ = (Index("ix_timers_due", "done_at", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # remind | escalate
+    level: Mapped[str] = mapped_column(String(16))  # the level the case was at when set
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # fired | cancelled

@@ -13,7 +13,9 @@ from bot.config import Config
 from bot.grid_store import load_areas, replace_areas
 from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
+from bot.outbox import Notice, OutboxWorker, Sender
 from bot.storage import Database, upgrade
+from bot.timers import TimerRunner
 from bot.worktime import WorkCalendar
 from nlp.model_store import ModelHolder, ModelStore
 from nlp.places import Gazetteer, load_gazetteer
@@ -33,6 +35,8 @@ class Services:
     cases: CaseService
     dialogs: kv.DialogStore
     dedupe: kv.Deduper
+    outbox: OutboxWorker
+    timers: TimerRunner
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -53,6 +57,10 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
     redis = kv.connect(config.redis.url)
     store = ModelStore(config.path(config.nlp.model_dir))
     calendar = WorkCalendar(config.calendar, config.cases.timezone)
+    cases = CaseService(db, catalogue, grids, calendar, config.cases, clock)
+    # The HTTP channel's pushes are read back by polling (GET /api/v1/updates): the outbox
+    # row is the delivery, so its sender has nothing more to do.
+    senders: dict[str, Sender] = {"http": _kept_for_polling}
     return Services(
         config=config,
         db=db,
@@ -63,7 +71,13 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         locator=Locator(grids, gazetteer),
         models=ModelHolder(store, config.nlp.confidence_threshold,
                            max_chars=config.nlp.max_text_chars),
-        cases=CaseService(db, catalogue, grids, calendar, config.cases, clock),
+        cases=cases,
         dialogs=kv.DialogStore(redis, config.redis.dialog_ttl_s),
         dedupe=kv.Deduper(redis, config.redis.dedupe_ttl_s),
+        outbox=OutboxWorker(db, senders, clock),
+        timers=TimerRunner(cases, clock),
     )
+
+
+async def _kept_for_polling(notice: Notice) -> None:
+    return None

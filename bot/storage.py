@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from alembic import command
@@ -57,6 +58,13 @@ class Database:
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+        # SQLite's deferred transactions let two readers claim the same row before either
+        # writes; gridbot runs one process on SQLite, so a process lock makes claims exclusive.
+        self._claim_lock = asyncio.Lock() if url.startswith("sqlite") else None
+
+    def claiming(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Wrap claim-and-mark transactions (timers, outbox); PostgreSQL uses SKIP LOCKED."""
+        return self._claim_lock if self._claim_lock is not None else contextlib.nullcontext()
 
     @property
     def dialect(self) -> str:

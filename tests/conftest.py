@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.cases import Clock, utcnow
 from bot.config import PROJECT_ROOT, Config, load_config
 from bot.services import Services, build_services
 
@@ -87,12 +89,46 @@ def make_config(tmp_path: Path, model_dir: Path, database_url: str = "",
     return load_config(PROJECT_ROOT / "config.toml", environ=environ)
 
 
+class FakeClock:
+    """A clock tests move by hand: deadlines and timers without waiting."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # Monday 2026-11-23 09:00 in Foshan.
+    return FakeClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
+
+
 @pytest.fixture(params=["sqlite+embedded", "postgres+redis"])
 async def services(request: pytest.FixtureRequest, tmp_path: Path,
                    model_dir: Path) -> AsyncIterator[Services]:
     """Services on both storage set-ups the project ships: the embedded default and the
     production pair."""
-    if request.param == "postgres+redis":
+    built = await _build(request.param, tmp_path, model_dir, utcnow)
+    yield built
+    await built.close()
+
+
+@pytest.fixture(params=["sqlite+embedded", "postgres+redis"])
+async def clocked(request: pytest.FixtureRequest, tmp_path: Path, model_dir: Path,
+                  clock: FakeClock) -> AsyncIterator[Services]:
+    """Like `services`, with time in the test's hands (`clock`)."""
+    built = await _build(request.param, tmp_path, model_dir, clock)
+    yield built
+    await built.close()
+
+
+async def _build(kind: str, tmp_path: Path, model_dir: Path, clock: Clock) -> Services:
+    if kind == "postgres+redis":
         try:
             await asyncio.wait_for(_reset_postgres(POSTGRES_URL), 10)
         except Exception as exc:
@@ -104,6 +140,4 @@ async def services(request: pytest.FixtureRequest, tmp_path: Path,
         config = make_config(tmp_path, model_dir, POSTGRES_URL, REDIS_URL)
     else:
         config = make_config(tmp_path, model_dir)
-    built = await build_services(config)
-    yield built
-    await built.close()
+    return await build_services(config, clock)

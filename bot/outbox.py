@@ -1,0 +1,168 @@
+"""Deliver outbox rows: claimed under a lease, sent outside the transaction, retried with
+backoff. A process killed mid-send leaves its rows leased; once the lease runs out another
+runner takes them again, so every notification is delivered at least once, and the
+idempotency key travels with it so receivers that can deduplicate see it exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from bot.cases import Clock, utcnow
+from bot.models import OutboxMessage, Reporter
+from bot.storage import Database
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """A channel failed in a way worth retrying (timeout, 5xx, rate limit)."""
+
+
+class PermanentDeliveryError(Exception):
+    """Retrying will not help (the user blocked the bot, the chat is gone)."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    idempotency_key: str
+    channel: str
+    recipient: str  # resolved: the channel's own id for the person or chat
+    text: str
+    payload: dict[str, Any]
+
+
+Sender = Callable[[Notice], Awaitable[None]]
+
+
+class OutboxWorker:
+    def __init__(self, db: Database, senders: dict[str, Sender], clock: Clock = utcnow,
+                 lease_s: float = 60, max_attempts: int = 12, backoff_s: float = 2,
+                 backoff_max_s: float = 900) -> None:
+        self.db = db
+        self.senders = senders
+        self.clock = clock
+        self.lease = timedelta(seconds=lease_s)
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+
+    async def claim(self, limit: int = 50) -> list[Notice]:
+        """Take due rows of channels we can send on; PostgreSQL lets several runners share
+        the work (SKIP LOCKED), SQLite serialises writers anyway."""
+        if not self.senders:
+            return []
+        now = self.clock()
+        async with self.db.claiming(), self.db.session() as session, session.begin():
+            query = (
+                select(OutboxMessage)
+                .where(OutboxMessage.status.in_(("pending", "sending")),
+                       OutboxMessage.next_attempt_at <= now,
+                       OutboxMessage.channel.in_(list(self.senders)))
+                .order_by(OutboxMessage.id).limit(limit)
+            )
+            if self.db.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list((await session.execute(query)).scalars())
+            reporters = await self._reporter_ids(session, rows)
+            notices = []
+            for row in rows:
+                row.status = "sending"
+                row.attempts += 1
+                row.next_attempt_at = now + self.lease
+                recipient = row.recipient
+                if recipient.startswith("reporter:"):
+                    recipient = reporters.get(int(recipient.split(":", 1)[1]), "")
+                notices.append(Notice(row.id, row.idempotency_key, row.channel, recipient,
+                                      row.text, dict(row.payload or {})))
+        return notices
+
+    async def _reporter_ids(self, session: Any, rows: list[OutboxMessage]) -> dict[int, str]:
+        ids = {int(r.recipient.split(":", 1)[1]) for r in rows
+               if r.recipient.startswith("reporter:")}
+        if not ids:
+            return {}
+        result = await session.execute(
+            select(Reporter.id, Reporter.external_id).where(Reporter.id.in_(ids)))
+        return dict(result.all())
+
+    async def deliver(self, notice: Notice) -> bool:
+        try:
+            await self.senders[notice.channel](notice)
+        except PermanentDeliveryError as exc:
+            await self._finish(notice.id, "failed", str(exc))
+            return False
+        except Exception as exc:  # any channel failure: retry later, never block the case
+            await self._retry(notice.id, repr(exc))
+            return False
+        await self._finish(notice.id, "delivered", "")
+        return True
+
+    async def _finish(self, row_id: int, status: str, error: str) -> None:
+        async with self.db.session() as session, session.begin():
+            values: dict[str, Any] = {"status": status, "last_error": error[:1000]}
+            if status == "delivered":
+                values["delivered_at"] = self.clock()
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+
+    async def _retry(self, row_id: int, error: str) -> None:
+        async with self.db.session() as session, session.begin():
+            row = await session.get(OutboxMessage, row_id)
+            if row is None:
+                return
+            row.last_error = error[:1000]
+            if row.attempts >= self.max_attempts:
+                row.status = "failed"
+                log.warning("outbox %s failed after %s attempts: %s", row_id, row.attempts, error)
+                return
+            delay = min(self.backoff_s * 2 ** (row.attempts - 1), self.backoff_max_s)
+            row.status = "pending"
+            row.next_attempt_at = self.clock() + timedelta(seconds=delay)
+
+    async def run_once(self, limit: int = 50) -> int:
+        notices = await self.claim(limit)
+        results = await asyncio.gather(*(self.deliver(n) for n in notices))
+        return sum(results)
+
+    async def run_forever(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+            except Exception:
+                log.exception("outbox runner pass failed")
+                sent = 0
+            if not sent:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval_s)
+
+    async def undelivered(self) -> int:
+        async with self.db.session() as session:
+            return (await session.execute(select(func.count()).where(
+                OutboxMessage.status.in_(("pending", "sending"))))).scalar_one()
+
+
+async def updates_for(db: Database, channel: str, external_id: str, after: int = 0,
+                      limit: int = 50) -> list[dict[str, Any]]:
+    """Notifications for one person on a polling channel, oldest first, after an id."""
+    async with db.session() as session:
+        reporter_id = (await session.execute(select(Reporter.id).where(
+            Reporter.channel == channel, Reporter.external_id == external_id))).scalar()
+        if reporter_id is None:
+            return []
+        rows = await session.execute(
+            select(OutboxMessage).where(OutboxMessage.channel == channel,
+                                        OutboxMessage.recipient == f"reporter:{reporter_id}",
+                                        OutboxMessage.id > after)
+            .order_by(OutboxMessage.id).limit(limit))
+        return [{"id": r.id, "text": r.text, "case": r.payload.get("case"),
+                 "at": r.created_at.isoformat()} for r in rows.scalars()]

@@ -1,0 +1,54 @@
+"""Fire due reminders and escalations. Timers live in the database, so a restart loses none;
+on PostgreSQL several runners share the work and `SKIP LOCKED` keeps any timer from firing
+twice. SQLite has one writer at a time, and gridbot runs one server process on SQLite (the
+single-runner rule: `server.workers > 1` needs PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import select
+
+from bot.cases import CaseService, Clock, utcnow
+from bot.models import Case, CaseTimer
+
+log = logging.getLogger(__name__)
+
+
+class TimerRunner:
+    def __init__(self, cases: CaseService, clock: Clock | None = None) -> None:
+        self.cases = cases
+        self.clock = clock or cases.clock or utcnow
+
+    async def run_once(self, limit: int = 100) -> int:
+        now = self.clock()
+        db = self.cases.db
+        async with db.claiming(), db.session() as session, session.begin():
+            query = (select(CaseTimer)
+                     .where(CaseTimer.done_at.is_(None), CaseTimer.due_at <= now)
+                     .order_by(CaseTimer.due_at, CaseTimer.id).limit(limit))
+            if db.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            timers = list((await session.execute(query)).scalars())
+            for timer in timers:
+                case = (await session.execute(
+                    select(Case).where(Case.id == timer.case_id).with_for_update()
+                )).scalar_one()
+                # Mark first: an escalation re-dispatches and cancels the case's pending timers.
+                timer.done_at = now
+                timer.outcome = "fired"
+                await self.cases.fire_timer(session, case, timer, now)
+        return len(timers)
+
+    async def run_forever(self, stop: asyncio.Event, interval_s: float = 5.0) -> None:
+        while not stop.is_set():
+            try:
+                fired = await self.run_once()
+            except Exception:
+                log.exception("timer runner pass failed")
+                fired = 0
+            if not fired:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval_s)

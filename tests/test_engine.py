@@ -1,0 +1,198 @@
+"""Deadlines, reminders, two-level escalation and outbox delivery, with a controlled clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.cases import CaseDraft, ReporterRef
+from bot.models import Case, CaseEvent, OutboxMessage
+from bot.outbox import Notice, OutboxWorker, PermanentDeliveryError, updates_for
+from bot.services import Services
+from bot.timers import TimerRunner
+from bot.workflow import Status
+from tests.conftest import FakeClock
+
+DEMO_GRID = "440604001030103"  # 同济社区第3网格, 祖庙街道
+
+
+def _item(services: Services, level: str, urgent: bool = False) -> str:
+    return next(i.code for i in services.catalogue.items
+                if i.level == level and i.urgent == urgent and i.handling.unit in ("wd", "wh"))
+
+
+async def _file(services: Services, code: str, who: str = "citizen-1", channel: str = "http"):
+    return await services.cases.file(
+        CaseDraft(text="测试案件", item_code=code, grid_code=DEMO_GRID, lat=23.0215, lon=113.1214),
+        ReporterRef(channel, who),
+    )
+
+
+async def _outbox(services: Services) -> list[OutboxMessage]:
+    async with services.db.session() as session:
+        return list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id)))
+                    .scalars())
+
+
+async def test_grid_case_is_reminded_then_escalated_to_street_then_district(
+    clocked: Services, clock: FakeClock
+) -> None:
+    s = clocked
+    case = await _file(s, _item(s, "grid"))
+    assert case.current_level == "grid" and case.assignee == f"grid:{DEMO_GRID}"
+    first_due = case.handling_due
+    runner = TimerRunner(s.cases)
+    assert await runner.run_once() == 0  # nothing due yet
+
+    clock.now = case.created_at + (first_due - case.created_at) * 0.55
+    assert await runner.run_once() == 1  # the 50% reminder
+    clock.now = case.created_at + (first_due - case.created_at) * 0.85
+    assert await runner.run_once() == 1  # the 80% reminder
+    group = [m for m in await _outbox(s) if m.recipient.startswith("-100")]
+    assert sum("督办提醒" in m.text for m in group) == 2
+
+    clock.now = first_due
+    assert await runner.run_once() == 1  # escalation to the street
+    case = await s.cases.get(case.number)
+    assert case.status == Status.DISPATCHED and case.current_level == "street"
+    assert case.assignee == "street:440604001" and case.handling_due > first_due
+    assert [e.to_status for e in case.events if e.to_status][-2:] == ["escalated", "dispatched"]
+    texts = [m.text for m in await _outbox(s)]
+    assert any("已上报上一级" in t for t in texts)  # 督办 notice to the grid below
+    assert any("已上报上级" in t for t in texts)  # the reporter hears it
+
+    clock.now = case.handling_due
+    fired = 0
+    while n := await runner.run_once():  # reminders at this level, then its escalation
+        fired += n
+    case = await s.cases.get(case.number)
+    assert fired == 3 and case.current_level == "district"
+    assert case.assignee.startswith("department:")
+
+    clock.now = case.handling_due
+    while await runner.run_once():
+        pass
+    case = await s.cases.get(case.number)
+    assert case.current_level == "district" and case.status == Status.DISPATCHED
+    assert [e.action for e in case.events].count("urge") == 1
+
+
+async def test_a_handled_case_is_not_escalated(clocked: Services, clock: FakeClock) -> None:
+    s = clocked
+    case = await _file(s, _item(s, "grid"))
+    await s.cases.transition(case.number, Status.HANDLING, "worker:1")
+    await s.cases.transition(case.number, Status.HANDLED, "worker:1", "已清理")
+    clock.now = case.handling_due
+    await TimerRunner(s.cases).run_once()
+    case = await s.cases.get(case.number)
+    assert case.status == Status.HANDLED
+    assert "escalated" not in [e.to_status for e in case.events]
+
+
+async def test_two_runners_never_fire_a_timer_twice(clocked: Services, clock: FakeClock) -> None:
+    s = clocked
+    cases = [await _file(s, _item(s, "grid"), who=f"c{i}") for i in range(12)]
+    clock.now = max(c.handling_due for c in cases)
+    a, b = TimerRunner(s.cases), TimerRunner(s.cases)
+    while sum(await asyncio.gather(a.run_once(limit=5), b.run_once(limit=5))):
+        pass
+    async with s.db.session() as session:
+        events = (await session.execute(select(CaseEvent))).scalars().all()
+    escalated = Counter(e.case_id for e in events if e.to_status == "escalated")
+    # Each case escalated once (grid → street); the street deadline is later, not yet due.
+    assert sorted(escalated.values()) == [1] * len(cases)
+    reminders = Counter(e.case_id for e in events if e.action == "remind")
+    assert set(reminders.values()) == {2}
+
+
+async def test_outbox_retries_with_backoff_and_delivers_once(
+    clocked: Services, clock: FakeClock
+) -> None:
+    s = clocked
+    case = await _file(s, _item(s, "grid"))
+    await s.cases.transition(case.number, Status.HANDLING, "worker:1")
+    calls: list[str] = []
+
+    async def flaky(notice: Notice) -> None:
+        calls.append(notice.idempotency_key)
+        if len(calls) <= 2:
+            raise TimeoutError("channel timed out")
+
+    worker = OutboxWorker(s.db, {"http": flaky, "telegram": flaky}, clock, backoff_s=10)
+    await worker.run_once()
+    assert await worker.undelivered() == 2  # both failed on the first try
+    assert await worker.run_once() == 0  # backoff: not yet due again
+    clock.advance(seconds=11)
+    assert await worker.run_once() == 2
+    assert await worker.undelivered() == 0
+    delivered = Counter(calls)
+    assert len(delivered) == 2 and all(n == 2 for n in delivered.values())
+    reporter = next(m for m in await _outbox(s) if m.recipient.startswith("reporter:"))
+    assert reporter.attempts == 2 and reporter.status == "delivered"
+
+
+async def test_outbox_survives_a_crash_mid_delivery_and_a_redis_flush(
+    clocked: Services, clock: FakeClock
+) -> None:
+    s = clocked
+    await _file(s, _item(s, "grid"))
+    received: list[str] = []
+
+    async def telegram(notice: Notice) -> None:
+        received.append(notice.idempotency_key)
+
+    crashed = OutboxWorker(s.db, {"telegram": telegram}, clock, lease_s=60)
+    claimed = await crashed.claim()  # … and the process dies before sending
+    assert len(claimed) == 1
+    await s.redis.flushdb()  # nothing about delivery lives in Redis
+    restarted = OutboxWorker(s.db, {"telegram": telegram}, clock, lease_s=60)
+    assert await restarted.run_once() == 0  # the lease still holds
+    clock.advance(seconds=61)
+    assert await restarted.run_once() == 1
+    assert received == [claimed[0].idempotency_key]
+    assert await restarted.undelivered() == 0
+
+
+async def test_a_permanently_failing_channel_never_blocks_the_case(
+    clocked: Services, clock: FakeClock
+) -> None:
+    s = clocked
+    case = await _file(s, _item(s, "grid"))
+
+    async def blocked(notice: Notice) -> None:
+        raise PermanentDeliveryError("bot was blocked by the user")
+
+    await OutboxWorker(s.db, {"telegram": blocked}, clock).run_once()
+    moved = await s.cases.transition(case.number, Status.HANDLING, "worker:1")
+    assert moved.status == Status.HANDLING
+    statuses = {m.channel: m.status for m in await _outbox(s)}
+    assert statuses["telegram"] == "failed"
+
+
+async def test_reporters_poll_their_updates_and_only_theirs(clocked: Services) -> None:
+    s = clocked
+    case = await _file(s, _item(s, "grid"), who="web-9")
+    await _file(s, _item(s, "grid"), who="web-10")
+    await s.cases.transition(case.number, Status.HANDLING, "worker:1")
+    updates = await updates_for(s.db, "http", "web-9")
+    assert len(updates) == 1 and updates[0]["case"] == case.number
+    assert "处置中" in updates[0]["text"]
+    assert await updates_for(s.db, "http", "web-9", after=updates[0]["id"]) == []
+    assert await updates_for(s.db, "http", "web-10") == []
+    assert await updates_for(s.db, "http", "nobody") == []
+
+
+async def test_urgent_items_count_clock_hours(clocked: Services, clock: FakeClock) -> None:
+    s = clocked
+    clock.now = clock.now.replace(hour=14)  # 22:00 in Foshan, outside office hours
+    code = next(i.code for i in s.catalogue.items if i.urgent and i.handling.unit == "h")
+    case = await _file(s, code)
+    item = s.catalogue.get(code)
+    # Office hours do not apply: 4h at 22:00 is due at 02:00.
+    assert case.handling_due - case.created_at == timedelta(hours=item.handling.amount)
+    async with s.db.session() as session:
+        stored = await session.get(Case, case.id)
+    assert stored.urgent
