@@ -63,6 +63,10 @@ class CaseNotFound(Exception):
     pass
 
 
+class RatingRefused(Exception):
+    """Only a closed, not yet rated case can be rated."""
+
+
 class CaseService:
     def __init__(
         self,
@@ -247,6 +251,37 @@ class CaseService:
             await self._move(session, case, new, actor, note, self.clock())
         return case
 
+    async def rate(self, number: str, reporter: ReporterRef, score: int, note: str = "") -> Case:
+        """The reporter's 1–5 rating of a closed case; 1–2 reopens it once (back to the level
+        that handled it, which is told)."""
+        if not 1 <= score <= 5:
+            raise ValueError("a rating is 1 to 5")
+        now = self.clock()
+        async with self.db.session() as session, session.begin():
+            case = (await session.execute(
+                select(Case).join(Reporter, Case.reporter_id == Reporter.id)
+                .where(Case.number == number, Reporter.channel == reporter.channel,
+                       Reporter.external_id == reporter.external_id).with_for_update()
+            )).scalar_one_or_none()
+            if case is None:
+                raise CaseNotFound(number)
+            if case.status != Status.CLOSED or case.rating is not None:
+                raise RatingRefused(case.status)
+            case.rating = score
+            self._event(session, case, "citizen", "rate", None, None, now,
+                        t("event.rated", score=score, note=note))
+            if score <= 2 and case.reopen_count == 0:
+                case.reopen_count += 1
+                case.rating = None  # the rating that counts is the one after the second try
+                event = await self._move(session, case, Status.REOPENED, "citizen",
+                                         t("event.reopened", score=score), now)
+                self._notify_to(session, case, event, now, case.assignee, t(
+                    "group.reopened", number=case.number, item=self.item_label(case),
+                    score=score, note=note or "-"))
+                await self._move(session, case, Status.DISPATCHED, "system",
+                                 t("event.redispatched"), now, tell_reporter=False)
+        return case
+
     # -- notifications ----------------------------------------------------------------------
 
     def _notify_for(self, session: AsyncSession, case: Case, event: CaseEvent,
@@ -262,7 +297,9 @@ class CaseService:
                      target=self.assignee_label(case.assignee))
             self._outbox(session, case, event, channel, chat, text, now)
         if tell_reporter:
-            text = t("citizen.status_changed", number=case.number, status=status)
+            closed = case.status == Status.CLOSED
+            key = "citizen.closed_rate" if closed else "citizen.status_changed"
+            text = t(key, number=case.number, status=status)
             self._outbox(session, case, event, case.channel, f"reporter:{case.reporter_id}",
                          text, now)
 

@@ -50,6 +50,22 @@ def status_query(text: str) -> str | None:
     return found.group(1) if found else None
 
 
+_RATE = re.compile(r"^(?:评价|评分|/rate)\s*(.*)$")
+
+
+def rating(text: str) -> tuple[str, int] | str | None:
+    """'评价 20261122-0001 5' → (number, 5); '评价' with anything unusable → ''; else None."""
+    match = _RATE.match(text.strip())
+    if not match:
+        return None
+    rest = match.group(1).upper()
+    number = CASE_NUMBER.search(rest)
+    score = re.search(r"(?<![\d-])([1-5])\s*分?$", rest)
+    if not number or not score:
+        return ""
+    return number.group(1), int(score.group(1))
+
+
 def choice(text: str) -> int | None:
     """'2', '第二个', '2.' → 2."""
     match = _CHOICE.match(text.strip())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.cases import ReporterRef
+from bot.cases import CaseNotFound, RatingRefused, ReporterRef
 from bot.messages import InboundMessage, Outcome, Reply
 from bot.services import Services
 from bot.texts import t
@@ -42,3 +42,18 @@ async def show(msg: InboundMessage, number: str, s: Services) -> Outcome:
         lines.append(t("cases.timeline_line", at=s.cases.local(event.at),
                        status=t(f"status.{event.to_status}"), note=note))
     return Outcome([Reply("\n".join(lines))], s.cases.public_view(case))
+
+
+async def rate(msg: InboundMessage, parsed: tuple[str, int] | str, s: Services) -> Outcome:
+    if not parsed:
+        return Outcome([Reply(t("rate.ask"))])
+    number, score = parsed
+    try:
+        case = await s.cases.rate(number, ReporterRef(msg.channel, msg.user), score)
+    except CaseNotFound:
+        return Outcome([Reply(t("cases.not_found", number=number))])
+    except RatingRefused:
+        return Outcome([Reply(t("rate.refused", number=number))])
+    if case.status == "dispatched":
+        return Outcome([Reply(t("rate.reopened", number=number))])
+    return Outcome([Reply(t("rate.thanks", score=score))])

@@ -36,6 +36,9 @@ async def _route(msg: InboundMessage, state: dict, s: Services) -> Outcome:
             return Outcome([Reply(t("help"))])
         if intents.is_my_cases(text):
             return await my_cases.list_mine(msg, s)
+        rating = intents.rating(text)
+        if rating is not None:
+            return await my_cases.rate(msg, rating, s)
         number = intents.status_query(text)
         if number is not None:
             return await my_cases.show(msg, number, s)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from adapters.testing import TestChannel
 from bot.models import Case, CaseEvent, OutboxMessage
 from bot.services import Services
+from bot.workflow import Status
 
 DEMO_POINT = (23.0215, 113.1214)  # inside 同济社区第3网格
 NUMBER = re.compile(r"案件编号：(\d{8}-\d{4})")
@@ -186,3 +187,31 @@ async def test_case_numbers_are_unique_and_sequential(services: Services) -> Non
     sequence = [int(n.split("-")[1]) for n in numbers]
     assert sequence == sorted(sequence)
     assert await _count(services, CaseEvent) == 9
+
+
+async def _close(services: Services, number: str) -> None:
+    for status, note in [("handling", ""), ("handled", "已补装井盖"), ("verified", "现场核查"),
+                         ("closed", "")]:
+        await services.cases.transition(number, Status(status), "worker:test", note)
+
+
+async def test_rating_a_closed_case_and_a_bad_rating_reopens_it_once(
+    services: Services,
+) -> None:
+    chat = TestChannel(services)
+    number = await file_manhole_case(chat, "mona")
+    assert "不能评价" in await chat.say("mona", f"评价 {number} 5")  # not closed yet
+    await _close(services, number)
+    async with services.db.session() as session:
+        texts = (await session.execute(select(OutboxMessage.text))).scalars().all()
+    assert any("评价" in t and number in t for t in texts)  # the reporter was asked
+    assert "没有找到" in await chat.say("nick", f"评价 {number} 1")  # not nick's case
+    assert "重新派单" in await chat.say("mona", f"评价 {number} 1")
+    case = await services.cases.get(number)
+    assert case.status == "dispatched" and case.reopen_count == 1 and case.rating is None
+    await _close(services, number)
+    assert "1 分" in await chat.say("mona", f"评价 {number} 1")  # reopened once only
+    case = await services.cases.get(number)
+    assert case.status == "closed" and case.rating == 1
+    assert "不能评价" in await chat.say("mona", f"评价 {number} 5")  # rated already
+    assert "格式" in await chat.say("mona", "评价")
