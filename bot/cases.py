@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from bot.catalogue import Catalogue, CatalogueItem
 from bot.config import CasesConfig
 from bot.grids import GridMap
 from bot.models import (
+    AttachedReport,
     Case,
     CaseCounter,
     CaseEvent,
@@ -28,7 +30,7 @@ from bot.models import (
 )
 from bot.storage import Database
 from bot.texts import t
-from bot.workflow import Status, check_transition
+from bot.workflow import OPEN, Status, check_transition
 from bot.worktime import WorkCalendar
 
 Clock = Callable[[], datetime]
@@ -57,6 +59,20 @@ class CaseDraft:
     address: str = ""
     media: list[str] = field(default_factory=list)
     confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Filing:
+    case: Case
+    attached: bool  # True: an open case of the same problem nearby took this report
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance in metres: plenty precise at a city's scale."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))
 
 
 class CaseNotFound(Exception):
@@ -97,7 +113,8 @@ class CaseService:
             return "street", f"street:{street.code if street else grid_code}"
         return "district", f"department:{item.department}"
 
-    async def file(self, draft: CaseDraft, reporter: ReporterRef) -> Case:
+    async def file(self, draft: CaseDraft, reporter: ReporterRef) -> Filing:
+        """File a new case, or attach the report to an open case of the same item nearby."""
         item = self.catalogue.get(draft.item_code)
         grid = self.grids.get(draft.grid_code)
         if grid is None:
@@ -106,6 +123,10 @@ class CaseService:
         level, assignee = self.dispatch_target(item, grid.code)
         async with self.db.session() as session, session.begin():
             reporter_row = await self._reporter(session, reporter, now)
+            duplicate = await self._open_duplicate(session, draft, now)
+            if duplicate is not None:
+                await self._attach(session, duplicate, draft, reporter_row, now)
+                return Filing(duplicate, attached=True)
             case = Case(
                 number=await self._next_number(session, now),
                 status=Status.REPORTED,
@@ -122,9 +143,7 @@ class CaseService:
             session.add(case)
             await session.flush()
             self._event(session, case, "citizen", "report", None, Status.REPORTED, now)
-            for ref in draft.media:
-                session.add(CaseMedia(case_id=case.id, kind="photo", ref=ref,
-                                      added_by="citizen", created_at=now))
+            self._add_media(session, case, draft.media, now)
             # The reporter hears about filing in the reply to their confirmation, not twice.
             await self._move(session, case, Status.FILED, "system", t("event.auto_filed"), now,
                              tell_reporter=False)
@@ -132,7 +151,50 @@ class CaseService:
             await self._move(session, case, Status.DISPATCHED, "system",
                              t("event.dispatched", target=self.assignee_label(assignee)), now,
                              tell_reporter=False)
-        return case
+        return Filing(case, attached=False)
+
+    def _add_media(self, session: AsyncSession, case: Case, refs: list[str],
+                   now: datetime) -> None:
+        for ref in refs:
+            session.add(CaseMedia(case_id=case.id, kind="photo", ref=ref, added_by="citizen",
+                                  created_at=now))
+
+    async def _open_duplicate(self, session: AsyncSession, draft: CaseDraft,
+                              now: datetime) -> Case | None:
+        """The nearest open case of the same item within the configured distance and time."""
+        radius = self.config.duplicate_radius_m
+        if draft.lat is None or draft.lon is None or radius <= 0:
+            return None
+        d_lat = radius / 111_320
+        d_lon = d_lat / max(math.cos(math.radians(draft.lat)), 0.01)
+        rows = (await session.execute(
+            select(Case).where(
+                Case.item_code == draft.item_code,
+                Case.status.in_([s.value for s in OPEN]),
+                Case.created_at >= now - timedelta(hours=self.config.duplicate_window_h),
+                Case.lat.between(draft.lat - d_lat, draft.lat + d_lat),
+                Case.lon.between(draft.lon - d_lon, draft.lon + d_lon),
+            ).with_for_update()
+        )).scalars().all()
+        near = [(distance_m(draft.lat, draft.lon, c.lat, c.lon), c.id, c) for c in rows]
+        near = [n for n in near if n[0] <= radius]
+        return min(near)[2] if near else None
+
+    async def _attach(self, session: AsyncSession, case: Case, draft: CaseDraft,
+                      reporter: Reporter, now: datetime) -> None:
+        already = case.reporter_id == reporter.id or (await session.execute(
+            select(AttachedReport.id).where(AttachedReport.case_id == case.id,
+                                            AttachedReport.reporter_id == reporter.id)
+        )).first() is not None
+        if not already:
+            session.add(AttachedReport(
+                case_id=case.id, reporter_id=reporter.id, channel=reporter.channel,
+                text=draft.text, address=draft.address, lat=draft.lat, lon=draft.lon,
+                grid_code=draft.grid_code, created_at=now))
+        self._event(session, case, "citizen", "attach", None, None, now,
+                    t("event.attached", text=draft.text[:60]))
+        self._add_media(session, case, draft.media, now)
+        case.updated_at = now
 
     async def _reporter(self, session: AsyncSession, ref: ReporterRef, now: datetime) -> Reporter:
         row = (await session.execute(
@@ -181,7 +243,7 @@ class CaseService:
         await session.flush()
         if new != Status.HANDLING:  # accepting does not stop the clock
             await self._reset_timers(session, case, now)
-        self._notify_for(session, case, event, now, tell_reporter)
+        await self._notify_for(session, case, event, now, tell_reporter)
         return event
 
     async def _reset_timers(self, session: AsyncSession, case: Case, now: datetime) -> None:
@@ -259,9 +321,8 @@ class CaseService:
         now = self.clock()
         async with self.db.session() as session, session.begin():
             case = (await session.execute(
-                select(Case).join(Reporter, Case.reporter_id == Reporter.id)
-                .where(Case.number == number, Reporter.channel == reporter.channel,
-                       Reporter.external_id == reporter.external_id).with_for_update()
+                select(Case).where(Case.number == number, self._visible_to(reporter))
+                .with_for_update()
             )).scalar_one_or_none()
             if case is None:
                 raise CaseNotFound(number)
@@ -284,7 +345,7 @@ class CaseService:
 
     # -- notifications ----------------------------------------------------------------------
 
-    def _notify_for(self, session: AsyncSession, case: Case, event: CaseEvent,
+    async def _notify_for(self, session: AsyncSession, case: Case, event: CaseEvent,
                     now: datetime, tell_reporter: bool) -> None:
         """Outbox rows for a transition, in the caller's transaction (lost or sent together)."""
         grid = self.grids.get(case.grid_code)
@@ -300,8 +361,15 @@ class CaseService:
             closed = case.status == Status.CLOSED
             key = "citizen.closed_rate" if closed else "citizen.status_changed"
             text = t(key, number=case.number, status=status)
-            self._outbox(session, case, event, case.channel, f"reporter:{case.reporter_id}",
-                         text, now)
+            for channel, reporter_id in await self._reporters_of(session, case):
+                self._outbox(session, case, event, channel, f"reporter:{reporter_id}", text, now)
+
+    async def _reporters_of(self, session: AsyncSession, case: Case) -> list[tuple[str, int]]:
+        """The first reporter and everyone whose report was attached: all follow the case."""
+        attached = await session.execute(
+            select(AttachedReport.channel, AttachedReport.reporter_id)
+            .where(AttachedReport.case_id == case.id).order_by(AttachedReport.id))
+        return [(case.channel, case.reporter_id), *((c, r) for c, r in attached.all())]
 
     def _notify_assignee(self, session: AsyncSession, case: Case, event: CaseEvent,
                          now: datetime, text: str) -> None:
@@ -329,12 +397,18 @@ class CaseService:
 
     # -- reading ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _visible_to(reporter: ReporterRef):
+        """Cases this person reported or whose report was attached to."""
+        me = select(Reporter.id).where(Reporter.channel == reporter.channel,
+                                       Reporter.external_id == reporter.external_id)
+        attached = select(AttachedReport.case_id).where(AttachedReport.reporter_id.in_(me))
+        return or_(Case.reporter_id.in_(me), Case.id.in_(attached))
+
     async def for_reporter(self, reporter: ReporterRef, limit: int = 10) -> list[Case]:
         async with self.db.session() as session:
             rows = await session.execute(
-                select(Case).join(Reporter, Case.reporter_id == Reporter.id)
-                .where(Reporter.channel == reporter.channel,
-                       Reporter.external_id == reporter.external_id)
+                select(Case).where(self._visible_to(reporter))
                 .order_by(Case.id.desc()).limit(limit)
             )
             return list(rows.scalars())
@@ -345,10 +419,7 @@ class CaseService:
             selectinload(Case.events), selectinload(Case.media)
         )
         if reporter is not None:
-            query = query.join(Reporter, Case.reporter_id == Reporter.id).where(
-                Reporter.channel == reporter.channel,
-                Reporter.external_id == reporter.external_id,
-            )
+            query = query.where(self._visible_to(reporter))
         async with self.db.session() as session:
             return (await session.execute(query)).scalar_one_or_none()
 

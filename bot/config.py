@@ -61,6 +61,8 @@ class NlpConfig(_Section):
 class CasesConfig(_Section):
     number_prefix: str = Field("", max_length=8, pattern=r"^[A-Z]*$")
     timezone: str = "Asia/Shanghai"
+    duplicate_radius_m: float = Field(100.0, ge=0)  # 0 turns attaching duplicates off
+    duplicate_window_h: float = Field(72.0, ge=0)
 
 
 class CalendarConfig(_Section):

@@ -189,3 +189,21 @@ class CaseTimer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     outcome: Mapped[str] = mapped_column(String(16), default="")  # fired | cancelled
+
+
+class AttachedReport(Base):
+    """A later report of the same problem, attached to an open case: its reporter follows
+    the case (gets every update) and staff can split it off again."""
+
+    __tablename__ = "attached_reports"
+    __table_args__ = (UniqueConstraint("case_id", "reporter_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("reporters.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    address: Mapped[str] = mapped_column(String(200), default="")
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grid_code: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -152,12 +152,17 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
         media=list(state.get("media", [])), confidence=state.get("confidence"),
     )
     try:
-        case = await s.cases.file(draft, ReporterRef(msg.channel, msg.user))
+        filing = await s.cases.file(draft, ReporterRef(msg.channel, msg.user))
     except Exception:
         # Keep the draft: the citizen can confirm again once storage is back.
         log.exception("filing a case failed")
         return Outcome([Reply(t("report.failed"))])
     state.clear()
+    case = filing.case
+    if filing.attached:
+        return Outcome([Reply(t("report.attached", number=case.number,
+                                status=t(f"status.{case.status}")))],
+                       s.cases.public_view(case, with_timeline=False))
     grid = s.grids.get(case.grid_code)
     replies = [Reply(t(
         "report.filed", number=case.number, item=s.cases.item_label(case),

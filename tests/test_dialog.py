@@ -20,7 +20,8 @@ async def _count(services: Services, model: type) -> int:
         return (await session.execute(select(func.count()).select_from(model))).scalar_one()
 
 
-async def file_manhole_case(chat: TestChannel, user: str) -> str:
+async def file_manhole_case(chat: TestChannel, user: str,
+                            point: tuple[float, float] = DEMO_POINT) -> str:
     """The README's walk-through: describe, (pick), locate, confirm → case number."""
     out = await chat.send(user, "我家小区门口的井盖不见了，晚上很危险")
     text = out.replies[0].text
@@ -31,8 +32,9 @@ async def file_manhole_case(chat: TestChannel, user: str) -> str:
         pick = next(i for i, label in enumerate(labels, 1) if "井盖" in label)
         text = await chat.say(user, str(pick))
     assert "位置" in text or "地址" in text
-    text = await chat.say(user, location=DEMO_POINT)
-    assert "请确认" in text and "同济社区第3网格" in text and "井盖" in text
+    text = await chat.say(user, location=point)
+    assert "请确认" in text and "井盖" in text
+    assert point != DEMO_POINT or "同济社区第3网格" in text
     text = await chat.say(user, "确认")
     match = NUMBER.search(text)
     assert match, text
@@ -182,7 +184,8 @@ async def test_choices_accept_chinese_ordinals_and_rephrase(services: Services) 
 
 async def test_case_numbers_are_unique_and_sequential(services: Services) -> None:
     chat = TestChannel(services)
-    numbers = [await file_manhole_case(chat, f"user{i}") for i in range(3)]
+    spots = [(23.0215 + 0.005 * i, 113.1214) for i in range(3)]  # ~550 m apart: not duplicates
+    numbers = [await file_manhole_case(chat, f"user{i}", spot) for i, spot in enumerate(spots)]
     assert len(set(numbers)) == 3
     sequence = [int(n.split("-")[1]) for n in numbers]
     assert sequence == sorted(sequence)
@@ -215,3 +218,16 @@ async def test_rating_a_closed_case_and_a_bad_rating_reopens_it_once(
     assert case.status == "closed" and case.rating == 1
     assert "不能评价" in await chat.say("mona", f"评价 {number} 5")  # rated already
     assert "格式" in await chat.say("mona", "评价")
+
+
+async def test_a_second_report_of_the_same_problem_joins_the_first(services: Services) -> None:
+    chat = TestChannel(services)
+    number = await file_manhole_case(chat, "olga")
+    await chat.say("pete", "我家小区门口的井盖不见了，晚上很危险")
+    if "回复序号" in chat.transcript[-1][1]:
+        await chat.say("pete", "1")
+    await chat.say("pete", location=(23.0216, 113.1215))
+    text = await chat.say("pete", "确认")
+    assert "已并入" in text and number in text
+    assert number in await chat.say("pete", "我的案件")
+    assert await _count(services, Case) == 1

@@ -24,11 +24,14 @@ def _item(services: Services, level: str, urgent: bool = False) -> str:
                 if i.level == level and i.urgent == urgent and i.handling.unit in ("wd", "wh"))
 
 
-async def _file(services: Services, code: str, who: str = "citizen-1", channel: str = "http"):
-    return await services.cases.file(
-        CaseDraft(text="测试案件", item_code=code, grid_code=DEMO_GRID, lat=23.0215, lon=113.1214),
-        ReporterRef(channel, who),
+async def _file(services: Services, code: str, who: str = "citizen-1", spot: int = 0) -> Case:
+    """File in the demo grid; a different `spot` is ~1 km away, so it is not a duplicate."""
+    filing = await services.cases.file(
+        CaseDraft(text="测试案件", item_code=code, grid_code=DEMO_GRID,
+                  lat=23.0215 + spot * 0.01, lon=113.1214),
+        ReporterRef("http", who),
     )
+    return filing.case
 
 
 async def _outbox(services: Services) -> list[OutboxMessage]:
@@ -94,7 +97,7 @@ async def test_a_handled_case_is_not_escalated(clocked: Services, clock: FakeClo
 
 async def test_two_runners_never_fire_a_timer_twice(clocked: Services, clock: FakeClock) -> None:
     s = clocked
-    cases = [await _file(s, _item(s, "grid"), who=f"c{i}") for i in range(12)]
+    cases = [await _file(s, _item(s, "grid"), who=f"c{i}", spot=i) for i in range(12)]
     clock.now = max(c.handling_due for c in cases)
     a, b = TimerRunner(s.cases), TimerRunner(s.cases)
     while sum(await asyncio.gather(a.run_once(limit=5), b.run_once(limit=5))):
@@ -175,7 +178,7 @@ async def test_a_permanently_failing_channel_never_blocks_the_case(
 async def test_reporters_poll_their_updates_and_only_theirs(clocked: Services) -> None:
     s = clocked
     case = await _file(s, _item(s, "grid"), who="web-9")
-    await _file(s, _item(s, "grid"), who="web-10")
+    await _file(s, _item(s, "grid"), who="web-10", spot=1)
     await s.cases.transition(case.number, Status.HANDLING, "worker:1")
     updates = await updates_for(s.db, "http", "web-9")
     assert len(updates) == 1 and updates[0]["case"] == case.number
@@ -196,3 +199,35 @@ async def test_urgent_items_count_clock_hours(clocked: Services, clock: FakeCloc
     async with s.db.session() as session:
         stored = await session.get(Case, case.id)
     assert stored.urgent
+
+
+async def test_a_nearby_report_of_the_same_item_joins_the_open_case(
+    clocked: Services, clock: FakeClock
+) -> None:
+    s = clocked
+    code = _item(s, "grid")
+    first = await _file(s, code, who="p1")
+    near = await s.cases.file(
+        CaseDraft(text="同一个问题又看到了", item_code=code, grid_code=DEMO_GRID,
+                  lat=23.0215 + 0.0005, lon=113.1214, media=["photo-2"]),  # ~55 m away
+        ReporterRef("telegram", "p2"))
+    assert near.attached and near.case.number == first.number
+    other_item = next(i.code for i in s.catalogue.items if i.code != code and i.level == "grid")
+    assert (await _file(s, other_item, who="p3")).number != first.number
+    far = await _file(s, code, who="p4", spot=1)  # ~1.1 km away
+    assert far.number != first.number
+    clock.advance(hours=80)  # past the 72 h window
+    later = await _file(s, code, who="p5")
+    assert later.number != first.number
+
+    # Both reporters follow the case and see it in their lists.
+    assert [c.number for c in await s.cases.for_reporter(ReporterRef("telegram", "p2"))] == [
+        first.number]
+    assert await s.cases.get(first.number, ReporterRef("telegram", "p2")) is not None
+    await s.cases.transition(first.number, Status.HANDLING, "worker:1")
+    told = [m for m in await _outbox(s) if m.text.find(first.number) >= 0
+            and m.recipient.startswith("reporter:") and "处置中" in m.text]
+    assert {m.channel for m in told} == {"http", "telegram"}
+    case = await s.cases.get(first.number)
+    assert [m.ref for m in case.media] == ["photo-2"]
+    assert "attach" in [e.action for e in case.events]
