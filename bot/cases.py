@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from bot.models import (
     Reporter,
 )
 from bot.storage import Database
+from bot.teams import Teams
 from bot.texts import t
 from bot.workflow import OPEN, Status, check_transition
 from bot.worktime import WorkCalendar
@@ -91,6 +92,7 @@ class CaseService:
         grids: GridMap,
         calendar: WorkCalendar,
         config: CasesConfig,
+        teams: Teams,
         clock: Clock = utcnow,
     ) -> None:
         self.db = db
@@ -99,6 +101,7 @@ class CaseService:
         self.calendar = calendar
         self.config = config
         self.tz = ZoneInfo(config.timezone)
+        self.teams = teams
         self.clock = clock
 
     # -- filing ---------------------------------------------------------------------------
@@ -142,13 +145,13 @@ class CaseService:
             )
             session.add(case)
             await session.flush()
-            self._event(session, case, "citizen", "report", None, Status.REPORTED, now)
+            self.event(session, case, "citizen", "report", None, Status.REPORTED, now)
             self._add_media(session, case, draft.media, now)
             # The reporter hears about filing in the reply to their confirmation, not twice.
-            await self._move(session, case, Status.FILED, "system", t("event.auto_filed"), now,
+            await self.move(session, case, Status.FILED, "system", t("event.auto_filed"), now,
                              tell_reporter=False)
             case.assignee = assignee
-            await self._move(session, case, Status.DISPATCHED, "system",
+            await self.move(session, case, Status.DISPATCHED, "system",
                              t("event.dispatched", target=self.assignee_label(assignee)), now,
                              tell_reporter=False)
         return Filing(case, attached=False)
@@ -191,7 +194,7 @@ class CaseService:
                 case_id=case.id, reporter_id=reporter.id, channel=reporter.channel,
                 text=draft.text, address=draft.address, lat=draft.lat, lon=draft.lon,
                 grid_code=draft.grid_code, created_at=now))
-        self._event(session, case, "citizen", "attach", None, None, now,
+        self.event(session, case, "citizen", "attach", None, None, now,
                     t("event.attached", text=draft.text[:60]))
         self._add_media(session, case, draft.media, now)
         case.updated_at = now
@@ -221,14 +224,14 @@ class CaseService:
 
     # -- moving -----------------------------------------------------------------------------
 
-    def _event(self, session: AsyncSession, case: Case, actor: str, action: str,
+    def event(self, session: AsyncSession, case: Case, actor: str, action: str,
                old: str | None, new: str | None, now: datetime, note: str = "") -> CaseEvent:
         event = CaseEvent(case_id=case.id, at=now, actor=actor, action=action,
                           from_status=old, to_status=new, note=note)
         session.add(event)
         return event
 
-    async def _move(self, session: AsyncSession, case: Case, new: Status, actor: str,
+    async def move(self, session: AsyncSession, case: Case, new: Status, actor: str,
                     note: str, now: datetime, tell_reporter: bool = True) -> CaseEvent:
         check_transition(case.status, new)
         old = case.status
@@ -239,7 +242,7 @@ class CaseService:
         if new == Status.DISPATCHED and old != Status.FILED and case.item_code in self.catalogue:
             # Every (re-)dispatch gives the new assignee the item's full handling time.
             case.handling_due = self.calendar.add(now, self.catalogue.get(case.item_code).handling)
-        event = self._event(session, case, actor, "transition", old, new, now, note)
+        event = self.event(session, case, actor, "transition", old, new, now, note)
         await session.flush()
         if new != Status.HANDLING:  # accepting does not stop the clock
             await self._reset_timers(session, case, now)
@@ -268,31 +271,39 @@ class CaseService:
             return  # the case moved on; nothing to urge
         target = self.assignee_label(case.assignee)
         if timer.kind == "remind":
-            event = self._event(session, case, "system", "remind", None, None, now,
+            event = self.event(session, case, "system", "remind", None, None, now,
                                 t("event.reminded", due=self.local(case.handling_due)))
             await session.flush()
-            self._notify_assignee(session, case, event, now, t(
+            await self.notify_to(session, case, event, now, case.assignee, t(
                 "group.reminder", number=case.number, item=self.item_label(case),
                 due=self.local(case.handling_due), target=target))
             return
-        upper = NEXT_LEVEL.get(case.current_level)
-        if upper is None:  # already at the district: urge (督办) again, nowhere higher to go
-            event = self._event(session, case, "system", "urge", None, None, now,
+        if case.current_level not in NEXT_LEVEL:  # at the district: urge (督办), no higher level
+            event = self.event(session, case, "system", "urge", None, None, now,
                                 t("event.overdue_district"))
             await session.flush()
-            self._notify_assignee(session, case, event, now, t(
+            await self.notify_to(session, case, event, now, case.assignee, t(
                 "group.overdue", number=case.number, item=self.item_label(case), target=target))
             return
+        await self.escalate(session, case, now, "system", t("event.escalated", target=target))
+
+    async def escalate(self, session: AsyncSession, case: Case, now: datetime, actor: str,
+                       note: str) -> bool:
+        """Hand the case up one level (grid → street → district), telling the level below.
+        False when it is already at the top."""
+        upper = NEXT_LEVEL.get(case.current_level)
+        if upper is None:
+            return False
         below = case.assignee
-        event = await self._move(session, case, Status.ESCALATED, "system",
-                                 t("event.escalated", target=target), now)
-        self._notify_to(session, case, event, now, below, t(
+        event = await self.move(session, case, Status.ESCALATED, actor, note, now)
+        await self.notify_to(session, case, event, now, below, t(
             "group.escalated_notice", number=case.number, item=self.item_label(case)))
         case.current_level = upper
         case.assignee = self._assignee_at(case, upper)
-        await self._move(session, case, Status.DISPATCHED, "system",
+        await self.move(session, case, Status.DISPATCHED, "system",
                          t("event.dispatched", target=self.assignee_label(case.assignee)), now,
                          tell_reporter=False)
+        return True
 
     def _assignee_at(self, case: Case, level: str) -> str:
         if level == "street":
@@ -302,15 +313,25 @@ class CaseService:
 
     async def transition(self, number: str, new: Status, actor: str, note: str = "",
                          assignee: str | None = None) -> Case:
-        async with self.db.session() as session, session.begin():
+        async def move(session: AsyncSession, case: Case, now: datetime) -> None:
+            if assignee is not None:
+                case.assignee = assignee
+            await self.move(session, case, new, actor, note, now)
+
+        return await self.locked(number, move)
+
+    async def locked(self, number: str,
+                     work: Callable[[AsyncSession, Case, datetime], Awaitable[Any]]) -> Case:
+        """Run `work` on the case in one transaction with the case row locked, so two people
+        acting at once are served one after the other (and the second sees the first's
+        change)."""
+        async with self.db.serialised(), self.db.session() as session, session.begin():
             case = (await session.execute(
                 select(Case).where(Case.number == number).with_for_update()
             )).scalar_one_or_none()
             if case is None:
                 raise CaseNotFound(number)
-            if assignee is not None:
-                case.assignee = assignee
-            await self._move(session, case, new, actor, note, self.clock())
+            await work(session, case, self.clock())
         return case
 
     async def rate(self, number: str, reporter: ReporterRef, score: int, note: str = "") -> Case:
@@ -329,40 +350,47 @@ class CaseService:
             if case.status != Status.CLOSED or case.rating is not None:
                 raise RatingRefused(case.status)
             case.rating = score
-            self._event(session, case, "citizen", "rate", None, None, now,
+            self.event(session, case, "citizen", "rate", None, None, now,
                         t("event.rated", score=score, note=note))
             if score <= 2 and case.reopen_count == 0:
                 case.reopen_count += 1
                 case.rating = None  # the rating that counts is the one after the second try
-                event = await self._move(session, case, Status.REOPENED, "citizen",
+                event = await self.move(session, case, Status.REOPENED, "citizen",
                                          t("event.reopened", score=score), now)
-                self._notify_to(session, case, event, now, case.assignee, t(
+                await self.notify_to(session, case, event, now, case.assignee, t(
                     "group.reopened", number=case.number, item=self.item_label(case),
                     score=score, note=note or "-"))
-                await self._move(session, case, Status.DISPATCHED, "system",
+                await self.move(session, case, Status.DISPATCHED, "system",
                                  t("event.redispatched"), now, tell_reporter=False)
         return case
 
     # -- notifications ----------------------------------------------------------------------
 
     async def _notify_for(self, session: AsyncSession, case: Case, event: CaseEvent,
-                    now: datetime, tell_reporter: bool) -> None:
-        """Outbox rows for a transition, in the caller's transaction (lost or sent together)."""
-        grid = self.grids.get(case.grid_code)
-        status = t(f"status.{case.status}")
-        if case.status == Status.DISPATCHED and grid is not None and grid.group_chat:
-            channel, _, chat = grid.group_chat.partition(":")
-            text = t("group.case_card", number=case.number, item=self.item_label(case),
-                     address=case.address or t("case.no_address"), grid=grid.name,
-                     deadline=self.local(case.handling_due), text=case.text,
-                     target=self.assignee_label(case.assignee))
-            self._outbox(session, case, event, channel, chat, text, now)
+                          now: datetime, tell_reporter: bool) -> None:
+        """Outbox rows for a transition, in the caller's transaction (lost or sent together):
+        the grid team's card shows the new state; the reporters hear of it."""
+        # The team's first card is the dispatch: a case being filed is not theirs yet.
+        group = None if case.status == Status.FILED else await self.teams.group_of(
+            session, case.grid_code)
+        if group is not None:
+            self._outbox(session, case, event, *group, self.card_text(case), now, kind="card")
         if tell_reporter:
             closed = case.status == Status.CLOSED
             key = "citizen.closed_rate" if closed else "citizen.status_changed"
-            text = t(key, number=case.number, status=status)
+            text = t(key, number=case.number, status=t(f"status.{case.status}"))
             for channel, reporter_id in await self._reporters_of(session, case):
-                self._outbox(session, case, event, channel, f"reporter:{reporter_id}", text, now)
+                self._outbox(session, case, event, channel, f"reporter:{reporter_id}", text, now,
+                             kind="citizen")
+
+    def card_text(self, case: Case) -> str:
+        """What a grid team sees of a case: never who reported it."""
+        grid = self.grids.get(case.grid_code)
+        return t("group.case_card", number=case.number, item=self.item_label(case),
+                 address=case.address or t("case.no_address"),
+                 grid=grid.name if grid else case.grid_code, text=case.text,
+                 deadline=self.local(case.handling_due), status=t(f"status.{case.status}"),
+                 target=self.assignee_label(case.assignee))
 
     async def _reporters_of(self, session: AsyncSession, case: Case) -> list[tuple[str, int]]:
         """The first reporter and everyone whose report was attached: all follow the case."""
@@ -371,27 +399,23 @@ class CaseService:
             .where(AttachedReport.case_id == case.id).order_by(AttachedReport.id))
         return [(case.channel, case.reporter_id), *((c, r) for c, r in attached.all())]
 
-    def _notify_assignee(self, session: AsyncSession, case: Case, event: CaseEvent,
-                         now: datetime, text: str) -> None:
-        self._notify_to(session, case, event, now, case.assignee, text)
-
-    def _notify_to(self, session: AsyncSession, case: Case, event: CaseEvent, now: datetime,
-                   assignee: str, text: str) -> None:
+    async def notify_to(self, session: AsyncSession, case: Case, event: CaseEvent,
+                         now: datetime, assignee: str, text: str) -> None:
         """A grid is told in its group chat; streets and departments in the console."""
         kind, _, ref = assignee.partition(":")
-        area = self.grids.get(ref) if kind == "grid" else None
-        if area is not None and area.group_chat:
-            channel, _, chat = area.group_chat.partition(":")
-        else:
-            channel, chat = "console", assignee
-        self._outbox(session, case, event, channel, chat, text, now)
+        group = await self.teams.group_of(session, ref) if kind == "grid" else None
+        channel, chat = group if group is not None else ("console", assignee)
+        self._outbox(session, case, event, channel, chat, text, now, kind="notice")
 
     def _outbox(self, session: AsyncSession, case: Case, event: CaseEvent, channel: str,
-                recipient: str, text: str, now: datetime) -> None:
+                recipient: str, text: str, now: datetime, kind: str) -> None:
+        """kind: card (the team's view of the case, to edit in place where the channel can),
+        notice (督办 and other messages to a team) or citizen (to a reporter)."""
         session.add(OutboxMessage(
-            idempotency_key=f"case:{case.id}:event:{event.id}:{channel}:{recipient}",
+            idempotency_key=f"case:{case.id}:event:{event.id}:{channel}:{recipient}:{kind}",
             case_id=case.id, channel=channel, recipient=recipient, text=text,
-            payload={"case": case.number, "status": case.status}, status="pending",
+            payload={"case": case.number, "status": case.status, "kind": kind},
+            status="pending",
             attempts=0, next_attempt_at=now, created_at=now,
         ))
 

@@ -207,3 +207,33 @@ class AttachedReport(Base):
     lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     grid_code: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Worker(Base):
+    """Someone who works cases: a grid worker or leader, street or department staff.
+
+    `scope` says which cases they may act on: grid:CODE, street:CODE, district:CODE or
+    department:NAME. Their channel account is how a button press or command is matched."""
+
+    __tablename__ = "workers"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(140))
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GroupBinding(Base):
+    """A group chat bound to a grid (Telegram `/bind CODE`, a WeCom robot): its team's room."""
+
+    __tablename__ = "group_bindings"
+    __table_args__ = (UniqueConstraint("channel", "chat_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[str] = mapped_column(String(200))
+    grid_code: Mapped[str] = mapped_column(String(32), index=True)
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime)

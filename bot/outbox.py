@@ -62,7 +62,7 @@ class OutboxWorker:
         if not self.senders:
             return []
         now = self.clock()
-        async with self.db.claiming(), self.db.session() as session, session.begin():
+        async with self.db.serialised(), self.db.session() as session, session.begin():
             query = (
                 select(OutboxMessage)
                 .where(OutboxMessage.status.in_(("pending", "sending")),

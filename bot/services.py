@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from bot import kv
+from bot.actions import WorkerActions
 from bot.cases import CaseService, Clock, utcnow
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
@@ -15,6 +16,7 @@ from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
 from bot.outbox import Notice, OutboxWorker, Sender
 from bot.storage import Database, upgrade
+from bot.teams import Teams
 from bot.timers import TimerRunner
 from bot.worktime import WorkCalendar
 from nlp.model_store import ModelHolder, ModelStore
@@ -35,6 +37,8 @@ class Services:
     cases: CaseService
     dialogs: kv.DialogStore
     dedupe: kv.Deduper
+    teams: Teams
+    actions: WorkerActions
     outbox: OutboxWorker
     timers: TimerRunner
 
@@ -57,7 +61,8 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
     redis = kv.connect(config.redis.url)
     store = ModelStore(config.path(config.nlp.model_dir))
     calendar = WorkCalendar(config.calendar, config.cases.timezone)
-    cases = CaseService(db, catalogue, grids, calendar, config.cases, clock)
+    teams = Teams(db, grids, redis)
+    cases = CaseService(db, catalogue, grids, calendar, config.cases, teams, clock)
     # The HTTP channel's pushes are read back by polling (GET /api/v1/updates): the outbox
     # row is the delivery, so its sender has nothing more to do.
     senders: dict[str, Sender] = {"http": _kept_for_polling}
@@ -74,6 +79,8 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         cases=cases,
         dialogs=kv.DialogStore(redis, config.redis.dialog_ttl_s),
         dedupe=kv.Deduper(redis, config.redis.dedupe_ttl_s),
+        teams=teams,
+        actions=WorkerActions(cases, teams),
         outbox=OutboxWorker(db, senders, clock),
         timers=TimerRunner(cases, clock),
     )

@@ -62,8 +62,9 @@ class Database:
         # writes; gridbot runs one process on SQLite, so a process lock makes claims exclusive.
         self._claim_lock = asyncio.Lock() if url.startswith("sqlite") else None
 
-    def claiming(self) -> contextlib.AbstractAsyncContextManager[object]:
-        """Wrap claim-and-mark transactions (timers, outbox); PostgreSQL uses SKIP LOCKED."""
+    def serialised(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Wrap read-then-write transactions (claims, worker actions); on PostgreSQL row locks
+        do this job."""
         return self._claim_lock if self._claim_lock is not None else contextlib.nullcontext()
 
     @property

@@ -25,7 +25,7 @@ class TimerRunner:
     async def run_once(self, limit: int = 100) -> int:
         now = self.clock()
         db = self.cases.db
-        async with db.claiming(), db.session() as session, session.begin():
+        async with db.serialised(), db.session() as session, session.begin():
             query = (select(CaseTimer)
                      .where(CaseTimer.done_at.is_(None), CaseTimer.due_at <= now)
                      .order_by(CaseTimer.due_at, CaseTimer.id).limit(limit))

@@ -1,0 +1,129 @@
+"""Who works cases and where their team talks: workers with scopes, group chats bound to grids."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+import redis.asyncio as aioredis
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.grids import GridMap
+from bot.kv import PREFIX
+from bot.models import Case, GroupBinding, Worker
+from bot.storage import Database
+
+ROLES = ("grid_worker", "grid_leader", "street_staff", "department_staff", "dispatcher",
+         "supervisor")
+SCOPE_KINDS = ("grid", "street", "district", "department")
+BIND_CODE_TTL_S = 24 * 3600
+
+
+class TeamsError(ValueError):
+    pass
+
+
+class Teams:
+    def __init__(self, db: Database, grids: GridMap, redis: aioredis.Redis) -> None:
+        self.db = db
+        self.grids = grids
+        self.redis = redis
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def check_scope(self, scope: str) -> None:
+        kind, _, ref = scope.partition(":")
+        if kind not in SCOPE_KINDS or not ref:
+            raise TeamsError(f"scope '{scope}' must be grid:CODE, street:CODE, district:CODE "
+                             "or department:NAME")
+        if kind != "department":
+            area = self.grids.get(ref)
+            if area is None or area.level != kind:
+                raise TeamsError(f"no {kind} with code {ref}")
+
+    async def add_worker(self, name: str, role: str, scope: str, channel: str,
+                         external_id: str, now: datetime) -> Worker:
+        if role not in ROLES:
+            raise TeamsError(f"role '{role}' must be one of {', '.join(ROLES)}")
+        self.check_scope(scope)
+        async with self.db.session() as session, session.begin():
+            existing = (await session.execute(select(Worker).where(
+                Worker.channel == channel, Worker.external_id == external_id))).scalar()
+            if existing is not None:
+                existing.name, existing.role, existing.scope = name, role, scope
+                existing.active = True
+                return existing
+            worker = Worker(name=name, role=role, scope=scope, channel=channel,
+                            external_id=external_id, active=True, created_at=now)
+            session.add(worker)
+        return worker
+
+    async def worker(self, channel: str, external_id: str) -> Worker | None:
+        async with self.db.session() as session:
+            return (await session.execute(select(Worker).where(
+                Worker.channel == channel, Worker.external_id == external_id,
+                Worker.active.is_(True)))).scalar()
+
+    def may_act(self, worker: Worker | None, case: Case) -> bool:
+        """Workers act on cases in their grid, or anywhere below their street or district;
+        department staff on their department's cases."""
+        if worker is None or not worker.active:
+            return False
+        kind, _, ref = worker.scope.partition(":")
+        if kind == "department":
+            return case.department == ref
+        return ref in {a.code for a in self.grids.ancestors(case.grid_code)}
+
+    # -- group chats ------------------------------------------------------------------------
+
+    async def new_bind_code(self, grid_code: str) -> str:
+        """A one-time code a grid leader types as `/bind CODE` in the team's group."""
+        area = self.grids.get(grid_code)
+        if area is None or area.level != "grid":
+            raise TeamsError(f"no grid with code {grid_code}")
+        code = secrets.token_hex(4).upper()
+        await self.redis.set(f"{PREFIX}bindcode:{code}", grid_code, ex=BIND_CODE_TTL_S)
+        return code
+
+    async def bind(self, code: str, channel: str, chat_id: str, now: datetime) -> str | None:
+        """Bind the chat to the code's grid; the code works once. Returns the grid code."""
+        grid_code = await self.redis.getdel(f"{PREFIX}bindcode:{code.strip().upper()}")
+        if not grid_code:
+            return None
+        async with self.db.session() as session, session.begin():
+            await session.execute(delete(GroupBinding).where(
+                GroupBinding.channel == channel, GroupBinding.chat_id == chat_id))
+            session.add(GroupBinding(channel=channel, chat_id=chat_id, grid_code=grid_code,
+                                     bound_at=now))
+        return grid_code
+
+    async def unbind(self, channel: str, chat_id: str) -> bool:
+        async with self.db.session() as session, session.begin():
+            result = await session.execute(delete(GroupBinding).where(
+                GroupBinding.channel == channel, GroupBinding.chat_id == chat_id))
+        return bool(result.rowcount)
+
+    async def grid_of_group(self, channel: str, chat_id: str) -> str | None:
+        async with self.db.session() as session:
+            bound = (await session.execute(select(GroupBinding.grid_code).where(
+                GroupBinding.channel == channel, GroupBinding.chat_id == chat_id))).scalar()
+        if bound:
+            return bound
+        wanted = f"{channel}:{chat_id}"
+        return next((g.code for g in self.grids.grids if g.group_chat == wanted), None)
+
+    async def group_of(self, session: AsyncSession, grid_code: str) -> tuple[str, str] | None:
+        """(channel, chat id) of the grid's team room: a binding made in chat wins over the
+        grid file's `group_chat`."""
+        bound = (await session.execute(
+            select(GroupBinding.channel, GroupBinding.chat_id)
+            .where(GroupBinding.grid_code == grid_code).order_by(GroupBinding.id.desc())
+        )).first()
+        if bound is not None:
+            return bound[0], bound[1]
+        area = self.grids.get(grid_code)
+        if area is None or not area.group_chat:
+            return None
+        channel, _, chat = area.group_chat.partition(":")
+        return channel, chat
