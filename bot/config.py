@@ -93,6 +93,37 @@ def _is_hhmm(text: str) -> bool:
     return bool(sep) and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60
 
 
+class TelegramConfig(_Section):
+    token: str = ""  # empty = the Telegram channel is off
+    secret_token: str = ""  # checked against X-Telegram-Bot-Api-Secret-Token
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+
+
+class WechatConfig(_Section):
+    token: str = ""  # empty = the official-account channel is off
+    app_id: str = ""
+    app_secret: str = ""
+    encoding_aes_key: str = ""  # empty = plaintext mode
+    api_base_url: str = "https://api.weixin.qq.com/"
+    status_template_id: str = ""  # template message for updates after the 48-hour window
+    mp_app_id: str = ""  # mini-program
+    mp_app_secret: str = ""
+    mp_subscribe_template_id: str = ""
+    session_secret: str = ""  # signs mini-program session tokens
+    session_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+
+
+class WecomConfig(_Section):
+    corp_id: str = ""  # empty = the WeCom channel is off
+    agent_id: str = ""
+    secret: str = ""
+    token: str = ""
+    encoding_aes_key: str = ""
+    api_base_url: str = "https://qyapi.weixin.qq.com/"
+    webhook_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -103,6 +134,9 @@ class Config(_Section):
     nlp: NlpConfig = NlpConfig()
     cases: CasesConfig = CasesConfig()
     calendar: CalendarConfig = CalendarConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    wechat: WechatConfig = WechatConfig()
+    wecom: WecomConfig = WecomConfig()
     # Where relative paths in this config are resolved from (the config file's folder).
     base_dir: Path = PROJECT_ROOT
     source_file: Path | None = None

@@ -1,0 +1,35 @@
+"""The chat channels gridbot serves. Each module listed here provides:
+
+- `blueprint`: a Quart Blueprint with its webhook routes (or None), and
+- `async def start(services: Services) -> None`: called once the services exist, when it
+  reads its config section, builds its client and adds its outbox senders
+  (`services.outbox.senders[channel] = send`). A channel whose config is empty (no token)
+  starts nothing: its routes answer 404 and its outbox rows wait.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from quart import Blueprint
+
+from bot.services import Services
+
+CHANNEL_MODULES: list[str] = [
+    # "adapters.telegram",
+    # "adapters.wechat",
+]
+
+
+def modules() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in CHANNEL_MODULES]
+
+
+def blueprints() -> list[Blueprint]:
+    return [m.blueprint for m in modules() if getattr(m, "blueprint", None) is not None]
+
+
+async def start_all(services: Services) -> None:
+    for module in modules():
+        await module.start(services)
