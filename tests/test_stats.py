@@ -1,0 +1,77 @@
+"""Figures on a known set of cases, and a small simulation through the real pipeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.cases import CaseDraft, ReporterRef
+from bot.services import Services
+from bot.simulation import run_simulation, synthetic_city
+from bot.stats import case_stats
+from bot.timers import TimerRunner
+from tests.conftest import FakeClock
+
+GRID = "440604001030103"
+
+
+async def test_stats_on_a_known_set_of_cases(clocked: Services, clock: FakeClock) -> None:
+    s = clocked
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    start = clock()
+    numbers = []
+    for spot in range(4):
+        filing = await s.cases.file(
+            CaseDraft(text="测试", item_code=code, grid_code=GRID, lat=23.0 + spot * 0.01,
+                      lon=113.1), ReporterRef("http", f"r{spot}"))
+        numbers.append(filing.case.number)
+    a, b, c, _d = numbers
+    add = s.teams.add_worker
+    local = await add("甲", "grid_worker", f"grid:{GRID}", "t", "1", clock())
+    leader = await add("长", "grid_leader", f"grid:{GRID}", "t", "2", clock())
+    await s.actions.resolve(a, local, "即办")  # on the spot
+    await s.actions.verify(a, leader, fixed=True)
+    await s.cases.rate(a, ReporterRef("http", "r0"), 5)
+    await s.actions.accept(b, local)
+    await s.actions.resolve(b, local, "办好了")
+    await s.actions.verify(b, leader, fixed=True)
+    await s.cases.rate(b, ReporterRef("http", "r1"), 3)
+    await s.actions.accept(c, local)
+    clock.now = (await s.cases.get(c)).handling_due
+    while await TimerRunner(s.cases).run_once():
+        pass
+    figures = await case_stats(s.db, start, clock() + timedelta(days=1))
+    assert figures["cases_filed"] == 4
+    assert figures["handled_on_the_spot"] == 1 and figures["on_the_spot_share"] == 0.25
+    assert figures["closed"] == 2 and figures["closure_rate"] == 0.5
+    assert figures["on_time_rate"] == 1.0
+    assert figures["escalated"] == 2  # c (accepted, then late) and d (never taken)
+    assert figures["solved_at"] == {"grid": 1.0, "street": 0.0, "district": 0.0}
+    assert figures["rated"] == 2 and figures["satisfaction_rate"] == 0.5
+    by_level = await case_stats(s.db, start, clock() + timedelta(days=1), by="level")
+    assert by_level["groups"]["street"]["cases_filed"] == 2
+    with pytest.raises(ValueError, match="--by"):
+        await case_stats(s.db, start, clock(), by="colour")
+
+
+def test_synthetic_city_tiles_its_parents() -> None:
+    areas = synthetic_city(100)
+    grids = [a for a in areas if a.level == "grid"]
+    assert len(grids) == 100
+    by_code = {a.code: a for a in areas}
+    for grid in grids[::7]:
+        parent = by_code[grid.parent]
+        assert parent.level == "community" and parent.geometry.covers(grid.geometry)
+    assert {a.level for a in areas} == {"district", "street", "area", "community", "grid"}
+
+
+async def test_a_small_simulation_runs_the_real_pipeline(tmp_path, model_dir) -> None:  # noqa: ANN001
+    from tests.conftest import make_config
+
+    config = make_config(tmp_path, model_dir)
+    config.database.url = ""
+    figures = await run_simulation(config, grids=30, cases_per_day=20, days=1, seed=3)
+    assert figures["cases_filed"] == 20 and figures["grids"] == 30
+    assert figures["closed"] > 0 and 0 < figures["closure_rate"] <= 1
+    assert figures["cases_per_s"] > 0 and figures["filing_p99_ms"] >= figures["filing_p50_ms"]
