@@ -66,7 +66,7 @@ def test_synthetic_city_tiles_its_parents() -> None:
     assert {a.level for a in areas} == {"district", "street", "area", "community", "grid"}
 
 
-async def test_a_small_simulation_runs_the_real_pipeline(tmp_path, model_dir) -> None:  # noqa: ANN001
+async def test_a_small_simulation_runs_the_real_pipeline(tmp_path, model_dir) -> None:
     from tests.conftest import make_config
 
     config = make_config(tmp_path, model_dir)
