@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -243,18 +244,22 @@ class CaseService:
             # Every (re-)dispatch gives the new assignee the item's full handling time.
             case.handling_due = self.calendar.add(now, self.catalogue.get(case.item_code).handling)
         event = self.event(session, case, actor, "transition", old, new, now, note)
-        await session.flush()
         if new != Status.HANDLING:  # accepting does not stop the clock
-            await self._reset_timers(session, case, now)
-        await self._notify_for(session, case, event, now, tell_reporter)
+            # A case only gets timers once dispatched: nothing to cancel before that.
+            await self._reset_timers(session, case, now,
+                                     cancel=old not in (Status.REPORTED, Status.FILED))
+        await self._notify_for(session, case, now, tell_reporter)
         return event
 
-    async def _reset_timers(self, session: AsyncSession, case: Case, now: datetime) -> None:
+    async def _reset_timers(self, session: AsyncSession, case: Case, now: datetime,
+                            cancel: bool = True) -> None:
         """Cancel what is pending; a dispatched case gets reminders and its escalation."""
-        await session.execute(
-            update(CaseTimer).where(CaseTimer.case_id == case.id, CaseTimer.done_at.is_(None))
-            .values(done_at=now, outcome="cancelled")
-        )
+        if cancel:
+            await session.execute(
+                update(CaseTimer).where(CaseTimer.case_id == case.id,
+                                        CaseTimer.done_at.is_(None))
+                .values(done_at=now, outcome="cancelled")
+            )
         if case.status != Status.DISPATCHED or case.handling_due is None:
             return
         span = case.handling_due - now
@@ -271,18 +276,16 @@ class CaseService:
             return  # the case moved on; nothing to urge
         target = self.assignee_label(case.assignee)
         if timer.kind == "remind":
-            event = self.event(session, case, "system", "remind", None, None, now,
-                                t("event.reminded", due=self.local(case.handling_due)))
-            await session.flush()
-            await self.notify_to(session, case, event, now, case.assignee, t(
+            self.event(session, case, "system", "remind", None, None, now,
+                       t("event.reminded", due=self.local(case.handling_due)))
+            await self.notify_to(session, case, now, case.assignee, t(
                 "group.reminder", number=case.number, item=self.item_label(case),
                 due=self.local(case.handling_due), target=target))
             return
         if case.current_level not in NEXT_LEVEL:  # at the district: urge (督办), no higher level
-            event = self.event(session, case, "system", "urge", None, None, now,
-                                t("event.overdue_district"))
-            await session.flush()
-            await self.notify_to(session, case, event, now, case.assignee, t(
+            self.event(session, case, "system", "urge", None, None, now,
+                       t("event.overdue_district"))
+            await self.notify_to(session, case, now, case.assignee, t(
                 "group.overdue", number=case.number, item=self.item_label(case), target=target))
             return
         await self.escalate(session, case, now, "system", t("event.escalated", target=target))
@@ -295,8 +298,8 @@ class CaseService:
         if upper is None:
             return False
         below = case.assignee
-        event = await self.move(session, case, Status.ESCALATED, actor, note, now)
-        await self.notify_to(session, case, event, now, below, t(
+        await self.move(session, case, Status.ESCALATED, actor, note, now)
+        await self.notify_to(session, case, now, below, t(
             "group.escalated_notice", number=case.number, item=self.item_label(case)))
         case.current_level = upper
         case.assignee = self._assignee_at(case, upper)
@@ -355,9 +358,9 @@ class CaseService:
             if score <= 2 and case.reopen_count == 0:
                 case.reopen_count += 1
                 case.rating = None  # the rating that counts is the one after the second try
-                event = await self.move(session, case, Status.REOPENED, "citizen",
-                                         t("event.reopened", score=score), now)
-                await self.notify_to(session, case, event, now, case.assignee, t(
+                await self.move(session, case, Status.REOPENED, "citizen",
+                                t("event.reopened", score=score), now)
+                await self.notify_to(session, case, now, case.assignee, t(
                     "group.reopened", number=case.number, item=self.item_label(case),
                     score=score, note=note or "-"))
                 await self.move(session, case, Status.DISPATCHED, "system",
@@ -366,21 +369,21 @@ class CaseService:
 
     # -- notifications ----------------------------------------------------------------------
 
-    async def _notify_for(self, session: AsyncSession, case: Case, event: CaseEvent,
-                          now: datetime, tell_reporter: bool) -> None:
+    async def _notify_for(self, session: AsyncSession, case: Case, now: datetime,
+                          tell_reporter: bool) -> None:
         """Outbox rows for a transition, in the caller's transaction (lost or sent together):
         the grid team's card shows the new state; the reporters hear of it."""
         # The team's first card is the dispatch: a case being filed is not theirs yet.
         group = None if case.status == Status.FILED else await self.teams.group_of(
             session, case.grid_code)
         if group is not None:
-            self._outbox(session, case, event, *group, self.card_text(case), now, kind="card")
+            self._outbox(session, case, *group, self.card_text(case), now, kind="card")
         if tell_reporter:
             closed = case.status == Status.CLOSED
             key = "citizen.closed_rate" if closed else "citizen.status_changed"
             text = t(key, number=case.number, status=t(f"status.{case.status}"))
             for channel, reporter_id in await self._reporters_of(session, case):
-                self._outbox(session, case, event, channel, f"reporter:{reporter_id}", text, now,
+                self._outbox(session, case, channel, f"reporter:{reporter_id}", text, now,
                              kind="citizen")
 
     def card_text(self, case: Case) -> str:
@@ -399,20 +402,22 @@ class CaseService:
             .where(AttachedReport.case_id == case.id).order_by(AttachedReport.id))
         return [(case.channel, case.reporter_id), *((c, r) for c, r in attached.all())]
 
-    async def notify_to(self, session: AsyncSession, case: Case, event: CaseEvent,
-                         now: datetime, assignee: str, text: str) -> None:
+    async def notify_to(self, session: AsyncSession, case: Case, now: datetime,
+                        assignee: str, text: str) -> None:
         """A grid is told in its group chat; streets and departments in the console."""
         kind, _, ref = assignee.partition(":")
         group = await self.teams.group_of(session, ref) if kind == "grid" else None
         channel, chat = group if group is not None else ("console", assignee)
-        self._outbox(session, case, event, channel, chat, text, now, kind="notice")
+        self._outbox(session, case, channel, chat, text, now, kind="notice")
 
-    def _outbox(self, session: AsyncSession, case: Case, event: CaseEvent, channel: str,
-                recipient: str, text: str, now: datetime, kind: str) -> None:
+    def _outbox(self, session: AsyncSession, case: Case, channel: str, recipient: str,
+                text: str, now: datetime, kind: str) -> None:
         """kind: card (the team's view of the case, to edit in place where the channel can),
-        notice (督办 and other messages to a team) or citizen (to a reporter)."""
+        notice (督办 and other messages to a team) or citizen (to a reporter).
+
+        The idempotency key is made once, with the row, and travels with every retry."""
         session.add(OutboxMessage(
-            idempotency_key=f"case:{case.id}:event:{event.id}:{channel}:{recipient}:{kind}",
+            idempotency_key=f"{case.number}:{kind}:{channel}:{uuid.uuid4().hex}",
             case_id=case.id, channel=channel, recipient=recipient, text=text,
             payload={"case": case.number, "status": case.status, "kind": kind},
             status="pending",
