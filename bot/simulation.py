@@ -142,7 +142,8 @@ async def _run(s: Services, clock: SimClock, rng: random.Random, b: Behaviour,
     moment = start
     reports = iter(arrivals)
     upcoming = next(reports, None)
-    while moment <= end + timedelta(days=5):  # days after the last report let cases finish
+    # After the last report, time runs on until no worker has anything planned (or 60 days).
+    while moment <= end or (plans and moment <= end + timedelta(days=60)):
         while upcoming is not None and upcoming <= moment:
             clock.now = upcoming
             grid = rng.choice(s.grids.grids)
@@ -184,11 +185,12 @@ async def _plan(s: Services, rng: random.Random, b: Behaviour, plans: dict, plan
     planned_for[number] = case.assignee
     due = case.handling_due or now + timedelta(days=1)
     roll = rng.random()
-    if case.current_level == "grid" and case.reopen_count == 0 and roll < b.on_the_spot:
+    on_spot_possible = case.handling_level == "grid" and case.current_level == "grid"
+    if on_spot_possible and case.reopen_count == 0 and rng.random() < b.on_the_spot:
         plans[number] = (now + timedelta(minutes=rng.uniform(10, 90)), "on_spot")
-    elif roll < b.on_the_spot + b.never:
+    elif roll < b.never:
         plans.pop(number, None)  # nobody comes: the timer escalates it
-    elif roll < b.on_the_spot + b.never + b.late:
+    elif roll < b.never + b.late:
         plans[number] = (due + timedelta(hours=rng.uniform(1, 24)), "resolve")
     else:
         plans[number] = (now + (due - now) * rng.uniform(0.1, 0.9), "resolve")
