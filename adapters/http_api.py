@@ -16,6 +16,7 @@ from quart import Blueprint, Response, current_app, jsonify, request
 from bot.cases import ReporterRef
 from bot.messages import InboundMessage, Location
 from bot.outbox import updates_for
+from handlers.one_shot import OneShotReport, ReportRejected, file_report
 from handlers.router import handle
 
 CHANNEL = "http"
@@ -94,6 +95,49 @@ async def post_message() -> Response:
     msg = InboundMessage(CHANNEL, body.user, body.text, location, body.media, body.message_id)
     outcome = await handle(msg, services)
     return jsonify(outcome.as_dict())
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(min_length=1, max_length=128)
+    text: str = Field(min_length=1, max_length=100_000)
+    location: LocationIn | None = None
+    address: str = Field("", max_length=200)
+    item_code: str | None = Field(None, max_length=16)
+    media: list[str] = Field(default_factory=list, max_length=9)
+    report_id: str = Field("", max_length=128)
+
+
+@api.post("/reports")
+async def post_report() -> Response:
+    """File a report in one request; 201 with the case, or 422 saying what is missing."""
+    data = await _json_body()
+    if isinstance(data, Response):
+        return data
+    try:
+        body = ReportIn.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return error(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    services = current_app.config["SERVICES"]
+    if body.report_id and not await services.dedupe.first_time(
+        f"{CHANNEL}-report:{body.user}", body.report_id
+    ):
+        return error(409, "this report_id was already filed")
+    location = None
+    if body.location is not None:
+        location = Location(body.location.lat, body.location.lon, body.location.coord)
+    try:
+        result = await file_report(OneShotReport(
+            CHANNEL, body.user, body.text, location, body.address, body.item_code, body.media,
+        ), services)
+    except ReportRejected as exc:
+        if body.report_id:  # nothing was filed: the corrected report may reuse its id
+            await services.dedupe.forget(f"{CHANNEL}-report:{body.user}", body.report_id)
+        return error(422, str(exc))
+    response = jsonify(result)
+    response.status_code = 201
+    return response
 
 
 @api.get("/cases/<number>")

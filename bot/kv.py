@@ -63,3 +63,7 @@ class Deduper:
     async def first_time(self, channel: str, message_id: str) -> bool:
         key = f"{PREFIX}seen:{channel}:{message_id}"
         return bool(await self.redis.set(key, "1", nx=True, ex=self.ttl_s))
+
+    async def forget(self, channel: str, message_id: str) -> None:
+        """Let a message id through again (its processing failed and nothing was kept)."""
+        await self.redis.delete(f"{PREFIX}seen:{channel}:{message_id}")

@@ -175,3 +175,37 @@ def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
                             env={**os.environ, "GRIDBOT_API_KEYS": ""})
     assert result.returncode == 2
     assert "api.keys" in result.stderr.replace("\n", "")
+
+
+async def test_one_shot_reports(services: Services) -> None:
+    client = create_app(services.config, services).test_client()
+    local = {"client": ("127.0.0.1", 5000)}
+
+    async def report(body: dict):  # noqa: ANN202
+        r = await client.post("/api/v1/reports", json=body, scope_base=local)
+        return r.status_code, await r.get_json()
+
+    status, body = await report({"user": "form-1", "text": "小区门口路灯不亮，晚上很黑",
+                                 "location": {"lat": 23.0215, "lon": 113.1214},
+                                 "report_id": "r-1"})
+    assert status == 201 and body["case"]["grid"]["name"] == "同济社区第3网格"
+    assert len(body["suggestions"]) == 3 and body["attached"] is False
+    assert (await report({"user": "form-1", "text": "小区门口路灯不亮",
+                          "location": {"lat": 23.0215, "lon": 113.1214},
+                          "report_id": "r-1"}))[0] == 409
+    status, body = await report({"user": "form-2", "text": "门口有人乱摆摊",
+                                 "address": "季华五路18号", "item_code": "E0501"})
+    assert status == 201 and body["case"]["item"]["code"] == "E0501"
+    assert body["case"]["address"] == "季华五路18号"
+    status, body = await report({"user": "form-3", "text": "路灯坏了", "report_id": "r-3"})
+    assert status == 422 and "位置" in body["error"]
+    status, _ = await report({"user": "form-3", "text": "季华五路18号路灯坏了",
+                              "report_id": "r-3"})
+    assert status == 201  # the rejected id was not burned
+    assert (await report({"user": "x", "text": "hello", "address": "季华五路18号"}))[0] == 422
+    status, body = await report({"user": "x", "text": "路灯坏了", "address": "季华五路18号",
+                                 "item_code": "Z9999"})
+    assert status == 422 and "Z9999" in body["error"]
+    status, body = await report({"user": "x", "text": "路灯坏了",
+                                 "location": {"lat": 39.9, "lon": 116.4}})
+    assert status == 422 and "网格范围" in body["error"]
