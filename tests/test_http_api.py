@@ -181,7 +181,7 @@ async def test_one_shot_reports(services: Services) -> None:
     client = create_app(services.config, services).test_client()
     local = {"client": ("127.0.0.1", 5000)}
 
-    async def report(body: dict):  # noqa: ANN202
+    async def report(body: dict):
         r = await client.post("/api/v1/reports", json=body, scope_base=local)
         return r.status_code, await r.get_json()
 
