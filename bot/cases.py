@@ -220,7 +220,14 @@ class CaseService:
         stmt = stmt.on_conflict_do_update(
             index_elements=["day"], set_={"value": CaseCounter.value + 1}
         ).returning(CaseCounter.value)
-        value = (await session.execute(stmt)).scalar_one()
+        if self.db.dialect == "postgresql":
+            # In a short transaction of its own: holding the day's row until the filing
+            # commits would make every filing in the city wait for the one before it. A
+            # filing that then fails leaves a gap in the day's numbers, nothing worse.
+            async with self.db.session() as own, own.begin():
+                value = (await own.execute(stmt)).scalar_one()
+        else:  # SQLite has one writer at a time anyway; a second transaction would deadlock
+            value = (await session.execute(stmt)).scalar_one()
         return f"{self.config.number_prefix}{day}-{value:04d}"
 
     # -- moving -----------------------------------------------------------------------------
