@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Blueprint, Response, current_app, jsonify, request
@@ -20,6 +20,7 @@ from handlers.one_shot import OneShotReport, ReportRejected, file_report
 from handlers.router import handle
 
 CHANNEL = "http"
+Body = TypeVar("Body", bound=BaseModel)
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 
@@ -65,23 +66,23 @@ async def authenticate() -> Response | None:
     return error(401, "missing or wrong X-API-Key header")
 
 
-async def _json_body() -> dict[str, Any] | Response:
+async def validated_body(model: type[Body]) -> Body | Response:
+    """The JSON body checked against `model`, or a 400 response naming the first problem."""
     data = await request.get_json(force=True, silent=True)
     if not isinstance(data, dict):
         return error(400, "the body must be a JSON object")
-    return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return error(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
 
 
 @api.post("/messages")
 async def post_message() -> Response:
-    data = await _json_body()
-    if isinstance(data, Response):
-        return data
-    try:
-        body = MessageIn.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        return error(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    body = await validated_body(MessageIn)
+    if isinstance(body, Response):
+        return body
     if not body.text.strip() and body.location is None and not body.media:
         return error(400, "send text, a location or media")
     services = current_app.config["SERVICES"]
@@ -111,14 +112,9 @@ class ReportIn(BaseModel):
 @api.post("/reports")
 async def post_report() -> Response:
     """File a report in one request; 201 with the case, or 422 saying what is missing."""
-    data = await _json_body()
-    if isinstance(data, Response):
-        return data
-    try:
-        body = ReportIn.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        return error(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    body = await validated_body(ReportIn)
+    if isinstance(body, Response):
+        return body
     services = current_app.config["SERVICES"]
     if body.report_id and not await services.dedupe.first_time(
         f"{CHANNEL}-report:{body.user}", body.report_id

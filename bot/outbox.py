@@ -7,7 +7,6 @@ idempotency key travels with it so receivers that can deduplicate see it exactly
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from bot.cases import Clock, utcnow
 from bot.models import OutboxMessage, Reporter
+from bot.periodic import repeat
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -135,15 +135,7 @@ class OutboxWorker:
         return sum(results)
 
     async def run_forever(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                sent = await self.run_once()
-            except Exception:
-                log.exception("outbox runner pass failed")
-                sent = 0
-            if not sent:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval_s)
+        await repeat(self.run_once, stop, interval_s, log)
 
     async def undelivered(self) -> int:
         async with self.db.session() as session:

@@ -6,13 +6,13 @@ single-runner rule: `server.workers > 1` needs PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy import select
 
 from bot.cases import CaseService, Clock, utcnow
 from bot.models import Case, CaseTimer
+from bot.periodic import repeat
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,4 @@ class TimerRunner:
         return len(timers)
 
     async def run_forever(self, stop: asyncio.Event, interval_s: float = 5.0) -> None:
-        while not stop.is_set():
-            try:
-                fired = await self.run_once()
-            except Exception:
-                log.exception("timer runner pass failed")
-                fired = 0
-            if not fired:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval_s)
+        await repeat(self.run_once, stop, interval_s, log)

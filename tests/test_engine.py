@@ -233,3 +233,20 @@ async def test_a_nearby_report_of_the_same_item_joins_the_open_case(
     case = await s.cases.get(first.number)
     assert [m.ref for m in case.media] == ["photo-2"]
     assert "attach" in [e.action for e in case.events]
+
+
+async def test_background_runner_delivers_and_stops(clocked: Services, clock: FakeClock) -> None:
+    s = clocked
+    await _file(s, _item(s, "grid"))
+    delivered = asyncio.Event()
+
+    async def telegram(notice: Notice) -> None:
+        delivered.set()
+
+    s.outbox.senders["telegram"] = telegram
+    stop = asyncio.Event()
+    runner = asyncio.create_task(s.outbox.run_forever(stop, interval_s=0.05))
+    await asyncio.wait_for(delivered.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(runner, 10)
+    assert await s.outbox.undelivered() == 0
