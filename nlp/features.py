@@ -23,3 +23,21 @@ def catalogue_pipeline(c: float = 0.5) -> Pipeline:
         ("features", FeatureUnion([("words", words), ("chars", chars)])),
         ("model", LinearSVC(C=c)),
     ])
+
+
+def message_pipeline(c: float = 3.0, ngram_max: int = 3, min_df: int = 2,
+                     head_chars: int = 20, head_weight: float = 0.5) -> Pipeline:
+    """Character 1–3-grams of the compacted message, plus those of its first `head_chars`
+    characters (where people put the title or the gist), TF-IDF, into a linear SVM.
+
+    For free-form citizen messages of a few hundred characters. No word segmentation: on
+    real messages (TIPDM, 7 classes) words added nothing to character n-grams and cost most
+    of the time. Spaces and punctuation are dropped first, so pre-segmented training text
+    and raw messages give the same features; phone and ID numbers are masked there too
+    (nlp.message_text.compact). Measured in benchmarks/RESULTS.md."""
+    from nlp.char_ngrams import MessageFeatures
+
+    return Pipeline([
+        ("features", MessageFeatures(ngram_max, min_df, head_chars, head_weight)),
+        ("model", LinearSVC(C=c)),
+    ])
