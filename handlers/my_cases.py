@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.cases import CaseNotFound, RatingRefused, ReporterRef
 from bot.messages import InboundMessage, Outcome, Reply
 from bot.services import Services
-from bot.texts import t
+from handlers.lang import t
 
 LIST_LIMIT = 10
 TIMELINE_LIMIT = 20

@@ -9,8 +9,8 @@ from bot.cases import CaseDraft, ReporterRef
 from bot.locator import Located, Spot
 from bot.messages import Button, InboundMessage, Outcome, Reply
 from bot.services import Services
-from bot.texts import t
 from handlers import intents
+from handlers.lang import t
 
 log = logging.getLogger(__name__)
 State = dict[str, Any]

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from bot.messages import InboundMessage, Outcome, Reply
 from bot.services import Services
-from bot.texts import t
 from handlers import intents, my_cases, report
+from handlers.lang import language, t
 from nlp.normalize import has_chinese, prepare
 
 MAX_MEDIA_PER_REPORT = 9
 
 
 async def handle(msg: InboundMessage, s: Services) -> Outcome:
-    state = await s.dialogs.load(msg.channel, msg.user)
-    outcome = await _route(msg, state, s)
-    await s.dialogs.save(msg.channel, msg.user, state)
+    token = language.set(msg.language)  # the steps' t() answers in the person's language
+    try:
+        state = await s.dialogs.load(msg.channel, msg.user)
+        outcome = await _route(msg, state, s)
+        await s.dialogs.save(msg.channel, msg.user, state)
+    finally:
+        language.reset(token)
     return outcome
 
 

@@ -1,0 +1,443 @@
+"""Telegram, inbound half: the webhook, and Updates turned into the project's messages.
+
+POST /telegram checks the secret token, drops retried update_ids and hands the Update to a
+python-telegram-bot Application (built with `updater(None)`: we own the web server), then
+answers at once; the Application works the update in the background.
+
+- Private chats are citizens: text, shared locations (WGS-84), photos (file_id as media
+  ref), /start, /help, /cases and button presses become InboundMessages for the dialog
+  (handlers.router.handle); its replies go back with their buttons as inline keyboards.
+- Groups are grid teams: /bind CODE, /unbind (admins), /cases, and the buttons on case
+  cards ("act:<action>:<number>"), which call WorkerActions for the registered worker who
+  pressed. 办结 and 退回 ask for a note / reason, read from that worker's next message in the
+  group (pending state in Redis with a TTL).
+
+The outbound half (cards edited in place, notices, status pushes) is adapters.telegram_outbound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import weakref
+from collections.abc import Awaitable
+from typing import Any
+
+from quart import Blueprint, Response, current_app, jsonify, request
+from telegram import CallbackQuery, ForceReply, Update, User
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from adapters.telegram_outbound import (
+    CHANNEL,
+    TelegramSender,
+    fit,
+    keyboard,
+    remember_language,
+)
+from bot.actions import ActionRefused
+from bot.config import TelegramConfig
+from bot.kv import PREFIX
+from bot.messages import InboundMessage, Location, Outcome
+from bot.queries import open_cases_of_grid, refusal_before_prompt
+from bot.services import Services
+from bot.texts import t
+from handlers import intents
+from handlers.router import handle
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+PENDING_TTL_S = 15 * 60  # how long a 办结 / 退回 prompt waits for its note
+MAX_CONCURRENT_UPDATES = 64
+CASES_LIMIT = 20
+PROMPTED = {"resolve": "team.ask_note", "give_back": "team.ask_reason"}
+DONE_TOAST = {"accept": "team.accepted", "arrive": "team.arrived", "hand_up": "team.handed_up"}
+
+blueprint = Blueprint("telegram", __name__)
+_running: dict[int, TelegramChannel] = {}  # started channels, by id(services)
+
+
+def language_of_user(user: User | None) -> str:
+    code = (user.language_code or "") if user else ""
+    return "en" if code.lower().startswith("en") else "zh"
+
+
+def _command_text(text: str) -> str:
+    """'/cases@gridbot' → '/cases'; '/start payload' (deep links) → '/start'."""
+    if not text.startswith("/"):
+        return text
+    head, _, rest = text.partition(" ")
+    head = head.split("@", 1)[0]
+    return head if head == "/start" or not rest else f"{head} {rest}"
+
+
+class PerUserUpdates(BaseUpdateProcessor):
+    """Different people's updates run concurrently; one person's run in arrival order,
+    because their dialog state is read, changed and written back."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary())
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        user = update.effective_user if isinstance(update, Update) else None
+        key = user.id if user else 0
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            await coroutine
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+class TelegramChannel:
+    def __init__(self, services: Services, config: TelegramConfig,
+                 request: BaseRequest | None = None,
+                 get_updates_request: BaseRequest | None = None) -> None:
+        self.services = services
+        self.config = config
+        builder = (Application.builder().token(config.token).base_url(config.base_url)
+                   .base_file_url(config.base_file_url).updater(None)
+                   .concurrent_updates(PerUserUpdates(MAX_CONCURRENT_UPDATES)))
+        if request is not None:  # tests: a fake Bot API
+            builder = builder.request(request)
+        if get_updates_request is not None:
+            builder = builder.get_updates_request(get_updates_request)
+        self.application = builder.build()
+        self.sender = TelegramSender(self.application.bot, services.redis)
+        self._add_handlers()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.application.initialize()  # getMe: the bot's username for /cmd@bot
+        await self.application.start()
+
+    async def stop(self) -> None:
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    def accepts(self, given: str) -> bool:
+        secret = self.config.secret_token
+        return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+    async def feed(self, update: Update) -> bool:
+        """Queue an update unless Telegram already delivered it (it retries on errors)."""
+        if not await self.services.dedupe.first_time(f"{CHANNEL}:update",
+                                                     str(update.update_id)):
+            return False
+        await self.application.update_queue.put(update)
+        return True
+
+    async def drain(self) -> None:
+        """Wait until every queued update has been worked (tests, shutdown)."""
+        await self.application.update_queue.join()
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def _add_handlers(self) -> None:
+        groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
+        app = self.application
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        app.add_handler(CommandHandler("bind", self.on_bind, filters=groups))
+        app.add_handler(CommandHandler("unbind", self.on_unbind, filters=groups))
+        app.add_handler(CommandHandler("cases", self.on_group_cases, filters=groups))
+        app.add_handler(CommandHandler(["help", "start"], self.on_group_help, filters=groups))
+        # Edited messages are left alone: the dialog has moved on since.
+        app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE,
+                                       self.on_private))
+        app.add_handler(MessageHandler(groups & (filters.TEXT | filters.PHOTO),
+                                       self.on_group_message))
+        app.add_error_handler(self.on_error)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram update %s failed", getattr(update, "update_id", "?"),
+                  exc_info=context.error)
+
+    # -- citizens (private chats) -----------------------------------------------------------
+
+    async def on_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or user.is_bot:
+            return
+        location = None
+        if message.location is not None:  # Telegram pins are WGS-84
+            location = Location(message.location.latitude, message.location.longitude, "wgs84")
+        media = [message.photo[-1].file_id] if message.photo else []  # the largest size
+        msg = InboundMessage(CHANNEL, str(user.id),
+                             text=_command_text(message.text or message.caption or ""),
+                             location=location, media=media,
+                             message_id=str(message.message_id),
+                             language=language_of_user(user))
+        await self._converse(message.chat_id, msg)
+
+    async def _converse(self, chat_id: int, msg: InboundMessage) -> None:
+        await remember_language(self.services.redis, msg.user, msg.language)
+        outcome = await handle(msg, self.services)
+        await self.send_replies(chat_id, outcome)
+
+    async def send_replies(self, chat_id: int, outcome: Outcome) -> None:
+        for reply in outcome.replies:
+            await self.application.bot.send_message(chat_id, fit(reply.text),
+                                                    reply_markup=keyboard(reply.buttons))
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        data, user = query.data or "", query.from_user
+        language = language_of_user(user)
+        if data.startswith("act:"):
+            await self._worker_action(query, data, language)
+            return
+        chat = query.message.chat if query.message else None
+        if chat is None or chat.type != ChatType.PRIVATE:
+            await query.answer(t("team.bad_button", language), show_alert=True)
+            return
+        await query.answer()
+        # One answer per question: take the keyboard away so it is not pressed twice.
+        try:
+            await query.edit_message_reply_markup(reply_markup=None)
+        except TelegramError:
+            log.debug("could not remove the keyboard", exc_info=True)
+        msg = InboundMessage(CHANNEL, str(user.id), text=data, message_id=f"cb:{query.id}",
+                             language=language)
+        await self._converse(chat.id, msg)
+
+    # -- grid teams (groups) ----------------------------------------------------------------
+
+    async def _worker_action(self, query: CallbackQuery, data: str, language: str) -> None:
+        _, action, number = [*data.split(":", 2), "", ""][:3]
+        user = query.from_user
+        chat = query.message.chat if query.message else None
+        if not number or chat is None or action not in (*DONE_TOAST, *PROMPTED):
+            await query.answer(t("team.bad_button", language), show_alert=True)
+            return
+        s = self.services
+        worker = await s.teams.worker(CHANNEL, str(user.id))
+        try:
+            if action in PROMPTED:
+                refused = await refusal_before_prompt(s.db, s.teams, number, worker, action)
+                if refused is not None:
+                    raise refused
+                assert worker is not None  # may_act passed
+                await s.redis.set(_pending_key(chat.id, user.id),
+                                  json.dumps({"action": action, "case": number, "media": []}),
+                                  ex=PENDING_TTL_S)
+                await query.answer(t("team.reply_here", language))
+                await self.application.bot.send_message(
+                    chat.id, t(PROMPTED[action], language, name=worker.name, number=number),
+                    reply_markup=ForceReply(selective=False))
+                return
+            if action == "accept":
+                await s.actions.accept(number, worker)
+            elif action == "arrive":
+                await s.actions.arrive(number, worker)
+            else:
+                await s.actions.hand_up(number, worker)
+        except ActionRefused as refused:  # nothing changed: say why, to the presser only
+            await query.answer(refused.text(language), show_alert=True)
+            return
+        await query.answer(t(DONE_TOAST[action], language, number=number))
+
+    async def on_group_message(self, update: Update,
+                               context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A note or reason a worker was asked for; other group talk is not ours."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        key = _pending_key(message.chat_id, user.id)
+        raw = await self.services.redis.get(key)
+        if not raw:
+            return
+        pending = json.loads(raw)
+        language = language_of_user(user)
+        text = (message.text or message.caption or "").strip()
+        if message.photo and pending["action"] == "resolve":
+            pending["media"].append(message.photo[-1].file_id)  # evidence photo
+        if not text:
+            if message.photo:
+                await self.services.redis.set(key, json.dumps(pending), ex=PENDING_TTL_S)
+                await message.reply_text(t("team.photo_kept", language))
+            return
+        await self.services.redis.delete(key)
+        if intents.is_cancel(text):
+            await message.reply_text(t("team.pending_cancelled", language))
+            return
+        s, number = self.services, pending["case"]
+        worker = await s.teams.worker(CHANNEL, str(user.id))
+        try:
+            if pending["action"] == "resolve":
+                await s.actions.resolve(number, worker, text, pending["media"])
+                done = "team.resolved"
+            else:
+                await s.actions.give_back(number, worker, text)
+                done = "team.given_back"
+        except ActionRefused as refused:
+            await message.reply_text(refused.text(language))
+            return
+        assert worker is not None  # the action checked who acts
+        await message.reply_text(t(done, language, name=worker.name, number=number))
+
+    async def on_bind(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, language = update.effective_message, language_of_user(update.effective_user)
+        if message is None:
+            return
+        if not context.args:
+            await message.reply_text(t("team.bind_usage", language))
+            return
+        s = self.services
+        grid_code = await s.teams.bind(context.args[0], CHANNEL, str(message.chat_id),
+                                       s.cases.clock())
+        if grid_code is None:
+            await message.reply_text(t("team.bind_failed", language))
+            return
+        await message.reply_text(t("team.bound", language, grid=self._grid_name(grid_code)))
+
+    async def on_unbind(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        language = language_of_user(user)
+        member = await context.bot.get_chat_member(message.chat_id, user.id)
+        if member.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+            await message.reply_text(t("team.admins_only", language))
+            return
+        unbound = await self.services.teams.unbind(CHANNEL, str(message.chat_id))
+        await message.reply_text(t("team.unbound" if unbound else "team.not_bound", language))
+
+    async def on_group_cases(self, update: Update,
+                             context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, language = update.effective_message, language_of_user(update.effective_user)
+        if message is None:
+            return
+        s = self.services
+        grid_code = await s.teams.grid_of_group(CHANNEL, str(message.chat_id))
+        if grid_code is None:
+            await message.reply_text(t("team.not_bound", language))
+            return
+        await message.reply_text(fit(await self._open_cases_text(grid_code, language)))
+
+    async def _open_cases_text(self, grid_code: str, language: str) -> str:
+        s, grid = self.services, self._grid_name(grid_code)
+        cases = await open_cases_of_grid(s.db, grid_code, CASES_LIMIT)
+        if not cases:
+            return t("team.cases_none", language, grid=grid)
+        now = s.cases.clock()
+        lines = [t("team.cases_header", language, grid=grid)]
+        for case in cases:
+            overdue = case.handling_due is not None and case.handling_due < now
+            lines.append(t("team.cases_line", language, number=case.number,
+                           item=s.cases.item_label(case),
+                           status=t(f"status.{case.status}", language),
+                           deadline=s.cases.local(case.handling_due),
+                           overdue=t("team.overdue_mark", language) if overdue else ""))
+        return "\n".join(lines)
+
+    async def on_group_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is not None:
+            await message.reply_text(t("team.help", language_of_user(update.effective_user)))
+
+    def _grid_name(self, grid_code: str) -> str:
+        area = self.services.grids.get(grid_code)
+        return area.name if area else grid_code
+
+
+def _pending_key(chat_id: int, user_id: int) -> str:
+    return f"{PREFIX}tgpending:{chat_id}:{user_id}"
+
+
+# -- the channel's plug (adapters.channels) --------------------------------------------------
+
+async def start(services: Services, config: TelegramConfig | None = None,
+                request: BaseRequest | None = None,
+                get_updates_request: BaseRequest | None = None) -> TelegramChannel | None:
+    """Start the Application and register the outbox sender; nothing without a token."""
+    config = config or services.config.telegram
+    if not config.token:
+        return None
+    if not config.secret_token:
+        log.warning("telegram.secret_token is empty: POST /telegram refuses every call "
+                    "(use `gridbot telegram poll` locally)")
+    channel = TelegramChannel(services, config, request, get_updates_request)
+    await channel.start()
+    _running[id(services)] = channel
+    services.outbox.senders[CHANNEL] = channel.sender
+    return channel
+
+
+async def stop(services: Services) -> None:
+    channel = _running.pop(id(services), None)
+    if channel is not None:
+        services.outbox.senders.pop(CHANNEL, None)
+        await channel.stop()
+
+
+def running(services: Services) -> TelegramChannel | None:
+    return _running.get(id(services))
+
+
+async def poll(channel: TelegramChannel, stop_event: asyncio.Event, timeout_s: int = 30) -> None:
+    """Long polling for local use: the same queue and handlers as the webhook."""
+    bot = channel.application.bot
+    await bot.delete_webhook()  # getUpdates is refused while a webhook is set
+    offset: int | None = None
+    while not stop_event.is_set():
+        try:
+            updates = await bot.get_updates(offset=offset, timeout=timeout_s,
+                                            allowed_updates=Update.ALL_TYPES)
+        except TelegramError:
+            log.warning("getUpdates failed; retrying", exc_info=True)
+            await asyncio.sleep(3)
+            continue
+        for update in updates:
+            offset = update.update_id + 1
+            await channel.feed(update)
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+@blueprint.post("/telegram")
+async def webhook() -> Response:
+    services = current_app.config.get("SERVICES")
+    channel = running(services) if services is not None else None
+    if channel is None:
+        return _error(404, "the Telegram channel is not configured")
+    if not channel.accepts(request.headers.get(SECRET_HEADER, "")):
+        return _error(403, "wrong or missing secret token")
+    data = await request.get_json(force=True, silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        return _error(400, "not a Telegram update")
+    try:
+        update = Update.de_json(data, channel.application.bot)
+    except Exception:  # a shape we cannot read: a retry would not read it either
+        log.warning("unreadable telegram update %s", data.get("update_id"), exc_info=True)
+        return jsonify({})
+    await channel.feed(update)
+    return jsonify({})
+

@@ -1,0 +1,185 @@
+"""Telegram, outbound half: replies and outbox rows rendered as Telegram messages.
+
+- kind=card: the grid team's view of a case. The first card is sent to the group; every
+  later card of the same case edits that message in place (its id is kept in Redis), with
+  the buttons that fit the new state, so the group always sees where the case stands.
+- kind=notice: a plain message to the group (督办, reminders).
+- kind=citizen: a status update in the reporter's private chat; a closed case comes with
+  a 1–5 rating keyboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
+
+from bot.kv import PREFIX
+from bot.messages import Button
+from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
+from bot.texts import DEFAULT_LANGUAGE, t
+from bot.workflow import Status
+
+CHANNEL = "telegram"
+MAX_TEXT = 4096  # Bot API limit for one message
+CARD_TTL_S = 180 * 24 * 3600  # long enough to outlive any case
+LANGUAGE_TTL_S = 365 * 24 * 3600
+CARD_LOCK_MS = 15_000
+CARD_LOCK_WAIT_S = 10.0
+# The actions a card offers while the team still owns the case; none once it is handled.
+CARD_ACTIONS: dict[str, tuple[str, ...]] = {
+    Status.DISPATCHED: ("accept", "resolve", "give_back", "hand_up"),
+    Status.HANDLING: ("arrive", "resolve", "give_back", "hand_up"),
+}
+RATING_SCORES = range(1, 6)
+LONG_LABEL = 8  # characters; longer labels get a row each
+
+
+def card_key(chat_id: int | str, number: str) -> str:
+    return f"{PREFIX}tgcard:{chat_id}:{number}"
+
+
+def language_key(user_id: int | str) -> str:
+    return f"{PREFIX}tglang:{user_id}"
+
+
+def action_data(action: str, number: str) -> str:
+    return f"act:{action}:{number}"
+
+
+def card_buttons(number: str, status: str, language: str = DEFAULT_LANGUAGE) -> list[Button]:
+    return [Button(t(f"button.{action}", language), action_data(action, number))
+            for action in CARD_ACTIONS.get(status, ())]
+
+
+def rating_buttons(number: str, language: str = DEFAULT_LANGUAGE) -> list[Button]:
+    # The value is the rating command the dialog already understands (intents.rating), so a
+    # press is just the citizen "typing" it.
+    return [Button(t("button.rate", language, score=score), f"评价 {number} {score}")
+            for score in RATING_SCORES]
+
+
+def keyboard(buttons: list[Button], per_row: int = 3) -> InlineKeyboardMarkup | None:
+    """Inline keyboard, callback data = the button's value (Telegram allows 64 bytes)."""
+    if not buttons:
+        return None
+    if any(len(b.label) > LONG_LABEL for b in buttons):
+        per_row = 1  # category and place names: one per row, or the phone cuts them off
+    elif len(buttons) <= 5 and all(len(b.label) <= 3 for b in buttons):
+        per_row = len(buttons)  # 1–5 scores, short choices: one row reads best
+    rows = [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.value) for b in row] for row in rows])
+
+
+def fit(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+async def remember_language(redis: aioredis.Redis, user_id: int | str, language: str) -> None:
+    """Pushes (status updates) are rendered later, without the user's message at hand."""
+    await redis.set(language_key(user_id), language, ex=LANGUAGE_TTL_S)
+
+
+async def language_of(redis: aioredis.Redis, user_id: int | str) -> str:
+    return await redis.get(language_key(user_id)) or DEFAULT_LANGUAGE
+
+
+class TelegramSender:
+    """The outbox sender for channel "telegram"."""
+
+    def __init__(self, bot: Bot, redis: aioredis.Redis) -> None:
+        self.bot = bot
+        self.redis = redis
+
+    async def __call__(self, notice: Notice) -> None:
+        kind = notice.payload.get("kind")
+        try:
+            if not notice.recipient:
+                raise PermanentDeliveryError("no Telegram chat for this recipient")
+            chat = _chat_id(notice.recipient)
+            if kind == "card":
+                await self._card(notice, chat)
+            elif kind == "citizen":
+                await self._citizen(notice, chat)
+            else:
+                await self.bot.send_message(chat, fit(notice.text))
+        except (Forbidden, ChatMigrated) as exc:  # blocked, kicked, chat gone or moved
+            raise PermanentDeliveryError(str(exc)) from exc
+        except BadRequest as exc:  # the request itself is wrong: retrying will not help
+            raise PermanentDeliveryError(str(exc)) from exc
+        except TelegramError as exc:  # timeouts, network, flood control: try again later
+            raise DeliveryError(str(exc)) from exc
+
+    async def _citizen(self, notice: Notice, chat: int) -> None:
+        number = str(notice.payload.get("case", ""))
+        status = str(notice.payload.get("status", ""))
+        language = await language_of(self.redis, notice.recipient)
+        text = _translated(notice.text, number, status, language)
+        markup = None
+        if status == Status.CLOSED and number:
+            markup = keyboard(rating_buttons(number, language))
+        await self.bot.send_message(chat, fit(text), reply_markup=markup)
+
+    async def _card(self, notice: Notice, chat: int) -> None:
+        number = str(notice.payload.get("case", ""))
+        markup = keyboard(card_buttons(number, str(notice.payload.get("status", ""))))
+        key = card_key(chat, number)
+        async with self._locked(key):
+            shown = await self.redis.hgetall(key)
+            if int(shown.get("notice", 0)) >= notice.id:
+                return  # rows can arrive out of order: a newer state is on screen already
+            message_id = int(shown["message"]) if shown.get("message") else None
+            if message_id is not None:
+                try:
+                    await self.bot.edit_message_text(fit(notice.text), chat_id=chat,
+                                                     message_id=message_id, reply_markup=markup)
+                except BadRequest as exc:
+                    if "not modified" not in str(exc).lower():
+                        message_id = None  # deleted or no longer editable: post it afresh
+            if message_id is None:
+                sent = await self.bot.send_message(chat, fit(notice.text), reply_markup=markup)
+                message_id = sent.message_id
+            await self.redis.hset(key, mapping={"message": message_id, "notice": notice.id})
+            await self.redis.expire(key, CARD_TTL_S)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, key: str) -> AsyncIterator[None]:
+        """One card update at a time per (chat, case), across processes: two runners must
+        not both post a first card, nor apply edits out of order."""
+        lock, token = f"{key}:lock", secrets.token_hex(8)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + CARD_LOCK_WAIT_S
+        while not await self.redis.set(lock, token, nx=True, px=CARD_LOCK_MS):
+            if loop.time() > give_up:
+                raise DeliveryError(f"card {key} is busy")
+            await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            if await self.redis.get(lock) == token:
+                await self.redis.delete(lock)
+
+
+def _chat_id(recipient: str) -> int:
+    try:
+        return int(recipient)
+    except ValueError:  # e.g. a grid file naming a chat by @name: fix the data, not retry
+        raise PermanentDeliveryError(f"not a Telegram chat id: {recipient!r}") from None
+
+
+def _translated(text: str, number: str, status: str, language: str) -> str:
+    """The core writes status updates in the default language; for someone who reads
+    another, render the same catalogue entry in theirs. Texts we do not recognise pass
+    through unchanged."""
+    if language == DEFAULT_LANGUAGE or not number or not status:
+        return text
+    key = "citizen.closed_rate" if status == Status.CLOSED else "citizen.status_changed"
+    if text != t(key, number=number, status=t(f"status.{status}")):
+        return text
+    return t(key, language, number=number, status=t(f"status.{status}", language))

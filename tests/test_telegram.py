@@ -1,0 +1,695 @@
+"""Telegram: the real python-telegram-bot Application and Bot against a fake Bot API.
+
+The network is the library's pluggable request class: FakeBotApi records every call
+(method, parameters) and answers with real-shaped JSON. Updates come from recorded-shape
+fixtures (tests/fixtures/telegram/) and go in through POST /telegram on Quart's test client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import re
+import string
+import threading
+import time
+import tomllib
+from collections.abc import AsyncIterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+import pytest
+from quart import Quart
+from sqlalchemy import select
+from telegram.request import BaseRequest, RequestData
+
+from adapters import telegram
+from adapters.telegram_outbound import card_key
+from bot.cases import CaseDraft, ReporterRef
+from bot.config import TelegramConfig
+from bot.models import CaseMedia, OutboxMessage
+from bot.services import Services
+from bot.texts import LOCALES
+from bot.workflow import Status
+from tests.conftest import FIXTURES, FakeClock
+
+SECRET = "s3cret-Token_for-tests"
+TOKEN = "7000000001:AAFakeTokenForTestsOnly"
+BOT = {"id": 7000000001, "is_bot": True, "first_name": "网格通", "username": "gridbot_test_bot",
+       "can_join_groups": True, "can_read_all_group_messages": False,
+       "supports_inline_queries": False}
+GRID = "440604001030103"  # 同济社区第3网格
+OTHER_GRID = "440604001010101"  # 东华社区第1网格
+DEMO_POINT = (23.0215, 113.1214)  # inside GRID
+GROUP = -1001234567890
+CITIZEN = 5550123
+ENGLISH_CITIZEN = 5550777
+WORKER, LEADER, OUTSIDER, SECOND, ADMIN = 6660001, 6660002, 6660003, 6660004, 6660005
+NUMBER = re.compile(r"(\d{8}-\d{4})")
+_update_ids = itertools.count(880000001)
+
+
+class FakeBotApi(BaseRequest):
+    """A Bot API that records calls and answers like Telegram does (no network)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.admins: set[int] = set()
+        self.updates: list[dict[str, Any]] = []  # served by getUpdates
+        self.blocked: set[int] = set()  # chats answering 403 (the user blocked the bot)
+        self.flooded: set[int] = set()  # chats answering 429 (flood control)
+        self._message_ids = itertools.count(100)
+
+    @property
+    def read_timeout(self) -> float:
+        return 5.0
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        await asyncio.sleep(0)  # a real request lets other tasks run meanwhile
+        name = url.rsplit("/", 1)[-1]
+        params = dict(request_data.parameters) if request_data else {}
+        self.calls.append((name, params))
+        if int(params.get("chat_id", 0) or 0) in self.blocked:
+            return 403, json.dumps({"ok": False, "error_code": 403,
+                                    "description": "Forbidden: bot was blocked by the user"}
+                                   ).encode()
+        if int(params.get("chat_id", 0) or 0) in self.flooded:
+            return 429, json.dumps({"ok": False, "error_code": 429,
+                                    "description": "Too Many Requests: retry after 5",
+                                    "parameters": {"retry_after": 5}}).encode()
+        result = self._result(name, params)
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def _result(self, name: str, params: dict[str, Any]) -> Any:
+        if name == "getMe":
+            return BOT
+        if name in ("sendMessage", "editMessageText", "editMessageReplyMarkup"):
+            chat_id = int(params["chat_id"])
+            chat = ({"id": chat_id, "type": "private", "first_name": "伟"} if chat_id > 0 else
+                    {"id": chat_id, "type": "supergroup", "title": "同济社区第3网格工作群"})
+            message_id = params.get("message_id") or next(self._message_ids)
+            return {"message_id": int(message_id), "from": BOT, "chat": chat,
+                    "date": int(time.time()), "text": params.get("text", "")}
+        if name == "getChatMember":
+            user = {"id": int(params["user_id"]), "is_bot": False, "first_name": "成员"}
+            if int(params["user_id"]) not in self.admins:
+                return {"status": "member", "user": user}
+            return {"status": "administrator", "user": user, "can_be_edited": False,
+                    "is_anonymous": False, "can_manage_chat": True,
+                    "can_delete_messages": True, "can_manage_video_chats": True,
+                    "can_restrict_members": True, "can_promote_members": False,
+                    "can_change_info": True, "can_invite_users": True,
+                    "can_post_stories": False, "can_edit_stories": False,
+                    "can_delete_stories": False}
+        if name == "getUpdates":
+            served, self.updates = self.updates, []
+            return served
+        return True  # answerCallbackQuery, setWebhook, deleteWebhook …
+
+    # -- reading the record ---------------------------------------------------------------
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [p for n, p in self.calls if n == name]
+
+    def texts_to(self, chat_id: int) -> list[str]:
+        return [p["text"] for n, p in self.calls
+                if n in ("sendMessage", "editMessageText") and int(p["chat_id"]) == chat_id]
+
+    def last_to(self, chat_id: int, method: str = "sendMessage") -> dict[str, Any]:
+        return [p for p in self.named(method) if int(p["chat_id"]) == chat_id][-1]
+
+    def answers(self) -> list[dict[str, Any]]:
+        return self.named("answerCallbackQuery")
+
+
+def callback_data(params: dict[str, Any]) -> list[str]:
+    markup = params.get("reply_markup") or {}
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+# -- updates from the recorded fixtures ------------------------------------------------------
+
+def _fixture(name: str) -> dict[str, Any]:
+    data = json.loads((FIXTURES / "telegram" / f"{name}.json").read_text(encoding="utf-8"))
+    data["update_id"] = next(_update_ids)
+    return data
+
+
+def _as_user(message: dict[str, Any], user: int, language: str) -> None:
+    message["from"]["id"] = user
+    message["from"]["language_code"] = language
+    if message["chat"]["type"] == "private":
+        message["chat"]["id"] = user
+
+
+def private_text(text: str, user: int = CITIZEN, language: str = "zh-hans") -> dict:
+    update = _fixture("private_command" if text.startswith("/") else "private_text")
+    _as_user(update["message"], user, language)
+    update["message"]["text"] = text
+    if text.startswith("/"):
+        update["message"]["entities"][0]["length"] = len(text.split()[0])
+    return update
+
+
+def private_location(lat: float, lon: float, user: int = CITIZEN) -> dict:
+    update = _fixture("private_location")
+    _as_user(update["message"], user, "zh-hans")
+    update["message"]["location"] = {"latitude": lat, "longitude": lon}
+    return update
+
+
+def private_photo(user: int = CITIZEN) -> dict:
+    update = _fixture("private_photo")
+    _as_user(update["message"], user, "zh-hans")
+    return update
+
+
+def press(data: str, user: int, chat: int, message_id: int = 101,
+          language: str = "zh-hans") -> dict:
+    update = _fixture("callback_group" if chat < 0 else "callback_private")
+    query = update["callback_query"]
+    query["id"] = str(update["update_id"])
+    query["from"]["id"] = user
+    query["from"]["language_code"] = language
+    query["message"]["chat"]["id"] = chat
+    query["message"]["message_id"] = message_id
+    query["data"] = data
+    return update
+
+
+def group_command(text: str, user: int = LEADER, chat: int = GROUP) -> dict:
+    update = _fixture("group_command")
+    update["message"]["from"]["id"] = user
+    update["message"]["chat"]["id"] = chat
+    update["message"]["text"] = text
+    update["message"]["entities"][0]["length"] = len(text.split()[0])
+    return update
+
+
+def group_text(text: str, user: int = WORKER, chat: int = GROUP) -> dict:
+    update = _fixture("group_text")
+    update["message"]["from"]["id"] = user
+    update["message"]["chat"]["id"] = chat
+    update["message"]["text"] = text
+    return update
+
+
+def group_photo(user: int = WORKER, chat: int = GROUP) -> dict:
+    update = _fixture("group_photo")
+    update["message"]["from"]["id"] = user
+    update["message"]["chat"]["id"] = chat
+    return update
+
+
+# -- the driver ------------------------------------------------------------------------------
+
+class Telegram:
+    """POSTs updates to /telegram and waits until the Application has worked them."""
+
+    def __init__(self, services: Services, api: FakeBotApi, channel: telegram.TelegramChannel,
+                 app: Quart) -> None:
+        self.services = services
+        self.api = api
+        self.channel = channel
+        self.client = app.test_client()
+
+    async def post(self, update: dict, secret: str | None = SECRET) -> int:
+        headers = {} if secret is None else {telegram.SECRET_HEADER: secret}
+        response = await self.client.post("/telegram", json=update, headers=headers,
+                                          scope_base={"client": ("127.0.0.1", 5000)})
+        return response.status_code
+
+    async def send(self, *updates: dict) -> None:
+        for update in updates:
+            assert await self.post(update) == 200
+        await self.channel.drain()
+
+    async def say(self, update: dict, chat: int = CITIZEN) -> str:
+        """Send one update; the texts the bot sent to `chat` because of it."""
+        before = len(self.api.texts_to(chat))
+        await self.send(update)
+        return "\n".join(self.api.texts_to(chat)[before:])
+
+    async def deliver(self) -> int:
+        return await self.services.outbox.run_once()
+
+
+def telegram_app(services: Services) -> Quart:
+    """Only this channel's blueprint: the tests do not depend on other channels' modules."""
+    app = Quart("telegram-tests")
+    app.config["SERVICES"] = services
+    app.register_blueprint(telegram.blueprint)
+    return app
+
+
+async def _start(services: Services) -> Telegram:
+    api = FakeBotApi()
+    config = TelegramConfig(token=TOKEN, secret_token=SECRET,
+                            base_url="https://bot-api.invalid/bot",
+                            base_file_url="https://bot-api.invalid/file/bot")
+    channel = await telegram.start(services, config=config, request=api,
+                                   get_updates_request=api)
+    assert channel is not None
+    return Telegram(services, api, channel, telegram_app(services))
+
+
+@pytest.fixture
+async def tg(services: Services) -> AsyncIterator[Telegram]:
+    driver = await _start(services)
+    yield driver
+    await telegram.stop(services)
+
+
+@pytest.fixture
+async def tg_clocked(clocked: Services) -> AsyncIterator[Telegram]:
+    driver = await _start(clocked)
+    yield driver
+    await telegram.stop(clocked)
+
+
+async def _workers(s: Services) -> None:
+    now = s.cases.clock()
+    await s.teams.add_worker("李静平", "grid_worker", f"grid:{GRID}", "telegram", str(WORKER), now)
+    await s.teams.add_worker("冯永丽", "grid_leader", f"grid:{GRID}", "telegram", str(LEADER), now)
+    await s.teams.add_worker("王外格", "grid_worker", f"grid:{OTHER_GRID}", "telegram",
+                             str(OUTSIDER), now)
+    await s.teams.add_worker("陈二号", "grid_worker", f"grid:{GRID}", "telegram", str(SECOND), now)
+
+
+async def _bind(tg: Telegram) -> None:
+    code = await tg.services.teams.new_bind_code(GRID)
+    text = await tg.say(group_command(f"/bind@gridbot_test_bot {code}"), GROUP)
+    assert "同济社区第3网格" in text
+
+
+async def _case(tg: Telegram, reporter: int = CITIZEN) -> str:
+    """A grid-level case in GRID, filed directly, its card delivered to the group."""
+    s = tg.services
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    filing = await s.cases.file(
+        CaseDraft(text="楼下堆满了垃圾", item_code=code, grid_code=GRID,
+                  lat=DEMO_POINT[0], lon=DEMO_POINT[1]),
+        ReporterRef("telegram", str(reporter)))
+    await tg.deliver()
+    return filing.case.number
+
+
+# -- the whole case --------------------------------------------------------------------------
+
+async def test_full_case_on_telegram(tg: Telegram) -> None:
+    s, api = tg.services, tg.api
+    await _workers(s)
+    await _bind(tg)
+
+    # The citizen reports: text, (category), location, photo, confirm — all in private chat.
+    text = await tg.say(private_text("我家小区门口的井盖不见了，晚上很危险"))
+    if "回复序号" in text:
+        offered = api.last_to(CITIZEN)
+        assert callback_data(offered) == ["1", "2", "3"]
+        labels = [b["text"] for row in offered["reply_markup"]["inline_keyboard"] for b in row]
+        pick = next(i for i, label in enumerate(labels, 1) if "井盖" in label)
+        text = await tg.say(press(str(pick), CITIZEN, CITIZEN))
+        assert api.named("editMessageReplyMarkup"), "the used keyboard is taken away"
+    assert "位置" in text
+    text = await tg.say(private_location(*DEMO_POINT))
+    assert "请确认" in text and "同济社区第3网格" in text
+    assert callback_data(api.last_to(CITIZEN)) == ["确认", "取消"]
+    assert "照片已收到" in await tg.say(private_photo())
+    text = await tg.say(press("确认", CITIZEN, CITIZEN))
+    number = NUMBER.search(text).group(1)
+    case = await s.cases.get(number)
+    assert case.status == Status.DISPATCHED and case.channel == "telegram"
+    assert [m.ref for m in case.media] == ["AgACAgUAAxkBAAIBQ2citizen-large"]
+
+    # The grid group gets the card with the buttons for a dispatched case.
+    assert await tg.deliver() == 1
+    card = api.last_to(GROUP)
+    assert number in card["text"] and "已派遣" in card["text"]
+    assert callback_data(card) == [f"act:{a}:{number}"
+                                   for a in ("accept", "resolve", "give_back", "hand_up")]
+    card_id = int((await s.redis.hgetall(card_key(GROUP, number)))["message"])
+
+    # 接单 by a grid worker: the card is edited in place, the citizen hears of it.
+    await tg.send(press(f"act:accept:{number}", WORKER, GROUP, card_id))
+    assert api.answers()[-1].get("show_alert") in (None, False)
+    assert (await s.cases.get(number)).status == Status.HANDLING
+    assert await tg.deliver() == 2
+    edit = api.last_to(GROUP, "editMessageText")
+    assert int(edit["message_id"]) == card_id and "处置中" in edit["text"]
+    assert callback_data(edit) == [f"act:{a}:{number}"
+                                   for a in ("arrive", "resolve", "give_back", "hand_up")]
+    assert "处置中" in api.last_to(CITIZEN)["text"]
+
+    # 到场, then 办结: the bot asks for a note; a photo and the note complete it.
+    await tg.send(press(f"act:arrive:{number}", WORKER, GROUP, card_id))
+    await tg.send(press(f"act:resolve:{number}", WORKER, GROUP, card_id))
+    prompt = api.last_to(GROUP)
+    assert "办结说明" in prompt["text"] and prompt["reply_markup"]["force_reply"] is True
+    assert "照片已收到" in await tg.say(group_photo(), GROUP)
+    assert "已办结" in await tg.say(group_text("已更换新井盖，现场已设警示"), GROUP)
+    case = await s.cases.get(number)
+    assert case.status == Status.HANDLED
+    assert "已更换新井盖" in case.events[-1].note
+    async with s.db.session() as session:
+        refs = (await session.execute(select(CaseMedia.ref).where(
+            CaseMedia.case_id == case.id))).scalars().all()
+    assert "AgACAgUAAxkBAAIBR2worker-large" in refs
+    assert await tg.deliver() == 2
+    edit = api.last_to(GROUP, "editMessageText")
+    assert "已处置" in edit["text"] and callback_data(edit) == []
+    assert "已处置" in api.last_to(CITIZEN)["text"]
+
+    # A second worker of the grid verifies; the citizen rates on the 1–5 keyboard.
+    leader = await s.teams.worker("telegram", str(LEADER))
+    assert (await s.actions.verify(number, leader, fixed=True)).status == Status.CLOSED
+    await tg.deliver()
+    assert "已结案" in api.last_to(GROUP, "editMessageText")["text"]
+    rate = api.last_to(CITIZEN)
+    assert "已办结" in rate["text"]
+    assert callback_data(rate) == [f"评价 {number} {k}" for k in range(1, 6)]
+    assert "感谢您的评价（5 分）" in await tg.say(press(f"评价 {number} 5", CITIZEN, CITIZEN))
+    assert (await s.cases.get(number)).rating == 5
+    assert number in await tg.say(private_text("/cases"))
+
+    # One card message all along, and never the reporter's id in the group.
+    assert len([p for p in api.named("sendMessage")
+                if int(p["chat_id"]) == GROUP and p["text"].startswith(f"【案件】{number}")]) == 1
+    to_group = [p for _, p in api.calls if int(p.get("chat_id", 0) or 0) < 0]
+    assert to_group and str(CITIZEN) not in json.dumps(to_group, ensure_ascii=False)
+    async with s.db.session() as session:
+        rows = (await session.execute(select(OutboxMessage))).scalars().all()
+    assert all(r.status == "delivered" for r in rows)
+
+
+# -- webhook hygiene -------------------------------------------------------------------------
+
+async def test_secret_token_is_checked_before_anything(tg: Telegram) -> None:
+    update = private_text("我家小区门口的井盖不见了，晚上很危险")
+    assert await tg.post(update, secret=None) == 403
+    assert await tg.post(update, secret="wrong") == 403
+    await tg.channel.drain()
+    assert [n for n, _ in tg.api.calls] == ["getMe"]
+    assert await tg.services.dialogs.load("telegram", str(CITIZEN)) == {}
+    # Nothing was consumed: the genuine delivery of the same update is still worked.
+    assert await tg.say(update) != ""
+
+
+async def test_update_id_dedupe(tg: Telegram) -> None:
+    update = private_text("/start")
+    await tg.send(update, copy.deepcopy(update))
+    assert len(tg.api.texts_to(CITIZEN)) == 1
+
+
+async def test_unknown_and_edited_updates_are_ignored(tg: Telegram) -> None:
+    for name in ("unknown_update", "edited_message", "my_chat_member"):
+        assert await tg.post(_fixture(name)) == 200
+    assert await tg.post({"not": "an update"}) == 400
+    await tg.channel.drain()
+    assert [n for n, _ in tg.api.calls] == ["getMe"]
+
+
+async def test_the_app_factory_serves_the_webhook(services: Services) -> None:
+    from bot.app import create_app
+
+    app = create_app(services.config, services, background=False)
+    assert "/telegram" in {rule.rule for rule in app.url_map.iter_rules()}
+    # Not started (no token in the shipped config): the route says so.
+    response = await app.test_client().post("/telegram", json={"update_id": 1},
+                                            scope_base={"client": ("127.0.0.1", 5000)})
+    assert response.status_code == 404
+
+
+# -- grid teams ------------------------------------------------------------------------------
+
+async def test_two_workers_press_accept_at_once(tg: Telegram) -> None:
+    s = tg.services
+    await _workers(s)
+    await _bind(tg)
+    number = await _case(tg)
+    await tg.send(press(f"act:accept:{number}", WORKER, GROUP),
+                  press(f"act:accept:{number}", SECOND, GROUP))
+    answers = tg.api.answers()
+    assert len(answers) == 2
+    alerts = [a for a in answers if a.get("show_alert")]
+    assert len(alerts) == 1 and "处置中" in alerts[0]["text"]
+    case = await s.cases.get(number)
+    assert case.status == Status.HANDLING
+    assert sum(e.to_status == Status.HANDLING for e in case.events) == 1
+
+
+async def test_stale_button_on_a_closed_case(tg: Telegram) -> None:
+    s = tg.services
+    await _workers(s)
+    await _bind(tg)
+    number = await _case(tg)
+    worker = await s.teams.worker("telegram", str(WORKER))
+    leader = await s.teams.worker("telegram", str(LEADER))
+    await s.actions.accept(number, worker)
+    await s.actions.resolve(number, worker, "已清运")
+    await s.actions.verify(number, leader, fixed=True)
+    sent_before = len(tg.api.named("sendMessage"))
+    for action in ("accept", "resolve", "hand_up"):
+        await tg.send(press(f"act:{action}:{number}", WORKER, GROUP))
+        answer = tg.api.answers()[-1]
+        assert answer["show_alert"] is True
+        assert number in answer["text"] and "已结案" in answer["text"]
+    assert len(tg.api.named("sendMessage")) == sent_before  # no prompt for a closed case
+    await tg.send(press("act:accept:20990101-0001", WORKER, GROUP))
+    assert "没有找到案件" in tg.api.answers()[-1]["text"]
+    await tg.send(press("act:explode:" + number, WORKER, GROUP))
+    assert tg.api.answers()[-1]["text"] == "这个按钮已失效。"
+
+
+async def test_someone_outside_the_grid_gets_an_alert(tg: Telegram) -> None:
+    s = tg.services
+    await _workers(s)
+    await _bind(tg)
+    number = await _case(tg)
+    for user in (OUTSIDER, 6669999):  # another grid's worker; not registered at all
+        for action in ("accept", "resolve", "give_back"):
+            await tg.send(press(f"act:{action}:{number}", user, GROUP))
+            answer = tg.api.answers()[-1]
+            assert answer["show_alert"] is True and "无法操作" in answer["text"]
+    assert (await s.cases.get(number)).status == Status.DISPATCHED
+    assert not any("办结说明" in t or "原因" in t for t in tg.api.texts_to(GROUP))
+    # Their group messages are not taken as notes either.
+    await tg.send(group_text("随便说说", user=OUTSIDER))
+    assert (await s.cases.get(number)).status == Status.DISPATCHED
+
+
+async def test_resolve_before_accept_is_refused_at_the_button(tg: Telegram) -> None:
+    """A street-level matter cannot be solved on the spot: no note is asked for in vain."""
+    s = tg.services
+    await _workers(s)
+    await _bind(tg)
+    code = next(i.code for i in s.catalogue.items if i.level == "street" and not i.urgent)
+    filing = await s.cases.file(CaseDraft(text="人行道被占用摆卖", item_code=code, grid_code=GRID,
+                                          lat=DEMO_POINT[0], lon=DEMO_POINT[1]),
+                                ReporterRef("telegram", str(CITIZEN)))
+    number = filing.case.number
+    await tg.send(press(f"act:resolve:{number}", WORKER, GROUP))
+    answer = tg.api.answers()[-1]
+    assert answer["show_alert"] is True and "先接单" in answer["text"]
+    assert await s.redis.get(telegram._pending_key(GROUP, WORKER)) is None
+
+
+async def test_give_back_asks_for_a_reason_and_cancel_changes_nothing(tg: Telegram) -> None:
+    s = tg.services
+    await _workers(s)
+    await _bind(tg)
+    number = await _case(tg)
+    await tg.send(press(f"act:give_back:{number}", WORKER, GROUP))
+    assert "原因" in tg.api.last_to(GROUP)["text"]
+    assert "已取消" in await tg.say(group_text("取消"), GROUP)
+    assert (await s.cases.get(number)).status == Status.DISPATCHED
+    await tg.send(press(f"act:give_back:{number}", WORKER, GROUP))
+    assert "已退回" in await tg.say(group_text("不属于本网格，应由街道城管处理"), GROUP)
+    case = await s.cases.get(number)
+    assert case.status == Status.DISPATCHED and case.current_level == "street"
+    # Later chatter is no longer taken as a reason.
+    assert await tg.say(group_text("收到"), GROUP) == ""
+
+
+async def test_group_commands_bind_cases_unbind(tg_clocked: Telegram, clock: FakeClock) -> None:
+    tg, s = tg_clocked, tg_clocked.services
+    assert "/bind" in await tg.say(group_command("/bind"), GROUP)
+    assert "无效" in await tg.say(group_command("/bind FFFFFFFF"), GROUP)
+    elsewhere = -1009999999999
+    assert "还没有绑定" in await tg.say(group_command("/cases", chat=elsewhere), elsewhere)
+    await _bind(tg)
+    assert "没有未办结" in await tg.say(group_command("/cases"), GROUP)
+    number = await _case(tg)
+    text = await tg.say(group_command("/cases@gridbot_test_bot"), GROUP)
+    assert number in text and "时限" in text and "已超时" not in text
+    clock.advance(days=30)
+    assert "已超时" in await tg.say(group_command("/cases"), GROUP)
+    assert "网格群使用说明" in await tg.say(group_command("/help"), GROUP)
+
+    assert "只有群管理员" in await tg.say(group_command("/unbind", user=WORKER), GROUP)
+    assert await s.teams.grid_of_group("telegram", str(GROUP)) == GRID
+    tg.api.admins.add(ADMIN)
+    assert "解除" in await tg.say(group_command("/unbind", user=ADMIN), GROUP)
+    assert [int(p["user_id"]) for p in tg.api.named("getChatMember")] == [WORKER, ADMIN]
+    assert await s.teams.grid_of_group("telegram", str(GROUP)) is None
+
+
+async def test_card_rows_delivered_out_of_order_keep_the_newest_state(tg: Telegram) -> None:
+    s = tg.services
+    await _workers(s)
+    await _bind(tg)
+    number = await _case(tg)
+    worker = await s.teams.worker("telegram", str(WORKER))
+    await s.actions.accept(number, worker)
+    await s.actions.resolve(number, worker, "已清运")
+    notices = await s.outbox.claim()
+    cards = sorted((n for n in notices if n.payload["kind"] == "card"), key=lambda n: -n.id)
+    for notice in cards:  # newest first: the older one must not overwrite it
+        await s.outbox.deliver(notice)
+    edits = tg.api.named("editMessageText")
+    assert len(edits) == 1 and "已处置" in edits[0]["text"]
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # PTB's own 429
+async def test_blocked_users_give_up_and_flood_control_retries(tg: Telegram) -> None:
+    s = tg.services
+    await _workers(s)
+    await _bind(tg)
+    number = await _case(tg)
+    tg.api.blocked.add(CITIZEN)
+    tg.api.flooded.add(GROUP)
+    await s.actions.accept(number, await s.teams.worker("telegram", str(WORKER)))
+    assert await tg.deliver() == 0
+    async with s.db.session() as session:
+        rows = (await session.execute(select(OutboxMessage).where(
+            OutboxMessage.status != "delivered"))).scalars().all()
+    by_kind = {r.payload["kind"]: r for r in rows}
+    assert by_kind["citizen"].status == "failed" and "blocked" in by_kind["citizen"].last_error
+    assert by_kind["card"].status == "pending"  # tried again later
+
+
+# -- languages -------------------------------------------------------------------------------
+
+async def test_english_for_english_speakers(tg: Telegram) -> None:
+    s = tg.services
+    assert "Hello, this is the Chancheng grid service" in await tg.say(
+        private_text("/start", ENGLISH_CITIZEN, "en-GB"), ENGLISH_CITIZEN)
+    assert "describe the problem" in await tg.say(
+        private_text("hello", ENGLISH_CITIZEN, "en"), ENGLISH_CITIZEN)
+    assert "您好" in await tg.say(private_text("你好"))  # others stay in Chinese
+    await _workers(s)
+    await _bind(tg)
+    number = await _case(tg, reporter=ENGLISH_CITIZEN)
+    await tg.send(press(f"act:accept:{number}", OUTSIDER, GROUP, language="en"))
+    assert "You are not a worker" in tg.api.answers()[-1]["text"]
+    await s.actions.accept(number, await s.teams.worker("telegram", str(WORKER)))
+    await tg.deliver()
+    pushed = tg.api.last_to(ENGLISH_CITIZEN)["text"]
+    assert pushed == f"Your case {number} has moved on: being handled. " \
+                     f"Send \"/status {number}\" for details."
+    assert "处置中" in tg.api.last_to(GROUP, "editMessageText")["text"]  # the team: Chinese
+
+
+def test_english_catalogue_has_every_key_with_the_same_placeholders() -> None:
+    def fields(text: str) -> set[tuple[str, str]]:
+        return {(name, spec) for _, name, spec, _ in string.Formatter().parse(text) if name}
+
+    zh = tomllib.loads((LOCALES / "zh.toml").read_text(encoding="utf-8"))
+    en = tomllib.loads((LOCALES / "en.toml").read_text(encoding="utf-8"))
+    assert sorted(set(zh) - set(en)) == []
+    assert sorted(set(en) - set(zh)) == []
+    assert {k: fields(zh[k]) for k in zh} == {k: fields(en[k]) for k in zh}
+    untranslated = [k for k in zh if en[k] == zh[k] and re.search(r"[\u4e00-\u9fff]", zh[k])]
+    assert untranslated == []
+
+
+# -- polling (local use) ---------------------------------------------------------------------
+
+async def test_poll_feeds_the_same_handlers(tg: Telegram) -> None:
+    tg.api.updates = [private_text("/help")]
+    stop = asyncio.Event()
+    task = asyncio.create_task(telegram.poll(tg.channel, stop, timeout_s=0))
+    for _ in range(100):
+        if tg.api.texts_to(CITIZEN):
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert "deleteWebhook" in [n for n, _ in tg.api.calls]
+    assert "禅城网格化服务平台" in tg.api.texts_to(CITIZEN)[0]
+
+
+def test_fixtures_are_real_shaped() -> None:
+    from telegram import Bot, Update
+
+    bot = Bot(TOKEN)
+    for path in sorted(Path(FIXTURES / "telegram").glob("*.json")):
+        update = Update.de_json(json.loads(path.read_text(encoding="utf-8")), bot)
+        assert update.update_id > 0, path.name
+
+
+# -- the command line ------------------------------------------------------------------------
+
+class _BotApiHandler(BaseHTTPRequestHandler):
+    calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        kind = self.headers.get("Content-Type", "")
+        params = json.loads(body) if "json" in kind else dict(parse_qsl(body.decode()))
+        name = self.path.rsplit("/", 1)[-1]
+        self.calls.append((name, params))
+        payload = json.dumps({"ok": True, "result": BOT if name == "getMe" else True}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+def test_cli_set_webhook_bind_code_and_workers(tmp_path: Path, model_dir: Path) -> None:
+    """The real Bot against a local HTTP server given as base_url."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BotApiHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"GRIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+           "GRIDBOT_REDIS_URL": "", "GRIDBOT_NLP_MODEL_DIR": str(model_dir),
+           "GRIDBOT_TELEGRAM_TOKEN": TOKEN, "GRIDBOT_TELEGRAM_SECRET_TOKEN": SECRET,
+           "GRIDBOT_TELEGRAM_BASE_URL": f"http://127.0.0.1:{server.server_port}/bot"}
+    runner = CliRunner()
+    try:
+        result = runner.invoke(cli, ["telegram", "set-webhook", "https://gridbot.example/telegram"],
+                               env=env)
+        assert result.exit_code == 0, result.output
+        assert _BotApiHandler.calls[-1][0] == "setWebhook"
+        params = _BotApiHandler.calls[-1][1]
+        assert params["url"] == "https://gridbot.example/telegram"
+        assert params["secret_token"] == SECRET
+    finally:
+        server.shutdown()
+    result = runner.invoke(cli, ["telegram", "bind-code", GRID], env=env)
+    assert result.exit_code == 2 and "redis.url" in result.output  # embedded store: refused
+    result = runner.invoke(cli, ["workers", "add", "李静平", "--role", "grid_worker", "--scope",
+                                 f"grid:{GRID}", "--channel", "telegram", "--id", str(WORKER)],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    assert "李静平" in result.output
+    result = runner.invoke(cli, ["workers", "add", "x", "--role", "boss", "--scope",
+                                 f"grid:{GRID}", "--channel", "telegram", "--id", "1"], env=env)
+    assert result.exit_code == 2
