@@ -1,0 +1,380 @@
+"""WeChat official account (公众号): the webhook (inbound) and the outbox sender (outbound).
+
+Inbound: check the signature of every request, decrypt in safe (AES) mode, parse with
+wechatpy, drop WeChat's retries (they get the first answer again), run the dialog within
+WeChat's 5-second window or finish it in the background and push the reply through the
+customer-service API. Outbound: customer-service text while the user's 48-hour window is
+open, a template message after it. Transport only: the dialog is handlers.router.handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from quart import Blueprint, Response, current_app, request
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import (
+    InvalidAppIdException,
+    InvalidSignatureException,
+    WeChatClientException,
+)
+from wechatpy.messages import BaseMessage
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
+
+from adapters.wechat_api import WechatApi, media_bytes, official_api
+from bot import kv
+from bot.config import Config, WechatConfig
+from bot.kv import PREFIX
+from bot.messages import InboundMessage, Location, Reply
+from bot.outbox import Notice, PermanentDeliveryError
+from bot.services import Services
+from bot.texts import t
+from handlers.router import handle
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "wechat"
+SUCCESS = "success"  # what WeChat takes for "no passive reply, don't retry"
+REPLY_BUDGET_S = 4.0  # WeChat gives up at 5 s and retries
+REPLY_CACHE_TTL_S = 120  # WeChat's three retries come within ~15 s
+WINDOW = timedelta(hours=48)  # customer-service messages reach users who wrote this recently
+WINDOW_MARGIN = timedelta(minutes=5)  # … and a send must not land just after it closes
+MAX_CLOCK_SKEW_S = 300  # older signed requests are replays
+MEDIA_DIR = "var/media"
+MENU_KEYS = ("REPORT", "MY_CASES", "HELP")
+# Menu clicks that mean the same as words a user can type: those words go to the dialog.
+MENU_WORDS = {"MY_CASES": "wechat.menu.my_cases", "HELP": "wechat.menu.help"}
+# errcodes after which a push will never reach this user
+GONE = {40003, 43004, 43101}  # bad openid, unsubscribed, refused
+OUT_OF_WINDOW = 45015
+_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_MENTIONED_LINE = "(?m)^{}[.、．]"
+
+blueprint = Blueprint("wechat", __name__)
+_channels: dict[int, WechatChannel] = {}
+
+
+def render_text(replies: list[Reply]) -> str:
+    """One text for WeChat's one passive reply. Text messages have no buttons: a button
+    whose value the text does not already show becomes a line telling what to send."""
+    parts = []
+    for reply in replies:
+        lines = [reply.text]
+        for button in reply.buttons:
+            shown = (f"「{button.value}」" in reply.text
+                     or re.search(_MENTIONED_LINE.format(re.escape(button.value)), reply.text))
+            if not shown:
+                lines.append(t("wechat.button_line", value=button.value, label=button.label))
+        parts.append("\n".join(lines))
+    return "\n\n".join(p for p in parts if p.strip())
+
+
+def dedupe_id(msg: BaseMessage) -> str:
+    """MsgId for messages; events have none (FromUserName + CreateTime + Event, and the
+    menu key: two different clicks within a second are two events)."""
+    if msg.id:
+        return str(msg.id)
+    key = getattr(msg, "key", "") or ""
+    return f"{msg.source}:{msg.time}:{getattr(msg, 'event', msg.type)}:{key}"
+
+
+def has_dtd(xml: bytes | str) -> bool:
+    """WeChat never sends a DTD; one here is an entity-expansion attempt (refused early,
+    before any parser sees it; xmltodict would refuse entities too)."""
+    data = xml.encode() if isinstance(xml, str) else xml
+    return bool(_DTD.search(data))
+
+
+@dataclass
+class WechatChannel:
+    services: Services
+    config: WechatConfig
+    api: WechatApi
+    crypto: WeChatCrypto | None
+    media_dir: Path
+    reply_budget_s: float = REPLY_BUDGET_S
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    # -- inbound ------------------------------------------------------------------------------
+
+    async def answer(self, msg: BaseMessage) -> str:
+        """The passive reply's plaintext XML, or SUCCESS. A retry of a message gets the
+        first attempt's answer (waiting for it a little if that is still running)."""
+        redis = self.services.redis
+        key = dedupe_id(msg)
+        cached = f"{PREFIX}wxreply:{key}"
+        if not await self.services.dedupe.first_time(CHANNEL, key):
+            return await self._replayed(cached)
+        if getattr(msg, "event", "") != "unsubscribe":
+            await self.note_inbound(msg.source)
+        task = asyncio.ensure_future(self._replies_for(msg))
+        try:
+            replies = await asyncio.wait_for(asyncio.shield(task), self.reply_budget_s)
+        except TimeoutError:
+            # Too slow for WeChat's window: answer now, push the reply when it is ready.
+            await redis.set(cached, SUCCESS, ex=REPLY_CACHE_TTL_S)
+            self.background(self._send_later(task, msg.source))
+            return SUCCESS
+        text = render_text(replies)
+        xml = TextReply(content=text, message=msg).render() if text else SUCCESS
+        await redis.set(cached, xml, ex=REPLY_CACHE_TTL_S)
+        return xml
+
+    async def _replayed(self, cached: str) -> str:
+        deadline = time.monotonic() + self.reply_budget_s
+        while True:
+            answer = await self.services.redis.get(cached)
+            if answer is not None or time.monotonic() > deadline:
+                return answer or SUCCESS
+            await asyncio.sleep(0.05)
+
+    async def _replies_for(self, msg: BaseMessage) -> list[Reply]:
+        try:
+            inbound = self.inbound(msg)
+            if isinstance(inbound, list):
+                return inbound
+            return (await handle(inbound, self.services)).replies
+        except Exception:
+            log.exception("WeChat message %s failed", dedupe_id(msg))
+            return [Reply(t("wechat.error"))]
+
+    def inbound(self, msg: BaseMessage) -> InboundMessage | list[Reply]:
+        """WeChat's message → ours, or the replies for what needs no dialog."""
+        user, mid = msg.source, str(msg.id or "")
+        if msg.type == "text":
+            return InboundMessage(CHANNEL, user, msg.content or "", message_id=mid)
+        if msg.type == "location":
+            location = Location(float(msg.location_x), float(msg.location_y), "gcj02")
+            return InboundMessage(CHANNEL, user, location=location, message_id=mid)
+        if msg.type == "image":
+            self.background(self.fetch_media(msg.media_id))
+            return InboundMessage(CHANNEL, user, media=[media_ref(msg.media_id)],
+                                  message_id=mid)
+        if msg.type == "voice":
+            if (msg.recognition or "").strip():
+                return InboundMessage(CHANNEL, user, msg.recognition, message_id=mid)
+            return [Reply(t("wechat.voice_needs_text"))]
+        if msg.type == "event":
+            return self._event(msg)
+        return [Reply(t("wechat.unsupported"))]
+
+    def _event(self, msg: BaseMessage) -> InboundMessage | list[Reply]:
+        event = msg.event
+        if event in ("subscribe", "subscribe_scan"):
+            return [Reply(t("wechat.welcome")), Reply(t("help"))]
+        if event == "click":
+            key = (msg.key or "").upper()
+            if key == "REPORT":
+                return [Reply(t("wechat.how_to_report"))]
+            if key in MENU_WORDS:
+                return InboundMessage(CHANNEL, msg.source, t(MENU_WORDS[key]))
+        return []  # unsubscribe, views, periodic location reports: nothing to say
+
+    async def note_inbound(self, openid: str) -> None:
+        now = self.services.cases.clock()
+        await self.services.redis.set(f"{PREFIX}wxlast:{openid}", str(now.timestamp()),
+                                      ex=int((WINDOW + timedelta(days=1)).total_seconds()))
+
+    async def in_window(self, openid: str) -> bool:
+        last = await self.services.redis.get(f"{PREFIX}wxlast:{openid}")
+        if last is None:
+            return False
+        age = self.services.cases.clock().timestamp() - float(last)
+        return age < (WINDOW - WINDOW_MARGIN).total_seconds()
+
+    async def fetch_media(self, media_id: str) -> Path:
+        """Keep a photo as evidence: WeChat deletes temporary media after three days."""
+        data = media_bytes(await self.api.call(lambda c: c.media.download(media_id)))
+        path = media_path(self.media_dir, media_id)
+        await asyncio.to_thread(_write, path, data)
+        return path
+
+    # -- outbound -----------------------------------------------------------------------------
+
+    async def send_text(self, openid: str, text: str) -> None:
+        await self.api.call(lambda c: c.message.send_text(openid, text))
+
+    async def _send_later(self, task: Awaitable[list[Reply]], openid: str) -> None:
+        text = render_text(await task)
+        if text:
+            await self.send_text(openid, text)
+
+    async def send(self, notice: Notice) -> None:
+        """Outbox sender: a case update for the reporter (recipient = openid)."""
+        openid = notice.recipient
+        if not openid:
+            raise PermanentDeliveryError("no WeChat user for this reporter")
+        try:
+            if await self.in_window(openid):
+                try:
+                    await self.send_text(openid, notice.text)
+                    return
+                except WeChatClientException as exc:
+                    if exc.errcode != OUT_OF_WINDOW:
+                        raise
+            await self.send_template(openid, notice)
+        except WeChatClientException as exc:
+            if exc.errcode in GONE:
+                raise PermanentDeliveryError(f"WeChat {exc.errcode}: {exc.errmsg}") from exc
+            raise
+
+    async def send_template(self, openid: str, notice: Notice) -> None:
+        template = self.config.status_template_id
+        if not template:
+            raise PermanentDeliveryError("the user's 48 h window is closed and "
+                                         "wechat.status_template_id is not set")
+        status = notice.payload.get("status", "")
+        data = {
+            "first": {"value": t("wechat.template.first")},
+            "keyword1": {"value": notice.payload.get("case", "")},
+            "keyword2": {"value": t(f"status.{status}") if status else ""},
+            "remark": {"value": notice.text},
+        }
+        await self.api.call(lambda c: c.message.send_template(openid, template, data))
+
+    # -- housekeeping -------------------------------------------------------------------------
+
+    def background(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(_logged(work))
+        self.tasks.add(task)  # a reference, so the task is not collected mid-way
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for background work (slow replies, media downloads): tests and shutdown."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks))
+
+
+async def _logged(work: Awaitable[Any]) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("WeChat background work failed")
+
+
+def media_ref(media_id: str) -> str:
+    return f"wechat:{media_id}"
+
+
+def media_path(media_dir: Path, media_id: str) -> Path:
+    # The id comes from the message: hash it rather than trust it in a path.
+    return media_dir / "wechat" / f"{hashlib.sha256(media_id.encode()).hexdigest()[:32]}.jpg"
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def menu_definition() -> dict[str, Any]:
+    return {"button": [{"type": "click", "name": t(f"wechat.menu_label.{key.lower()}"),
+                        "key": key} for key in MENU_KEYS]}
+
+
+# -- plumbing ---------------------------------------------------------------------------------
+
+async def start(services: Services) -> None:
+    cfg = services.config.wechat
+    if not cfg.token:
+        _channels.pop(id(services), None)
+        return
+    crypto = WeChatCrypto(cfg.token, cfg.encoding_aes_key, cfg.app_id) \
+        if cfg.encoding_aes_key else None
+    channel = WechatChannel(
+        services, cfg, official_api(cfg.app_id, cfg.app_secret, cfg.api_base_url,
+                                    services.redis),
+        crypto, services.config.path(MEDIA_DIR))
+    _channels[id(services)] = channel
+    services.outbox.senders[CHANNEL] = channel.send
+
+
+def channel_for(services: Services) -> WechatChannel | None:
+    return _channels.get(id(services))
+
+
+def _plain(status: int, body: str = "") -> Response:
+    return Response(body, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _signed(cfg: WechatConfig) -> bool:
+    args = request.args
+    try:
+        check_signature(cfg.token, args.get("signature", ""), args.get("timestamp", ""),
+                        args.get("nonce", ""))
+    except InvalidSignatureException:
+        return False
+    return True
+
+
+@blueprint.get("/wechat")
+async def handshake() -> Response:
+    channel = channel_for(current_app.config["SERVICES"])
+    if channel is None:
+        return _plain(404)
+    if not _signed(channel.config):
+        return _plain(403)
+    return _plain(200, request.args.get("echostr", ""))
+
+
+@blueprint.post("/wechat")
+async def receive() -> Response:
+    channel = channel_for(current_app.config["SERVICES"])
+    if channel is None:
+        return _plain(404)
+    args = request.args
+    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    if not _signed(channel.config) or not _fresh(timestamp):
+        return _plain(403)
+    aes = args.get("encrypt_type", "raw") == "aes"
+    if aes != (channel.crypto is not None):
+        return _plain(400, "encrypt_type does not match this account's mode")
+    body = await request.get_data()
+    if has_dtd(body):
+        return _plain(400, "DTDs are not accepted")
+    try:
+        xml: bytes | str = body
+        if channel.crypto is not None:
+            xml = channel.crypto.decrypt_message(body, args.get("msg_signature", ""),
+                                                 timestamp, nonce)
+            if has_dtd(xml):
+                return _plain(400, "DTDs are not accepted")
+        msg = parse_message(xml)
+        if msg is None:
+            raise ValueError("empty body")
+    except (InvalidSignatureException, InvalidAppIdException):
+        return _plain(403)
+    except Exception:  # anything unreadable from outside is the sender's fault, not ours
+        return _plain(400, "not a WeChat message")
+    answer = await channel.answer(msg)
+    if answer == SUCCESS:
+        return _plain(200, SUCCESS)
+    if channel.crypto is not None:
+        answer = channel.crypto.encrypt_message(answer, nonce, timestamp)
+    return Response(answer, status=200, content_type="application/xml; charset=utf-8")
+
+
+def _fresh(timestamp: str) -> bool:
+    """Signed requests are replayable: refuse ones far from now."""
+    return timestamp.isdigit() and abs(time.time() - int(timestamp)) <= MAX_CLOCK_SKEW_S
+
+
+async def create_menu(config: Config) -> dict[str, Any]:
+    """`gridbot wechat menu`: 我要上报 / 我的案件 / 使用说明 (the token is shared as usual)."""
+    cfg = config.wechat
+    redis = kv.connect(config.redis.url)
+    try:
+        api = official_api(cfg.app_id, cfg.app_secret, cfg.api_base_url, redis)
+        return await api.call(lambda c: c.menu.create(menu_definition()))
+    finally:
+        await redis.aclose()

@@ -1,0 +1,56 @@
+"""`gridbot wechat menu` and `gridbot qrcode`: one-off calls to the WeChat API."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import Config, ConfigError, load_config
+
+cli = typer.Typer()  # merged into gridbot's top level (no name of its own)
+wechat_app = typer.Typer(help="WeChat official account.", no_args_is_help=True)
+cli.add_typer(wechat_app, name="wechat")
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.toml to use")]
+
+
+def _config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        typer.echo(f"配置错误 / config error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@wechat_app.command("menu")
+def menu(config: ConfigOpt = None) -> None:
+    """Create the account's menu: 我要上报 / 我的案件 / 使用说明."""
+    from adapters.wechat import create_menu
+
+    cfg = _config(config)
+    if not cfg.wechat.app_id or not cfg.wechat.app_secret:
+        typer.echo("wechat.app_id and wechat.app_secret are needed", err=True)
+        raise typer.Exit(2)
+    asyncio.run(create_menu(cfg))
+    typer.echo("menu created")
+
+
+@cli.command()
+def qrcode(
+    community: Annotated[str, typer.Option(help="community code: reports start there")],
+    out: Annotated[Path, typer.Option(help="PNG file to write")],
+    config: ConfigOpt = None,
+) -> None:
+    """Make a mini-program code whose scene names a community (scan to report there)."""
+    from adapters.wechat_mp import make_qrcode
+
+    cfg = _config(config)
+    try:
+        data = asyncio.run(make_qrcode(cfg, community))
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    out.write_bytes(data)
+    typer.echo(f"{out} ({len(data)} bytes)")

@@ -1,0 +1,467 @@
+"""WeChat mini-program (小程序) API: login by code2session, then reports and cases as JSON.
+
+Inbound: the mini-program's requests, each (but login) with a signed session token. A report
+runs the same dialog as chat, under channel "mp" for that openid: the answer is the dialog's
+Outcome, and a follow-up (`/reports/reply`) answers its questions (category, place, confirm).
+Outbound: subscribe messages, only while the user has granted the template (one grant, one
+message — WeChat's rule).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from quart import Blueprint, Response, current_app, jsonify, request
+from wechatpy.exceptions import WeChatClientException
+
+from adapters.http_api import error
+from adapters.wechat_api import WechatApi, media_bytes, official_api
+from bot import kv
+from bot.cases import CaseNotFound, RatingRefused, ReporterRef
+from bot.config import Config, WechatConfig
+from bot.kv import PREFIX
+from bot.messages import InboundMessage, Location, Outcome
+from bot.outbox import Notice, PermanentDeliveryError
+from bot.services import Services
+from bot.texts import t
+from handlers.router import MAX_MEDIA_PER_REPORT, handle
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "mp"
+MEDIA_DIR = "var/media"
+PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+GRANT_TTL_S = 365 * 24 * 3600
+blueprint = Blueprint("wechat_mp", __name__)
+_channels: dict[int, MiniProgram] = {}
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    coord: Literal["wgs84", "gcj02"] = "gcj02"  # wx.getLocation's type 'gcj02'
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=2000)
+    location: LocationIn | None = None
+    address: str = Field("", max_length=200)
+    community: str = Field("", max_length=32)  # the QR code's scene, when scanned from one
+    confirm: bool = False  # file at once when the dialog gets to its confirmation
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field("", max_length=2000)
+    location: LocationIn | None = None
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    score: int = Field(ge=1, le=5)
+    note: str = Field("", max_length=500)
+
+
+@dataclass
+class MiniProgram:
+    services: Services
+    config: WechatConfig
+    api: WechatApi
+    signer: URLSafeTimedSerializer
+    media_dir: Path
+
+    def token_for(self, openid: str) -> str:
+        return self.signer.dumps({"openid": openid})
+
+    def openid_of(self, token: str) -> str | None:
+        try:
+            data = self.signer.loads(token, max_age=self.config.session_ttl_s)
+        except (SignatureExpired, BadSignature):
+            return None
+        return data.get("openid") if isinstance(data, dict) else None
+
+    async def login(self, code: str) -> str:
+        session = await self.api.call(lambda c: c.wxa.code_to_session(code))
+        return session["openid"]
+
+    async def turn(self, openid: str, text: str = "", location: Location | None = None,
+                   media: list[str] | None = None) -> Outcome:
+        return await handle(InboundMessage(CHANNEL, openid, text, location, media or []),
+                            self.services)
+
+    async def report(self, openid: str, body: ReportIn, media: list[str]) -> dict[str, Any]:
+        """A fresh report in as few turns as the dialog allows: describe (+ photos), give
+        the place, and confirm when asked to."""
+        await self.services.dialogs.clear(CHANNEL, openid)  # a new report starts clean
+        address = body.address
+        if not address and body.location is None and body.community:
+            # Scanned from a community's code: name the community as the place to start from.
+            area = self.services.grids.get(body.community)
+            address = area.name if area is not None else ""
+        text = f"{body.text} {address}".strip() if address else body.text
+        outcome = await self.turn(openid, text, media=media)
+        step = await self.step(openid)
+        if body.location is not None and step in ("choose_item", "await_location",
+                                                  "choose_place", "confirm"):
+            loc = body.location
+            outcome = await self.turn(openid, location=Location(loc.lat, loc.lon, loc.coord))
+            step = await self.step(openid)
+        if body.confirm and step == "confirm":
+            outcome = await self.turn(openid, t("button.confirm"))
+            step = await self.step(openid)
+        return {**outcome.as_dict(), "step": step}
+
+    async def step(self, openid: str) -> str | None:
+        return (await self.services.dialogs.load(CHANNEL, openid)).get("step")
+
+    async def keep_photo(self, data: bytes, suffix: str) -> str:
+        name = f"{uuid.uuid4().hex}.{suffix}"
+        path = self.media_dir / CHANNEL / name
+        await asyncio.to_thread(_write, path, data)
+        return f"{MEDIA_DIR}/{CHANNEL}/{name}"
+
+    # -- outbound: subscribe messages -------------------------------------------------------
+
+    def _grant_key(self, openid: str) -> str:
+        return f"{PREFIX}mpgrant:{self.config.mp_subscribe_template_id}:{openid}"
+
+    async def granted(self, openid: str, template_id: str, count: int) -> int:
+        if template_id != self.config.mp_subscribe_template_id:
+            return 0
+        key = self._grant_key(openid)
+        total = await self.services.redis.incrby(key, count)
+        await self.services.redis.expire(key, GRANT_TTL_S)
+        return int(total)
+
+    async def send(self, notice: Notice) -> None:
+        openid = notice.recipient
+        template = self.config.mp_subscribe_template_id
+        if not openid or not template:
+            raise PermanentDeliveryError("no mini-program user or subscribe template")
+        if await self.services.redis.decr(self._grant_key(openid)) < 0:
+            await self.services.redis.incr(self._grant_key(openid))
+            # WeChat allows one message per grant; the app shows updates in GET /cases.
+            raise PermanentDeliveryError("the user has no subscribe grant left")
+        status = notice.payload.get("status", "")
+        data = {"character_string1": {"value": notice.payload.get("case", "")},
+                "phrase2": {"value": t(f"status.{status}")[:5] if status else ""},
+                "thing3": {"value": notice.text[:20]}}
+        try:
+            await self.api.call(lambda c: c.wxa.send_subscribe_message(
+                openid, template, data, page=f"pages/case?no={notice.payload.get('case', '')}"))
+        except WeChatClientException as exc:
+            if exc.errcode in (43101, 40003):  # refused, or not a user of this app
+                raise PermanentDeliveryError(f"WeChat {exc.errcode}") from exc
+            await self.services.redis.incr(self._grant_key(openid))  # not used up: retry
+            raise
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+async def start(services: Services) -> None:
+    cfg = services.config.wechat
+    if not (cfg.mp_app_id and cfg.session_secret):
+        _channels.pop(id(services), None)
+        return
+    api = official_api(cfg.mp_app_id, cfg.mp_app_secret, cfg.api_base_url, services.redis)
+    mp = MiniProgram(services, cfg, api,
+                     URLSafeTimedSerializer(cfg.session_secret, salt="gridbot-mp-session"),
+                     services.config.path(MEDIA_DIR))
+    _channels[id(services)] = mp
+    services.outbox.senders[CHANNEL] = mp.send
+
+
+def channel_for(services: Services) -> MiniProgram | None:
+    return _channels.get(id(services))
+
+
+def _validation_error(exc: ValidationError) -> Response:
+    first = exc.errors()[0]
+    return error(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+
+
+def _mp() -> MiniProgram | None:
+    return channel_for(current_app.config["SERVICES"])
+
+
+def _openid(mp: MiniProgram) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return mp.openid_of(token.strip()) if scheme.lower() == "bearer" and token else None
+
+
+async def _json_object() -> dict[str, Any] | None:
+    data = await request.get_json(force=True, silent=True)
+    return data if isinstance(data, dict) else None
+
+
+@blueprint.before_request
+async def authenticate() -> Response | None:
+    mp = _mp()
+    if request.path == "/api/openapi.json":
+        return None
+    if mp is None:
+        return error(404, "the mini-program API is not configured")
+    if request.path == "/api/mp/login":
+        return None
+    if _openid(mp) is None:
+        return error(401, "missing, expired or invalid session token (Authorization: Bearer)")
+    return None
+
+
+@blueprint.post("/api/mp/login")
+async def login() -> Response:
+    mp = _mp()
+    data = await _json_object()
+    code = data.get("code") if data else None
+    if not isinstance(code, str) or not code or len(code) > 128:
+        return error(400, "give the code from wx.login()")
+    try:
+        openid = await mp.login(code)
+    except WeChatClientException as exc:
+        return error(401, f"WeChat refused the code ({exc.errcode})")
+    return jsonify({"token": mp.token_for(openid), "expires_in": mp.config.session_ttl_s})
+
+
+@blueprint.post("/api/mp/reports")
+async def post_report() -> Response:
+    mp = _mp()
+    openid = _openid(mp)
+    media: list[str] = []
+    if request.mimetype == "multipart/form-data":
+        form = await request.form
+        files = (await request.files).getlist("photos")
+        if len(files) > MAX_MEDIA_PER_REPORT:
+            return error(400, f"at most {MAX_MEDIA_PER_REPORT} photos")
+        raw: dict[str, Any] = {k: form[k] for k in ("text", "address", "community") if k in form}
+        if "lat" in form or "lon" in form:
+            raw["location"] = {"lat": form.get("lat"), "lon": form.get("lon"),
+                               "coord": form.get("coord", "gcj02")}
+        raw["confirm"] = form.get("confirm", "") in ("1", "true", "yes")
+        for photo in files:
+            suffix = PHOTO_TYPES.get(photo.mimetype)
+            if suffix is None:
+                return error(400, f"photos must be JPEG, PNG or WebP, not {photo.mimetype}")
+            media.append(await mp.keep_photo(photo.read(), suffix))
+    else:
+        raw = await _json_object() or {}
+    try:
+        body = ReportIn.model_validate(raw)
+    except ValidationError as exc:
+        return _validation_error(exc)
+    return jsonify(await mp.report(openid, body, media))
+
+
+@blueprint.post("/api/mp/reports/reply")
+async def reply_report() -> Response:
+    """Answer the dialog's question: a category number, a place, 确认 or 取消."""
+    mp = _mp()
+    try:
+        body = ReplyIn.model_validate(await _json_object() or {})
+    except ValidationError as exc:
+        return _validation_error(exc)
+    if not body.text.strip() and body.location is None:
+        return error(400, "send text or a location")
+    openid = _openid(mp)
+    loc = body.location
+    outcome = await mp.turn(openid, body.text,
+                            Location(loc.lat, loc.lon, loc.coord) if loc else None)
+    return jsonify({**outcome.as_dict(), "step": await mp.step(openid)})
+
+
+@blueprint.get("/api/mp/cases")
+async def list_cases() -> Response:
+    mp = _mp()
+    cases = await mp.services.cases.for_reporter(ReporterRef(CHANNEL, _openid(mp)), limit=50)
+    return jsonify({"cases": [mp.services.cases.public_view(c, with_timeline=False)
+                              for c in cases]})
+
+
+@blueprint.get("/api/mp/cases/<number>")
+async def get_case(number: str) -> Response:
+    mp = _mp()
+    case = await mp.services.cases.get(number, ReporterRef(CHANNEL, _openid(mp)))
+    if case is None:
+        return error(404, "no such case among yours")
+    return jsonify(mp.services.cases.public_view(case))
+
+
+@blueprint.post("/api/mp/cases/<number>/rating")
+async def rate_case(number: str) -> Response:
+    mp = _mp()
+    try:
+        body = RatingIn.model_validate(await _json_object() or {})
+    except ValidationError as exc:
+        return _validation_error(exc)
+    try:
+        case = await mp.services.cases.rate(number, ReporterRef(CHANNEL, _openid(mp)),
+                                            body.score, body.note)
+    except CaseNotFound:
+        return error(404, "no such case among yours")
+    except RatingRefused:
+        return error(409, "only a closed case not yet rated can be rated")
+    return jsonify(mp.services.cases.public_view(case, with_timeline=False))
+
+
+@blueprint.post("/api/mp/subscriptions")
+async def subscribed() -> Response:
+    """What wx.requestSubscribeMessage answered: one 'accept' = one update we may push."""
+    mp = _mp()
+    data = await _json_object() or {}
+    template, accepted = data.get("template_id"), data.get("accepted", 1)
+    if not isinstance(template, str) or not isinstance(accepted, int) or not 0 < accepted < 100:
+        return error(400, "give template_id and accepted (how many grants)")
+    total = await mp.granted(_openid(mp), template, accepted)
+    return jsonify({"grants": total})
+
+
+async def make_qrcode(config: Config, community: str) -> bytes:
+    """`gridbot qrcode`: a mini-program code whose scene is the community's code."""
+    cfg = config.wechat
+    if not cfg.mp_app_id or not cfg.mp_app_secret:
+        raise ValueError("wechat.mp_app_id and wechat.mp_app_secret are needed")
+    if not community or len(community) > 32:  # WeChat's scene holds 32 characters
+        raise ValueError("a community code of at most 32 characters is needed")
+    redis = kv.connect(config.redis.url)
+    try:
+        api = official_api(cfg.mp_app_id, cfg.mp_app_secret, cfg.api_base_url, redis)
+        return media_bytes(await api.call(lambda c: c.wxa.get_wxa_code_unlimited(
+            community, page="pages/report/index")))
+    finally:
+        await redis.aclose()
+
+
+# -- OpenAPI ----------------------------------------------------------------------------------
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    if schema is None:
+        return {"description": description}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {"400": _answer("bad request", _ref("Error")),
+           "401": _answer("no valid session token", _ref("Error"))}
+_AUTH = [{"session": []}]
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "gridbot mini-program API", "version": "1.0.0",
+             "description": "Reports and cases for the WeChat mini-program. Log in with the "
+                            "code from wx.login(); send the token as Authorization: Bearer."},
+    "servers": [{"url": "/"}],
+    "components": {
+        "securitySchemes": {"session": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"],
+                      "properties": {"error": {"type": "string"}}},
+            "Location": {"type": "object", "required": ["lat", "lon"],
+                         "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90},
+                                        "lon": {"type": "number", "minimum": -180,
+                                                "maximum": 180},
+                                        "coord": {"enum": ["gcj02", "wgs84"],
+                                                  "default": "gcj02"}}},
+            "Report": {"type": "object", "required": ["text"], "properties": {
+                "text": {"type": "string", "maxLength": 2000},
+                "location": _ref("Location"),
+                "address": {"type": "string", "maxLength": 200},
+                "community": {"type": "string", "maxLength": 32},
+                "confirm": {"type": "boolean", "default": False}}},
+            "Button": {"type": "object", "properties": {"label": {"type": "string"},
+                                                        "value": {"type": "string"}}},
+            "Turn": {"type": "object", "required": ["replies", "case", "step"], "properties": {
+                "replies": {"type": "array", "items": {"type": "object", "properties": {
+                    "text": {"type": "string"},
+                    "buttons": {"type": "array", "items": _ref("Button")}}}},
+                "case": {"oneOf": [_ref("Case"), {"type": "null"}]},
+                "step": {"type": ["string", "null"],
+                         "description": "what the dialog waits for; null when done"}}},
+            "Case": {"type": "object", "properties": {
+                "number": {"type": "string"}, "status": {"type": "string"},
+                "status_label": {"type": "string"}, "item": {"type": "object"},
+                "grid": {"type": "object"}, "address": {"type": "string"},
+                "text": {"type": "string"}, "created_at": {"type": "string"},
+                "handling_due": {"type": ["string", "null"]},
+                "rating": {"type": ["integer", "null"]},
+                "timeline": {"type": "array", "items": {"type": "object"}}}},
+        },
+    },
+    "paths": {
+        "/api/mp/login": {"post": {
+            "summary": "Exchange a wx.login() code for a session token",
+            "requestBody": _json_body({"type": "object", "required": ["code"],
+                                       "properties": {"code": {"type": "string"}}}),
+            "responses": {"200": _answer("session", {"type": "object", "properties": {
+                "token": {"type": "string"}, "expires_in": {"type": "integer"}}}), **_ERRORS}}},
+        "/api/mp/reports": {"post": {
+            "summary": "Report a problem (JSON, or multipart with up to 9 photos)",
+            "security": _AUTH,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref("Report")},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {
+                    "text": {"type": "string"}, "address": {"type": "string"},
+                    "lat": {"type": "number"}, "lon": {"type": "number"},
+                    "coord": {"type": "string"}, "confirm": {"type": "string"},
+                    "photos": {"type": "array",
+                               "items": {"type": "string", "format": "binary"}}}}}}},
+            "responses": {"200": _answer("the dialog's answer", _ref("Turn")), **_ERRORS}}},
+        "/api/mp/reports/reply": {"post": {
+            "summary": "Answer the dialog's question (category number, place, 确认, 取消)",
+            "security": _AUTH,
+            "requestBody": _json_body({"type": "object", "properties": {
+                "text": {"type": "string"}, "location": _ref("Location")}}),
+            "responses": {"200": _answer("the dialog's answer", _ref("Turn")), **_ERRORS}}},
+        "/api/mp/cases": {"get": {
+            "summary": "My cases, newest first", "security": _AUTH,
+            "responses": {"200": _answer("cases", {"type": "object", "properties": {
+                "cases": {"type": "array", "items": _ref("Case")}}}), **_ERRORS}}},
+        "/api/mp/cases/{number}": {"get": {
+            "summary": "One of my cases, with its timeline", "security": _AUTH,
+            "parameters": [{"name": "number", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": _answer("the case", _ref("Case")),
+                          "404": _answer("not one of yours", _ref("Error")), **_ERRORS}}},
+        "/api/mp/cases/{number}/rating": {"post": {
+            "summary": "Rate a closed case 1–5 (1–2 reopens it once)", "security": _AUTH,
+            "parameters": [{"name": "number", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": _json_body({"type": "object", "required": ["score"], "properties": {
+                "score": {"type": "integer", "minimum": 1, "maximum": 5},
+                "note": {"type": "string", "maxLength": 500}}}),
+            "responses": {"200": _answer("rated", _ref("Case")),
+                          "404": _answer("not one of yours", _ref("Error")),
+                          "409": _answer("not closed, or already rated", _ref("Error")),
+                          **_ERRORS}}},
+        "/api/mp/subscriptions": {"post": {
+            "summary": "Record subscribe-message grants (from wx.requestSubscribeMessage)",
+            "security": _AUTH,
+            "requestBody": _json_body({"type": "object", "required": ["template_id"],
+                                       "properties": {"template_id": {"type": "string"},
+                                                      "accepted": {"type": "integer"}}}),
+            "responses": {"200": _answer("grants now held", {"type": "object", "properties": {
+                "grants": {"type": "integer"}}}), **_ERRORS}}},
+    },
+}
+
+
+@blueprint.get("/api/openapi.json")
+async def openapi() -> Response:
+    return jsonify(OPENAPI)

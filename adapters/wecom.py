@@ -1,0 +1,275 @@
+"""WeCom (企业微信) for grid workers.
+
+Outbound: each grid's group gets its assignment cards and 督办 notices through the group
+robot's webhook (the outbox recipient is the robot's key), as markdown — the card text is
+the team's view of the case and never names the reporter.
+Inbound: the self-built app's callback (signature + AES, wechatpy.enterprise), where a worker
+types 接单 / 到场 / 办结 <说明> / 退回 <原因> / 上报 with the case number, and sends photos,
+kept as evidence for their next 办结. Who may act is decided by bot.actions, not here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from quart import Blueprint, Response, current_app, request
+from wechatpy.enterprise import parse_message
+from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
+from wechatpy.enterprise.replies import TextReply
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.messages import BaseMessage
+
+from adapters.wechat import has_dtd
+from adapters.wechat_api import WechatApi, media_bytes, work_api
+from bot.actions import ActionRefused
+from bot.config import WecomConfig
+from bot.kv import PREFIX
+from bot.models import Case, Worker
+from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
+from bot.services import Services
+from bot.texts import t
+from bot.workflow import Status
+from handlers.intents import CASE_NUMBER
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "wecom"
+SUCCESS = "success"
+MEDIA_DIR = "var/media"
+MARKDOWN_MAX_BYTES = 4000  # the robot takes 4096
+PHOTOS_TTL_S = 24 * 3600  # photos wait this long for the worker's 办结
+REPLY_CACHE_TTL_S = 120
+ROBOT_GONE = {93000, 93008}  # invalid webhook key, robot removed from the group
+_COMMAND = re.compile(rf"^\s*(接单|到场|办结|退回|上报)\s*{CASE_NUMBER.pattern}?\s*(.*)$",
+                      re.DOTALL)
+# Markdown the citizen's words must not inject into a staff group (links, emphasis, tags).
+_MARKDOWN = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞", "*": "＊", "`": "｀",
+                           "#": "＃"})
+
+blueprint = Blueprint("wecom", __name__)
+_channels: dict[int, WecomChannel] = {}
+
+
+def markdown_card(notice: Notice) -> str:
+    """The outbox text as robot markdown: the first line bold, an action hint for cards."""
+    head, _, rest = notice.text.translate(_MARKDOWN).partition("\n")
+    lines = [f"**{head}**", rest]
+    if notice.payload.get("kind") == "card":
+        hint = t("wecom.card_hint", number=notice.payload.get("case", ""))
+        lines.append(f'<font color="comment">{hint}</font>')
+    content = "\n".join(line for line in lines if line)
+    while len(content.encode()) > MARKDOWN_MAX_BYTES:
+        content = content[:-100]
+    return content
+
+
+@dataclass
+class WecomChannel:
+    services: Services
+    config: WecomConfig
+    crypto: WeChatCrypto | None  # None: robot cards only, no app callback
+    api: WechatApi
+    http: httpx.AsyncClient
+    media_dir: Path
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    # -- outbound: the group robot --------------------------------------------------------
+
+    async def send(self, notice: Notice) -> None:
+        kind = notice.payload.get("kind")
+        if kind == "card" and notice.payload.get("status") != Status.DISPATCHED:
+            return  # a robot cannot edit its card: the group hears of the assignment only
+        if kind not in ("card", "notice"):
+            return  # reporters are never on this channel
+        if not notice.recipient:
+            raise PermanentDeliveryError("no robot key for this group")
+        try:
+            response = await self.http.post(
+                self.config.webhook_base_url, params={"key": notice.recipient},
+                json={"msgtype": "markdown", "markdown": {"content": markdown_card(notice)}})
+        except httpx.HTTPError as exc:
+            raise DeliveryError(repr(exc)) from exc
+        if response.status_code >= 400:
+            raise DeliveryError(f"robot webhook answered HTTP {response.status_code}")
+        errcode = response.json().get("errcode", -1)
+        if errcode in ROBOT_GONE:
+            raise PermanentDeliveryError(f"robot webhook errcode {errcode}")
+        if errcode != 0:
+            raise DeliveryError(f"robot webhook errcode {errcode}")
+
+    # -- inbound: worker commands ---------------------------------------------------------
+
+    async def answer(self, msg: BaseMessage) -> str:
+        """The reply text for a worker's message ('' = nothing to say); a retried message
+        gets the first answer, so a command is carried out once."""
+        redis = self.services.redis
+        key = str(msg.id) if msg.id else f"{msg.source}:{msg.time}:{msg.type}"
+        cached = f"{PREFIX}wecomreply:{key}"
+        if not await self.services.dedupe.first_time(CHANNEL, key):
+            return await redis.get(cached) or ""
+        try:
+            text = await self._answer(msg)
+        except Exception:
+            log.exception("WeCom message %s failed", key)
+            text = t("wechat.error")
+        await redis.set(cached, text, ex=REPLY_CACHE_TTL_S)
+        return text
+
+    async def _answer(self, msg: BaseMessage) -> str:
+        if msg.type not in ("text", "image"):
+            return ""  # entering the app and other events
+        worker = await self.services.teams.worker(CHANNEL, msg.source)
+        if worker is None:
+            return t("wecom.unknown_worker")
+        if msg.type == "image":
+            await self.keep_photo(msg.source, msg.media_id)
+            return t("wecom.photo_kept")
+        match = _COMMAND.match(msg.content or "")
+        if match is None or not match.group(2):
+            return t("wecom.usage")
+        command, number, rest = match.group(1), match.group(2), match.group(3).strip()
+        try:
+            case = await self.act(command, number.upper(), worker, rest)
+        except ActionRefused as refused:
+            return refused.text()
+        return t("wecom.done", command=command, number=case.number,
+                 status=t(f"status.{case.status}"))
+
+    async def act(self, command: str, number: str, worker: Worker, rest: str) -> Case:
+        actions = self.services.actions
+        if command == "接单":
+            return await actions.accept(number, worker)
+        if command == "到场":
+            return await actions.arrive(number, worker)
+        if command == "退回":
+            return await actions.give_back(number, worker, rest)
+        if command == "上报":
+            return await actions.hand_up(number, worker, rest)
+        photos_key = self._photos_key(worker.external_id)
+        photos = list(await self.services.redis.lrange(photos_key, 0, -1))
+        case = await actions.resolve(number, worker, rest, photos)
+        await self.services.redis.delete(photos_key)  # used only once the case took them
+        return case
+
+    def _photos_key(self, user: str) -> str:
+        return f"{PREFIX}wecomphotos:{user}"
+
+    async def keep_photo(self, user: str, media_id: str) -> None:
+        key = self._photos_key(user)
+        await self.services.redis.rpush(key, f"{CHANNEL}:{media_id}")
+        await self.services.redis.expire(key, PHOTOS_TTL_S)
+        self.background(self.fetch_media(media_id))
+
+    async def fetch_media(self, media_id: str) -> Path:
+        data = media_bytes(await self.api.call(
+            lambda c: c.get("media/get", params={"media_id": media_id})))
+        path = media_path(self.media_dir, media_id)
+        await asyncio.to_thread(_write, path, data)
+        return path
+
+    def background(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(_logged(work))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks))
+
+
+async def _logged(work: Awaitable[Any]) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("WeCom background work failed")
+
+
+def media_path(media_dir: Path, media_id: str) -> Path:
+    return media_dir / CHANNEL / f"{hashlib.sha256(media_id.encode()).hexdigest()[:32]}.jpg"
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+# -- plumbing ---------------------------------------------------------------------------------
+
+async def start(services: Services) -> None:
+    cfg = services.config.wecom
+    if not cfg.corp_id:
+        _channels.pop(id(services), None)
+        return
+    # The robot sender works with the webhook alone; the app callback needs token and key.
+    crypto = WeChatCrypto(cfg.token, cfg.encoding_aes_key, cfg.corp_id) \
+        if cfg.token and cfg.encoding_aes_key else None
+    channel = WecomChannel(
+        services, cfg, crypto,
+        work_api(cfg.corp_id, cfg.secret, cfg.api_base_url, services.redis),
+        httpx.AsyncClient(timeout=10), services.config.path(MEDIA_DIR))
+    _channels[id(services)] = channel
+    services.outbox.senders[CHANNEL] = channel.send
+
+
+def channel_for(services: Services) -> WecomChannel | None:
+    return _channels.get(id(services))
+
+
+def _plain(status: int, body: str = "") -> Response:
+    return Response(body, status=status, content_type="text/plain; charset=utf-8")
+
+
+@blueprint.get("/wecom")
+async def handshake() -> Response:
+    channel = channel_for(current_app.config["SERVICES"])
+    if channel is None or channel.crypto is None:
+        return _plain(404)
+    args = request.args
+    try:
+        echo = channel.crypto.check_signature(args.get("msg_signature", ""),
+                                              args.get("timestamp", ""), args.get("nonce", ""),
+                                              args.get("echostr", ""))
+    except (InvalidSignatureException, InvalidCorpIdException):
+        return _plain(403)
+    except Exception:  # an echostr that does not decrypt
+        return _plain(400)
+    return _plain(200, echo if isinstance(echo, str) else echo.decode())
+
+
+@blueprint.post("/wecom")
+async def receive() -> Response:
+    channel = channel_for(current_app.config["SERVICES"])
+    if channel is None or channel.crypto is None:
+        return _plain(404)
+    args = request.args
+    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    body = await request.get_data()
+    if has_dtd(body):
+        return _plain(400, "DTDs are not accepted")
+    try:
+        xml = channel.crypto.decrypt_message(body, args.get("msg_signature", ""), timestamp,
+                                             nonce)
+        if has_dtd(xml):
+            return _plain(400, "DTDs are not accepted")
+        msg = parse_message(xml)
+        if msg is None:
+            raise ValueError("empty")
+    except (InvalidSignatureException, InvalidCorpIdException):
+        return _plain(403)
+    except Exception:  # anything unreadable from outside is the sender's fault
+        return _plain(400, "not a WeCom message")
+    text = await channel.answer(msg)
+    if not text:
+        return _plain(200, SUCCESS)
+    reply = TextReply(content=text, message=msg).render()
+    return Response(channel.crypto.encrypt_message(reply, nonce, timestamp), status=200,
+                    content_type="application/xml; charset=utf-8")
