@@ -5,6 +5,7 @@
   reads its config section, builds its client and adds its outbox senders
   (`services.outbox.senders[channel] = send`). A channel whose config is empty (no token)
   starts nothing: its routes answer 404 and its outbox rows wait.
+- optionally `async def stop(services: Services) -> None`, called when the server stops.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from quart import Blueprint
 from bot.services import Services
 
 CHANNEL_MODULES: list[str] = [
-    # "adapters.telegram",
-    # "adapters.wechat",
+    "adapters.telegram",
+    "adapters.wechat",
+    "adapters.wechat_mp",
+    "adapters.wecom",
 ]
 
 
@@ -33,3 +36,11 @@ def blueprints() -> list[Blueprint]:
 async def start_all(services: Services) -> None:
     for module in modules():
         await module.start(services)
+
+
+async def stop_all(services: Services) -> None:
+    """Let channels that hold clients (Telegram's Application) shut them down cleanly."""
+    for module in modules():
+        stop = getattr(module, "stop", None)
+        if stop is not None:
+            await stop(services)

@@ -6,7 +6,9 @@ import asyncio
 
 from quart import Quart, Response, jsonify
 
+from adapters import channels
 from adapters.http_api import api, is_loopback
+from adapters.suggest_api import suggest_api
 from bot.config import Config, ConfigError
 from bot.services import Services, build_services
 
@@ -35,6 +37,9 @@ def create_app(config: Config, services: Services | None = None,
     app.config["SERVICES"] = services
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     app.register_blueprint(api)
+    app.register_blueprint(suggest_api)
+    for blueprint in channels.blueprints():
+        app.register_blueprint(blueprint)
 
     stop = asyncio.Event()
 
@@ -43,6 +48,7 @@ def create_app(config: Config, services: Services | None = None,
         if app.config["SERVICES"] is None:
             app.config["SERVICES"] = await build_services(config)
             app.config["OWNS_SERVICES"] = True
+        await channels.start_all(app.config["SERVICES"])
         if background:
             services = app.config["SERVICES"]
             app.add_background_task(services.outbox.run_forever, stop)
@@ -51,6 +57,7 @@ def create_app(config: Config, services: Services | None = None,
     @app.after_serving
     async def _stop() -> None:
         stop.set()
+        await channels.stop_all(app.config["SERVICES"])
         if app.config.get("OWNS_SERVICES"):
             await app.config["SERVICES"].close()
 

@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from adapters.telegram_cli import telegram_app
+from adapters.wechat_cli import cli as wechat_cli
 from bot.config import Config, ConfigError, load_config
 
 app = typer.Typer(help="gridbot: grid-based city management bot (网格化城市管理)",
@@ -26,6 +29,8 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(grids_app, name="grids")
 app.add_typer(model_app, name="model")
 app.add_typer(db_app, name="db")
+app.add_typer(wechat_cli)  # gridbot wechat menu, gridbot qrcode
+app.add_typer(telegram_app, name="telegram")
 console = Console()
 err = Console(stderr=True)
 
@@ -117,10 +122,177 @@ def _train_catalogue(cfg: Config) -> str:
     return directory.name
 
 
+def _train_from_cases(cfg: Config) -> str:
+    """Seed corpus + confirmed examples from the database → a new current version."""
+    from bot.catalogue import load_catalogue
+    from bot.storage import Database, upgrade
+    from nlp.model_store import ModelStore
+    from nlp.places import Gazetteer, load_gazetteer
+    from training.from_cases import confirmed_examples, train_with_examples
+
+    async def read() -> list[tuple[str, str]]:
+        db = Database(cfg.database_url)
+        try:
+            await upgrade(db.url)
+            return await confirmed_examples(db)
+        finally:
+            await db.close()
+
+    examples = asyncio.run(read())
+    catalogue = load_catalogue(cfg.path(cfg.catalogue.file))
+    gazetteer = Gazetteer(load_gazetteer(cfg.path(cfg.grids.gazetteer)))
+    with console.status(f"training on the seed corpus + {len(examples)} confirmed examples…"):
+        model, report, used = train_with_examples(
+            cfg.path(cfg.nlp.seed_corpus), catalogue, gazetteer.words(), examples
+        )
+    store = ModelStore(cfg.path(cfg.nlp.model_dir))
+    directory = store.new_version_dir("cases")
+    model.save(directory)
+    store.use(directory.name)  # running servers swap to it within seconds (ModelHolder)
+    err.print(
+        f"model {directory.name}: {used} confirmed examples; validation top-1 "
+        f"{report.top1_accuracy:.3f}, top-3 {report.top3_accuracy:.3f}; now current "
+        "(`gridbot model use VERSION` rolls back)"
+    )
+    return directory.name
+
+
+TextColOpt = Annotated[list[str] | None, typer.Option(
+    "--text-col", help="text column; repeat to join several (title, detail …)")]
+LabelColOpt = Annotated[str | None, typer.Option("--label-col", help="label column")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="labelled CSV, JSONL or XLSX")]
+
+
+def _read_labelled(data: Path, text_col: list[str] | None,
+                   label_col: str | None) -> tuple[list[str], list[str]]:
+    from training.labelled_data import LabelledDataError, read_labelled
+
+    if not text_col or not label_col:
+        err.print("[red]--data needs --text-col (one or more) and --label-col[/red]")
+        raise typer.Exit(2)
+    try:
+        return read_labelled(data, text_col, label_col)
+    except LabelledDataError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _train_from_file(data: Path, text_col: list[str] | None, label_col: str | None,
+                     out: Path | None, folds: int, c: float) -> None:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from training.message_model import TrainingError, train_message_model
+    from training.report import write_confusion, write_report
+
+    if out is None:
+        err.print("[red]--data needs --out DIR (where the model and its report go)[/red]")
+        raise typer.Exit(2)
+    texts, labels = _read_labelled(data, text_col, label_col)
+    err.print(f"{len(texts)} examples, {len(set(labels))} labels from {data}")
+    steps = max(folds, 0) + 1
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TimeElapsedColumn(), console=err) as progress:
+        task = progress.add_task("preparing", total=steps)
+
+        done = 0
+
+        def on_step(message: str) -> None:
+            nonlocal done
+            progress.update(task, description=message, completed=done)
+            done += 1
+
+        try:
+            result = train_message_model(texts, labels, folds=folds, c=c, progress=on_step)
+        except TrainingError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        progress.update(task, description="done", completed=steps)
+    model = result.model
+    model.card["data_file"] = data.name
+    model.card["text_columns"] = list(text_col or [])
+    model.card["label_column"] = label_col
+    model.save(out)
+    report: dict[str, Any] = {"model": "message_pipeline", "data_file": data.name,
+                              "n_examples": len(texts), "cross_validation": result.cv}
+    if result.cv_predicted:
+        names = write_confusion(out, result.cv_truth, result.cv_predicted)
+        # The PNG numbers its classes when no CJK font is installed: this is the key.
+        report["confusion_matrix"] = {"csv": "confusion_matrix.csv",
+                                      "png": "confusion_matrix.png",
+                                      "from": "out-of-fold predictions", "classes": names}
+    write_report(out, report)
+    oof = result.cv.get("out_of_fold")
+    if oof:
+        table = Table("label", "precision", "recall", "F1", "n", title="cross-validated")
+        for name, row in oof["per_class"].items():
+            table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+                          f"{row['f1']:.3f}", str(row["support"]))
+        err.print(table)
+        err.print(f"macro-F1 {oof['macro_f1']:.4f} (folds {result.cv['macro_f1_mean']:.4f} ± "
+                  f"{result.cv['macro_f1_std']:.4f}), top-3 {oof['top3_accuracy']:.4f}")
+    else:
+        err.print("too few examples per label for cross-validation: no scores reported")
+    err.print(f"model, card and report written to {out}")
+
+
 @app.command()
-def train(config: ConfigOpt = None) -> None:
-    """Train the catalogue model from the seed corpus and make it current."""
-    _train_catalogue(_config(config))
+def train(
+    data: DataOpt = None,
+    text_col: TextColOpt = None,
+    label_col: LabelColOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="folder for model and report")] = None,
+    from_cases: Annotated[bool, typer.Option(
+        "--from-cases", help="retrain the catalogue model on confirmed examples + seed corpus"
+    )] = False,
+    folds: Annotated[int, typer.Option(help="cross-validation folds (0 = none)")] = 5,
+    c: Annotated[float, typer.Option("--c", help="SVM regularisation C")] = 3.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Train a model. With no --data: the catalogue model from the seed corpus, made current.
+
+    --data FILE … --out DIR: a message classifier from any labelled file, with a report.
+    --from-cases: the catalogue model from the seed corpus plus confirmed examples."""
+    if data is not None and from_cases:
+        err.print("[red]give either --data or --from-cases, not both[/red]")
+        raise typer.Exit(2)
+    if data is not None:
+        _train_from_file(data, text_col, label_col, out, folds, c)
+    elif from_cases:
+        _train_from_cases(_config(config))
+    else:
+        _train_catalogue(_config(config))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="model folder (from `gridbot train`)")],
+    data: Annotated[Path, typer.Option("--data", help="labelled CSV, JSONL or XLSX")],
+    text_col: TextColOpt = None,
+    label_col: LabelColOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a trained model on labelled raw texts: accuracy, F1, top-3, speed."""
+    from nlp.classifier import TextClassifier
+    from training.report import evaluate as evaluate_model
+
+    texts, labels = _read_labelled(data, text_col, label_col)
+    try:
+        classifier = TextClassifier.load(model)
+    except (FileNotFoundError, TypeError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    metrics = evaluate_model(classifier, texts, labels)
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, ensure_ascii=False) + "\n")
+        return
+    table = Table("label", "precision", "recall", "F1", "n")
+    for name, row in metrics["per_class"].items():
+        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+                      f"{row['f1']:.3f}", str(row["support"]))
+    console.print(table)
+    console.print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f}  macro-F1 "
+                  f"{metrics['macro_f1']:.4f}  weighted-F1 {metrics['weighted_f1']:.4f}  "
+                  f"top-3 {metrics['top3_accuracy']:.4f}  {metrics['msgs_per_s']} msgs/s")
 
 
 @model_app.command("list")
@@ -240,3 +412,101 @@ def db_upgrade(config: ConfigOpt = None) -> None:
     cfg = _config(config)
     upgrade_sync(cfg.database_url)
     console.print("database schema is up to date")
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=None).replace(tzinfo=UTC)
+    except ValueError:
+        err.print(f"[red]'{text}' is not a date like 2026-11-01[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def stats(
+    date_from: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD (UTC)")],
+    date_to: Annotated[str, typer.Option("--to", help="day after the last, YYYY-MM-DD")],
+    by: Annotated[str | None, typer.Option(help="grid | item | department | level")] = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Closure, on-time, on-the-spot, level split and satisfaction for cases filed in a period."""
+    from bot.stats import case_stats
+    from bot.storage import Database, upgrade
+
+    cfg = _config(config)
+
+    async def run() -> dict[str, Any]:
+        db = Database(cfg.database_url)
+        try:
+            await upgrade(db.url)
+            return await case_stats(db, _day(date_from), _day(date_to), by)
+        finally:
+            await db.close()
+
+    try:
+        figures = asyncio.run(run())
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        _print_json(figures)
+        return
+    for key, value in figures.items():
+        if key != "groups":
+            console.print(f"{key:>22}: {value}")
+
+
+@app.command()
+def simulate(
+    grids: Annotated[int, typer.Option(help="grids in the synthetic city")] = 921,
+    cases_per_day: Annotated[int, typer.Option(help="reports a day")] = 400,
+    days: Annotated[int, typer.Option(help="simulated days of reports")] = 7,
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a synthetic city through the real pipeline on a simulated clock; print the figures."""
+    from bot.simulation import run_simulation
+
+    cfg = _config(config)
+    with console.status(f"simulating {days} days of {cases_per_day} reports on {grids} grids…"):
+        figures = asyncio.run(run_simulation(cfg, grids, cases_per_day, days, seed))
+    if as_json:
+        _print_json(figures)
+        return
+    for key, value in figures.items():
+        console.print(f"{key:>22}: {value}")
+
+
+workers_app = typer.Typer(help="Grid workers and staff who act on cases.", no_args_is_help=True)
+app.add_typer(workers_app, name="workers")
+
+
+@workers_app.command("add")
+def workers_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="grid_worker, grid_leader, street_staff, "
+                                           "department_staff, dispatcher or supervisor")],
+    scope: Annotated[str, typer.Option(help="grid:CODE, street:CODE, district:CODE or "
+                                            "department:NAME")],
+    channel: Annotated[str, typer.Option(help="where they act: telegram, wecom …")],
+    external_id: Annotated[str, typer.Option("--id", help="their user id on that channel")],
+    config: ConfigOpt = None,
+) -> None:
+    """Register (or update) a worker; they can then press the buttons on their cases."""
+    from bot.teams import TeamsError
+
+    cfg = _config(config)
+
+    async def run(s):
+        return await s.teams.add_worker(name, role, scope, channel, external_id,
+                                        datetime.now(UTC))
+
+    try:
+        worker = asyncio.run(_with_services(cfg, run))
+    except TeamsError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"worker {worker.id}: {worker.name} ({worker.role}, {worker.scope}) "
+                  f"on {worker.channel}:{worker.external_id}")

@@ -77,10 +77,13 @@ def test_serving_beyond_loopback_without_keys_is_refused() -> None:
     check_exposure(keyed, "0.0.0.0")
 
 
-def test_several_workers_need_a_shared_redis() -> None:
+def test_several_workers_need_shared_redis_and_postgres() -> None:
     config = load_config(SHIPPED, environ={"GRIDBOT_SERVER_WORKERS": "2"})
     with pytest.raises(ConfigError, match=r"redis\.url"):
         check_exposure(config)
-    shared = load_config(SHIPPED, environ={"GRIDBOT_SERVER_WORKERS": "2",
-                                           "GRIDBOT_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    redis_only = {"GRIDBOT_SERVER_WORKERS": "2", "GRIDBOT_REDIS_URL": "redis://127.0.0.1/0"}
+    with pytest.raises(ConfigError, match="PostgreSQL"):  # SQLite: one process runs timers
+        check_exposure(load_config(SHIPPED, environ=redis_only))
+    shared = load_config(SHIPPED, environ={
+        **redis_only, "GRIDBOT_DATABASE_URL": "postgresql+asyncpg://db/gridbot"})
     check_exposure(shared)
