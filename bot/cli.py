@@ -31,8 +31,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(db_app, name="db")
 app.add_typer(wechat_cli)  # gridbot wechat menu, gridbot qrcode
 app.add_typer(telegram_app, name="telegram")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # long paths and messages stay on one line
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.toml to use")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
