@@ -125,6 +125,7 @@ class CaseService:
             raise ValueError(f"unknown grid {draft.grid_code}")
         now = self.clock()
         level, assignee = self.dispatch_target(item, grid.code)
+        number = await self._number_up_front(draft, now)
         async with self.db.session() as session, session.begin():
             reporter_row = await self._reporter(session, reporter, now)
             duplicate = await self._open_duplicate(session, draft, now)
@@ -132,7 +133,7 @@ class CaseService:
                 await self._attach(session, duplicate, draft, reporter_row, now)
                 return Filing(duplicate, attached=True)
             case = Case(
-                number=await self._next_number(session, now),
+                number=number or await self._next_number(session, now),
                 status=Status.REPORTED,
                 item_code=item.code, item_name=item.name, big_class=item.big_class,
                 department=item.department, handling_level=item.level, current_level=level,
@@ -164,22 +165,21 @@ class CaseService:
                                   created_at=now))
 
     async def _open_duplicate(self, session: AsyncSession, draft: CaseDraft,
-                              now: datetime) -> Case | None:
+                              now: datetime, lock: bool = True) -> Case | None:
         """The nearest open case of the same item within the configured distance and time."""
         radius = self.config.duplicate_radius_m
         if draft.lat is None or draft.lon is None or radius <= 0:
             return None
         d_lat = radius / 111_320
         d_lon = d_lat / max(math.cos(math.radians(draft.lat)), 0.01)
-        rows = (await session.execute(
-            select(Case).where(
-                Case.item_code == draft.item_code,
-                Case.status.in_([s.value for s in OPEN]),
-                Case.created_at >= now - timedelta(hours=self.config.duplicate_window_h),
-                Case.lat.between(draft.lat - d_lat, draft.lat + d_lat),
-                Case.lon.between(draft.lon - d_lon, draft.lon + d_lon),
-            ).with_for_update()
-        )).scalars().all()
+        query = select(Case).where(
+            Case.item_code == draft.item_code,
+            Case.status.in_([s.value for s in OPEN]),
+            Case.created_at >= now - timedelta(hours=self.config.duplicate_window_h),
+            Case.lat.between(draft.lat - d_lat, draft.lat + d_lat),
+            Case.lon.between(draft.lon - d_lon, draft.lon + d_lon),
+        )
+        rows = (await session.execute(query.with_for_update() if lock else query)).scalars().all()
         near = [(distance_m(draft.lat, draft.lon, c.lat, c.lon), c.id, c) for c in rows]
         near = [n for n in near if n[0] <= radius]
         return min(near)[2] if near else None
@@ -212,22 +212,27 @@ class CaseService:
             await session.flush()
         return row
 
+    async def _number_up_front(self, draft: CaseDraft, now: datetime) -> str | None:
+        """On PostgreSQL, take the case number in a short transaction of its own, before the
+        filing's: holding the day's counter row for a whole filing would make every filing
+        in the city wait for the one before it. Skipped when the report will probably join
+        an open case (so numbers are rarely wasted); SQLite has one writer anyway."""
+        if self.db.dialect != "postgresql":
+            return None
+        async with self.db.session() as session:
+            if await self._open_duplicate(session, draft, now, lock=False) is not None:
+                return None
+        async with self.db.session() as session, session.begin():
+            return await self._next_number(session, now)
+
     async def _next_number(self, session: AsyncSession, now: datetime) -> str:
         """Per-day sequence; the upsert locks the day's row, so concurrent filings never clash."""
         day = now.astimezone(self.tz).strftime("%Y%m%d")
         insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
-        stmt = insert(CaseCounter).values(day=day, value=1)
-        stmt = stmt.on_conflict_do_update(
+        stmt = insert(CaseCounter).values(day=day, value=1).on_conflict_do_update(
             index_elements=["day"], set_={"value": CaseCounter.value + 1}
         ).returning(CaseCounter.value)
-        if self.db.dialect == "postgresql":
-            # In a short transaction of its own: holding the day's row until the filing
-            # commits would make every filing in the city wait for the one before it. A
-            # filing that then fails leaves a gap in the day's numbers, nothing worse.
-            async with self.db.session() as own, own.begin():
-                value = (await own.execute(stmt)).scalar_one()
-        else:  # SQLite has one writer at a time anyway; a second transaction would deadlock
-            value = (await session.execute(stmt)).scalar_one()
+        value = (await session.execute(stmt)).scalar_one()
         return f"{self.config.number_prefix}{day}-{value:04d}"
 
     # -- moving -----------------------------------------------------------------------------
