@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quart import Blueprint, Response, current_app, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
+from quart import Blueprint, Response, current_app, jsonify
 
-from adapters.http_api import authenticate, error
+from adapters.http_api import authenticate, error, validated_body
 from bot.cases import utcnow
 from bot.locator import Located, Spot
 from bot.models import TrainingExample
@@ -43,17 +43,6 @@ class ConfirmIn(BaseModel):
     text: str = Field(min_length=1, max_length=100_000)
     item_code: str = Field(min_length=1, max_length=16)
     suggested_code: str | None = Field(None, max_length=16)
-
-
-async def _body(model: type[BaseModel]) -> BaseModel | Response:
-    data = await request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        return error(400, "the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        return error(400, f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
 
 
 def _spot(spot: Spot) -> dict[str, Any]:
@@ -98,7 +87,7 @@ def _suggest(services: Services, text: str) -> dict[str, Any]:
 
 @suggest_api.post("")
 async def suggest() -> Response:
-    body = await _body(SuggestIn)
+    body = await validated_body(SuggestIn)
     if isinstance(body, Response):
         return body
     services: Services = current_app.config["SERVICES"]
@@ -115,7 +104,7 @@ async def suggest() -> Response:
 
 @suggest_api.post("/confirm")
 async def confirm() -> Response:
-    body = await _body(ConfirmIn)
+    body = await validated_body(ConfirmIn)
     if isinstance(body, Response):
         return body
     services: Services = current_app.config["SERVICES"]

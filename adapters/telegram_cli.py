@@ -6,25 +6,15 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
-from rich.console import Console
 
-from bot.config import Config, ConfigError, load_config
+from bot.cli_common import ConfigOpt, config_or_exit, err
+from bot.config import Config
 
 telegram_app = typer.Typer(help="The Telegram channel.", no_args_is_help=True)
-err = Console(stderr=True)
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.toml to use")]
 
-
-def _config(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        err.print(f"[red]配置错误 / config error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _need_token(cfg: Config) -> None:
@@ -48,7 +38,7 @@ def set_webhook(url: str, config: ConfigOpt = None) -> None:
     """Tell Telegram to POST updates to URL (…/telegram), with the configured secret."""
     from telegram import Bot, Update
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     _need_token(cfg)
     if not cfg.telegram.secret_token:
         err.print("[red]telegram.secret_token is empty: set GRIDBOT_TELEGRAM_SECRET_TOKEN "
@@ -77,7 +67,7 @@ def poll(config: ConfigOpt = None) -> None:
     Ctrl-C. Removes any webhook first."""
     from adapters import telegram
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     _need_token(cfg)
 
     async def run(services: Any) -> None:
@@ -104,7 +94,7 @@ def bind_code(grid: str, config: ConfigOpt = None) -> None:
     """Print a one-time code; `/bind CODE` in a Telegram group binds it to GRID."""
     from bot.teams import BIND_CODE_TTL_S, TeamsError
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     if not cfg.redis.url:
         # The embedded store lives inside one process: a code made here would vanish
         # with this command.

@@ -32,6 +32,7 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
+from adapters.background import BackgroundWork
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
 from bot.config import Config, WechatConfig
@@ -104,7 +105,7 @@ class WechatChannel:
     crypto: WeChatCrypto | None
     media_dir: Path
     reply_budget_s: float = REPLY_BUDGET_S
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    work: BackgroundWork = field(default_factory=lambda: BackgroundWork("WeChat"))
 
     # -- inbound ------------------------------------------------------------------------------
 
@@ -246,21 +247,11 @@ class WechatChannel:
     # -- housekeeping -------------------------------------------------------------------------
 
     def background(self, work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(_logged(work))
-        self.tasks.add(task)  # a reference, so the task is not collected mid-way
-        task.add_done_callback(self.tasks.discard)
+        self.work.start(work)
 
     async def drain(self) -> None:
         """Wait for background work (slow replies, media downloads): tests and shutdown."""
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks))
-
-
-async def _logged(work: Awaitable[Any]) -> None:
-    try:
-        await work
-    except Exception:
-        log.exception("WeChat background work failed")
+        await self.work.drain()
 
 
 def media_ref(media_id: str) -> str:

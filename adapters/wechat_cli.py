@@ -8,20 +8,12 @@ from typing import Annotated
 
 import typer
 
-from bot.config import Config, ConfigError, load_config
+from bot.cli_common import ConfigOpt, config_or_exit
 
 cli = typer.Typer()  # merged into gridbot's top level (no name of its own)
 wechat_app = typer.Typer(help="WeChat official account.", no_args_is_help=True)
 cli.add_typer(wechat_app, name="wechat")
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.toml to use")]
 
-
-def _config(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        typer.echo(f"配置错误 / config error: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 @wechat_app.command("menu")
@@ -29,7 +21,7 @@ def menu(config: ConfigOpt = None) -> None:
     """Create the account's menu: 我要上报 / 我的案件 / 使用说明."""
     from adapters.wechat import create_menu
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     if not cfg.wechat.app_id or not cfg.wechat.app_secret:
         typer.echo("wechat.app_id and wechat.app_secret are needed", err=True)
         raise typer.Exit(2)
@@ -46,7 +38,7 @@ def qrcode(
     """Make a mini-program code whose scene names a community (scan to report there)."""
     from adapters.wechat_mp import make_qrcode
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     try:
         data = asyncio.run(make_qrcode(cfg, community))
     except ValueError as exc:

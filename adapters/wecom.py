@@ -28,6 +28,7 @@ from wechatpy.enterprise.replies import TextReply
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage
 
+from adapters.background import BackgroundWork
 from adapters.wechat import has_dtd
 from adapters.wechat_api import WechatApi, media_bytes, work_api
 from bot.actions import ActionRefused
@@ -80,7 +81,7 @@ class WecomChannel:
     api: WechatApi
     http: httpx.AsyncClient
     media_dir: Path
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    work: BackgroundWork = field(default_factory=lambda: BackgroundWork("WeCom"))
 
     # -- outbound: the group robot --------------------------------------------------------
 
@@ -177,20 +178,11 @@ class WecomChannel:
         return path
 
     def background(self, work: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(_logged(work))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.work.start(work)
 
     async def drain(self) -> None:
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks))
-
-
-async def _logged(work: Awaitable[Any]) -> None:
-    try:
-        await work
-    except Exception:
-        log.exception("WeCom background work failed")
+        """Wait for background work (slow replies, media downloads): tests and shutdown."""
+        await self.work.drain()
 
 
 def media_path(media_dir: Path, media_id: str) -> Path:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from adapters.telegram_cli import telegram_app
 from adapters.wechat_cli import cli as wechat_cli
-from bot.config import Config, ConfigError, load_config
+from bot.cli_common import ConfigOpt, config_or_exit, console, err
+from bot.config import Config, ConfigError
 
 app = typer.Typer(help="gridbot: grid-based city management bot (网格化城市管理)",
                   no_args_is_help=True, add_completion=False)
@@ -31,19 +31,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(db_app, name="db")
 app.add_typer(wechat_cli)  # gridbot wechat menu, gridbot qrcode
 app.add_typer(telegram_app, name="telegram")
-console = Console(soft_wrap=True)  # long paths and messages stay on one line
-err = Console(stderr=True, soft_wrap=True)
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.toml to use")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
-
-
-def _config(path: Path | None) -> Config:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        err.print(f"[red]配置错误 / config error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _print_json(data: Any) -> None:
@@ -60,7 +48,7 @@ def serve(
     """Run the bot's web server (Quart under hypercorn)."""
     from bot.server import run_server
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     try:
         run_server(cfg, host, port, workers)
     except ConfigError as exc:
@@ -74,7 +62,7 @@ def demo(config: ConfigOpt = None) -> None:
     from bot.server import run_server
     from nlp.model_store import ModelStore
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     if ModelStore(cfg.path(cfg.nlp.model_dir)).current() is None:
         err.print("首次运行：正在用种子语料训练分类模型……")
         _train_catalogue(cfg)
@@ -258,9 +246,9 @@ def train(
     if data is not None:
         _train_from_file(data, text_col, label_col, out, folds, c)
     elif from_cases:
-        _train_from_cases(_config(config))
+        _train_from_cases(config_or_exit(config))
     else:
-        _train_catalogue(_config(config))
+        _train_catalogue(config_or_exit(config))
 
 
 @app.command()
@@ -300,7 +288,7 @@ def model_list(config: ConfigOpt = None) -> None:
     """Model versions; * marks the one in use."""
     from nlp.model_store import ModelStore
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     store = ModelStore(cfg.path(cfg.nlp.model_dir))
     current = store.current()
     for version in store.versions():
@@ -312,7 +300,7 @@ def model_use(version: str, config: ConfigOpt = None) -> None:
     """Switch running servers to VERSION (they notice within seconds)."""
     from nlp.model_store import ModelStore
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     try:
         ModelStore(cfg.path(cfg.nlp.model_dir)).use(version)
     except ValueError as exc:
@@ -338,7 +326,7 @@ def cases_list(
     config: ConfigOpt = None,
 ) -> None:
     """Cases, newest first."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
 
     async def run(s):
         return [s.cases.public_view(c, with_timeline=False)
@@ -358,7 +346,7 @@ def cases_list(
 @cases_app.command("show")
 def cases_show(number: str, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """One case with its timeline."""
-    cfg = _config(config)
+    cfg = config_or_exit(config)
 
     async def run(s):
         case = await s.cases.get(number)
@@ -384,7 +372,7 @@ def grids_import(file: Path, config: ConfigOpt = None) -> None:
     from bot.grids import GridsError, load_geojson
     from bot.storage import Database, upgrade
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     try:
         areas = load_geojson(file)
     except GridsError as exc:
@@ -409,7 +397,7 @@ def db_upgrade(config: ConfigOpt = None) -> None:
     """Apply database migrations."""
     from bot.storage import upgrade_sync
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     upgrade_sync(cfg.database_url)
     console.print("database schema is up to date")
 
@@ -434,7 +422,7 @@ def stats(
     from bot.stats import case_stats
     from bot.storage import Database, upgrade
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
 
     async def run() -> dict[str, Any]:
         db = Database(cfg.database_url)
@@ -469,7 +457,7 @@ def simulate(
     """Run a synthetic city through the real pipeline on a simulated clock; print the figures."""
     from bot.simulation import run_simulation
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
     with console.status(f"simulating {days} days of {cases_per_day} reports on {grids} grids…"):
         figures = asyncio.run(run_simulation(cfg, grids, cases_per_day, days, seed))
     if as_json:
@@ -497,7 +485,7 @@ def workers_add(
     """Register (or update) a worker; they can then press the buttons on their cases."""
     from bot.teams import TeamsError
 
-    cfg = _config(config)
+    cfg = config_or_exit(config)
 
     async def run(s):
         return await s.teams.add_worker(name, role, scope, channel, external_id,
