@@ -8,6 +8,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from bot.texts import t
+
 _LOC = re.compile(r"^/loc\s+(-?\d+(?:\.\d+)?)\s*[,，\s]\s*(-?\d+(?:\.\d+)?)(?:\s+(wgs84|gcj02))?$")
 
 
@@ -27,11 +29,11 @@ def run_chat(url: str, user: str, api_key: str, stdin: TextIO = sys.stdin,
     interactive = stdin.isatty()
     headers = {"X-API-Key": api_key} if api_key else {}
     if interactive:
-        print(f"已连接 {url}。输入问题描述；/loc 纬度,经度 发送位置；Ctrl-D 退出。", file=stdout)
+        print(t("chat.connected", url=url), file=stdout)
     with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=30) as client:
         while True:
             if interactive:
-                print("你：", end="", file=stdout, flush=True)
+                print(t("chat.you", text=""), end="", file=stdout, flush=True)
             line = stdin.readline()
             if not line:
                 return 0
@@ -39,16 +41,16 @@ def run_chat(url: str, user: str, api_key: str, stdin: TextIO = sys.stdin,
             if not line.strip():
                 continue
             if not interactive:
-                print(f"你：{line}", file=stdout)
+                print(t("chat.you", text=line), file=stdout)
             try:
                 response = client.post("/api/v1/messages", json=parse_line(line, user))
             except httpx.HTTPError as exc:
-                print(f"[无法连接 {url}：{exc}]", file=stdout)
+                print(t("chat.unreachable", url=url, error=exc), file=stdout)
                 return 1
             body = response.json()
             if response.status_code != 200:
                 print(f"[{response.status_code}] {body.get('error')}", file=stdout)
                 continue
             for reply in body["replies"]:
-                print(f"gridbot：{reply['text']}", file=stdout)
+                print(t("chat.bot", text=reply["text"]), file=stdout)
             stdout.flush()
