@@ -14,7 +14,7 @@ from bot.cases import CaseNotFound, CaseService
 from bot.models import Case, CaseEvent, CaseMedia, Worker
 from bot.teams import Teams
 from bot.texts import t
-from bot.workflow import Status
+from bot.workflow import Status, TransitionError
 
 DISPATCH_ROLES = ("dispatcher", "supervisor")
 Work = Callable[[AsyncSession, Case, datetime], Awaitable[None]]
@@ -139,10 +139,7 @@ class WorkerActions:
     async def reassign(self, number: str, staff: Worker | None, assignee: str,
                        reason: str) -> Case:
         """A dispatcher sends the case elsewhere, with a reason (二次派单 after a give-back)."""
-        if staff is None or staff.role not in DISPATCH_ROLES:
-            raise ActionRefused("dispatchers_only")
-        if not reason.strip():
-            raise ActionRefused("reason_needed")
+        self._dispatcher(staff, reason)
         self.teams.check_scope(assignee)
         level = {"grid": "grid", "street": "street"}.get(assignee.partition(":")[0], "district")
 
@@ -155,3 +152,29 @@ class WorkerActions:
 
         return await self._act(number, staff, {Status.DISPATCHED, Status.HANDLING,
                                                Status.ESCALATED}, work)
+
+    async def merge(self, source: str, target: str, staff: Worker | None, reason: str) -> Case:
+        """合并: two reports of one problem become one case (dispatchers and supervisors)."""
+        self._dispatcher(staff, reason)
+        try:
+            return await self.cases.merge(source, target, actor_of(staff), reason)
+        except CaseNotFound as exc:
+            raise ActionRefused("not_found", number=str(exc)) from None
+        except (TransitionError, ValueError):
+            raise ActionRefused("cannot_merge", source=source, target=target) from None
+
+    async def split(self, number: str, attached_id: int, staff: Worker | None,
+                    reason: str) -> Case:
+        """拆分: an attached report that is a different problem becomes its own case."""
+        self._dispatcher(staff, reason)
+        try:
+            return await self.cases.split(number, attached_id, actor_of(staff), reason)
+        except CaseNotFound:
+            raise ActionRefused("not_found", number=number) from None
+
+    @staticmethod
+    def _dispatcher(staff: Worker | None, reason: str) -> None:
+        if staff is None or staff.role not in DISPATCH_ROLES:
+            raise ActionRefused("dispatchers_only")
+        if not reason.strip():
+            raise ActionRefused("reason_needed")

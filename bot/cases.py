@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +32,7 @@ from bot.models import (
 from bot.storage import Database
 from bot.teams import Teams
 from bot.texts import t
-from bot.workflow import OPEN, Status, check_transition
+from bot.workflow import OPEN, Status, TransitionError, check_transition
 from bot.worktime import WorkCalendar
 
 Clock = Callable[[], datetime]
@@ -117,7 +117,8 @@ class CaseService:
             return "street", f"street:{street.code if street else grid_code}"
         return "district", f"department:{item.department}"
 
-    async def file(self, draft: CaseDraft, reporter: ReporterRef) -> Filing:
+    async def file(self, draft: CaseDraft, reporter: ReporterRef,
+                   attach_duplicates: bool = True) -> Filing:
         """File a new case, or attach the report to an open case of the same item nearby."""
         item = self.catalogue.get(draft.item_code)
         grid = self.grids.get(draft.grid_code)
@@ -128,7 +129,8 @@ class CaseService:
         number = await self._number_up_front(draft, now)
         async with self.db.session() as session, session.begin():
             reporter_row = await self._reporter(session, reporter, now)
-            duplicate = await self._open_duplicate(session, draft, now)
+            duplicate = (await self._open_duplicate(session, draft, now)
+                         if attach_duplicates else None)
             if duplicate is not None:
                 await self._attach(session, duplicate, draft, reporter_row, now)
                 return Filing(duplicate, attached=True)
@@ -219,7 +221,7 @@ class CaseService:
         an open case (so numbers are rarely wasted); SQLite has one writer anyway."""
         if self.db.dialect != "postgresql":
             return None
-        async with self.db.session() as session:
+        async with self.db.session() as session:  # a read: no locks held
             if await self._open_duplicate(session, draft, now, lock=False) is not None:
                 return None
         async with self.db.session() as session, session.begin():
@@ -378,6 +380,83 @@ class CaseService:
                 await self.move(session, case, Status.DISPATCHED, "system",
                                  t("event.redispatched"), now, tell_reporter=False)
         return case
+
+    async def merge(self, source_number: str, target_number: str, actor: str,
+                    reason: str) -> Case:
+        """Staff found two cases to be one problem: the source's reports join the target (its
+        reporters follow the target from now on) and the source is closed as merged."""
+        if source_number == target_number:
+            raise ValueError("a case cannot be merged into itself")
+        now = self.clock()
+        async with self.db.serialised(), self.db.session() as session, session.begin():
+            cases = {c.number: c for c in (await session.execute(
+                select(Case).where(Case.number.in_([source_number, target_number]))
+                .order_by(Case.id).with_for_update())).scalars()}
+            source, target = cases.get(source_number), cases.get(target_number)
+            if source is None or target is None:
+                raise CaseNotFound(source_number if source is None else target_number)
+            for case in (source, target):
+                if case.status not in OPEN:
+                    raise TransitionError(case.status, "merged")
+            followers = [(source.reporter_id, source.channel, source.text, source.address,
+                          source.lat, source.lon, source.grid_code)]
+            moved = (await session.execute(select(AttachedReport).where(
+                AttachedReport.case_id == source.id))).scalars().all()
+            followers += [(a.reporter_id, a.channel, a.text, a.address, a.lat, a.lon,
+                           a.grid_code) for a in moved]
+            for row in moved:
+                await session.delete(row)
+            await session.flush()
+            known = {target.reporter_id} | set((await session.execute(
+                select(AttachedReport.reporter_id).where(
+                    AttachedReport.case_id == target.id))).scalars())
+            for reporter_id, channel, text, address, lat, lon, grid_code in followers:
+                if reporter_id in known:
+                    continue
+                known.add(reporter_id)
+                session.add(AttachedReport(
+                    case_id=target.id, reporter_id=reporter_id, channel=channel, text=text,
+                    address=address, lat=lat, lon=lon, grid_code=grid_code, created_at=now))
+            await session.execute(update(CaseMedia).where(CaseMedia.case_id == source.id)
+                                  .values(case_id=target.id))
+            source.merged_into = target.number
+            self.event(session, target, actor, "merge", None, None, now,
+                       t("event.merged_from", number=source.number, reason=reason))
+            await self.move(session, source, Status.REJECTED, actor,
+                            t("event.merged_into", number=target.number, reason=reason), now,
+                            tell_reporter=False)
+            text = t("citizen.merged", number=source.number, target=target.number)
+            for channel, reporter_id in [(f[1], f[0]) for f in followers]:
+                self._outbox(session, source, channel, f"reporter:{reporter_id}", text, now,
+                             kind="citizen")
+        return target
+
+    async def split(self, number: str, attached_id: int, actor: str, reason: str) -> Case:
+        """Staff found an attached report to be a different problem: it becomes a case of its
+        own (filed and dispatched as usual), and its reporter follows that case instead."""
+        async with self.db.session() as session:
+            row = (await session.execute(
+                select(AttachedReport, Case.item_code, Reporter)
+                .join(Case, Case.id == AttachedReport.case_id)
+                .join(Reporter, Reporter.id == AttachedReport.reporter_id)
+                .where(Case.number == number, AttachedReport.id == attached_id))).first()
+        if row is None:
+            raise CaseNotFound(f"{number}/{attached_id}")
+        attached, item_code, reporter = row
+        filing = await self.file(
+            CaseDraft(text=attached.text, item_code=item_code, grid_code=attached.grid_code,
+                      lat=attached.lat, lon=attached.lon, address=attached.address),
+            ReporterRef(reporter.channel, reporter.external_id), attach_duplicates=False)
+        # Filed first, unlinked second: if this last step failed the reporter would follow
+        # both cases, which is harmless; the other order could lose the report.
+        now = self.clock()
+        async with self.db.session() as session, session.begin():
+            await session.execute(delete(AttachedReport).where(
+                AttachedReport.id == attached_id))
+            old = (await session.execute(select(Case).where(Case.number == number))).scalar_one()
+            self.event(session, old, actor, "split", None, None, now,
+                       t("event.split_off", number=filing.case.number, reason=reason))
+        return filing.case
 
     # -- notifications ----------------------------------------------------------------------
 

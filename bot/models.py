@@ -99,6 +99,7 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"

@@ -27,13 +27,17 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.DISPATCHED: frozenset(
         {Status.DISPATCHED, Status.HANDLING, Status.HANDLED, Status.ESCALATED, Status.REJECTED}
     ),
-    Status.HANDLING: frozenset({Status.HANDLED, Status.ESCALATED, Status.DISPATCHED}),
+    # → rejected: staff close a case as invalid or merged into another, at any open stage
+    # before the work is reported done.
+    Status.HANDLING: frozenset(
+        {Status.HANDLED, Status.ESCALATED, Status.DISPATCHED, Status.REJECTED}
+    ),
     # A failed check sends the case back out: 二次派单.
     Status.HANDLED: frozenset({Status.VERIFIED, Status.DISPATCHED}),
     Status.VERIFIED: frozenset({Status.CLOSED}),
     Status.CLOSED: frozenset({Status.REOPENED}),
-    Status.REOPENED: frozenset({Status.DISPATCHED}),
-    Status.ESCALATED: frozenset({Status.DISPATCHED}),
+    Status.REOPENED: frozenset({Status.DISPATCHED, Status.REJECTED}),
+    Status.ESCALATED: frozenset({Status.DISPATCHED, Status.REJECTED}),
     Status.REJECTED: frozenset(),
 }
 

@@ -162,3 +162,48 @@ async def test_bind_codes_work_once_and_bound_groups_get_the_cards(
     assert await s.teams.unbind("telegram", "-555")
     with pytest.raises(ValueError, match="no grid"):
         await s.teams.new_bind_code("nope")
+
+
+async def test_dispatchers_merge_two_cases_and_split_a_report_off(
+    clocked: Services, clock: FakeClock
+) -> None:
+    from sqlalchemy import select
+
+    from bot.models import OutboxMessage
+
+    s = clocked
+    first, second = await _case(s, spot=0), await _case(s, spot=1)  # ~1 km apart
+    dispatcher = await _worker(s, clock, "派", "district:440604", "dispatcher")
+    worker = await _worker(s, clock, "甲", f"grid:{GRID}")
+    with pytest.raises(ActionRefused) as refused:
+        await s.actions.merge(second.number, first.number, worker, "同一问题")
+    assert refused.value.key == "dispatchers_only"
+    with pytest.raises(ActionRefused) as refused:
+        await s.actions.merge(first.number, first.number, dispatcher, "同一问题")
+    assert refused.value.key == "cannot_merge"
+
+    target = await s.actions.merge(second.number, first.number, dispatcher, "同一堆垃圾")
+    assert target.number == first.number
+    merged = await s.cases.get(second.number)
+    assert merged.status == Status.REJECTED and merged.merged_into == first.number
+    # The second reporter now follows the first case, and was told so.
+    mine = await s.cases.for_reporter(ReporterRef("http", "citizen-1"))
+    assert first.number in [c.number for c in mine]
+    async with s.db.session() as session:
+        told = (await session.execute(select(OutboxMessage.text).where(
+            OutboxMessage.recipient.like("reporter:%")))).scalars().all()
+    assert any("合并" in text and first.number in text for text in told)
+
+    from bot.models import AttachedReport
+    async with s.db.session() as session:
+        attached = (await session.execute(select(AttachedReport))).scalars().one()
+    new = await s.actions.split(first.number, attached.id, dispatcher, "其实是两处")
+    assert new.number not in (first.number, second.number)
+    assert new.status == Status.DISPATCHED
+    followed = [c.number for c in await s.cases.for_reporter(ReporterRef("http", "citizen-1"))]
+    assert new.number in followed and first.number not in followed
+    events = [e.action for e in (await s.cases.get(first.number)).events]
+    assert "merge" in events and "split" in events
+    with pytest.raises(ActionRefused) as refused:
+        await s.actions.split(first.number, attached.id, dispatcher, "再拆")
+    assert refused.value.key == "not_found"
