@@ -30,6 +30,9 @@ class LocationIn(BaseModel):
     lon: float = Field(ge=-180, le=180)
     coord: Literal["wgs84", "gcj02"] = "wgs84"
 
+    def to_location(self) -> Location:
+        return Location(self.lat, self.lon, self.coord)
+
 
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -90,9 +93,7 @@ async def post_message() -> Response:
         f"{CHANNEL}:{body.user}", body.message_id
     ):
         return error(409, "this message_id was already processed")
-    location = None
-    if body.location is not None:
-        location = Location(body.location.lat, body.location.lon, body.location.coord)
+    location = body.location.to_location() if body.location is not None else None
     msg = InboundMessage(CHANNEL, body.user, body.text, location, body.media, body.message_id)
     outcome = await handle(msg, services)
     return jsonify(outcome.as_dict())
@@ -120,9 +121,7 @@ async def post_report() -> Response:
         f"{CHANNEL}-report:{body.user}", body.report_id
     ):
         return error(409, "this report_id was already filed")
-    location = None
-    if body.location is not None:
-        location = Location(body.location.lat, body.location.lon, body.location.coord)
+    location = body.location.to_location() if body.location is not None else None
     try:
         result = await file_report(OneShotReport(
             CHANNEL, body.user, body.text, location, body.address, body.item_code, body.media,

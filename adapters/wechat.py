@@ -294,7 +294,8 @@ def channel_for(services: Services) -> WechatChannel | None:
     return _channels.get(id(services))
 
 
-def _plain(status: int, body: str = "") -> Response:
+def plain(status: int, body: str = "") -> Response:
+    """WeChat and WeCom callbacks answer in plain text (an empty 200, `success`, echostr)."""
     return Response(body, status=status, content_type="text/plain; charset=utf-8")
 
 
@@ -312,44 +313,44 @@ def _signed(cfg: WechatConfig) -> bool:
 async def handshake() -> Response:
     channel = channel_for(current_app.config["SERVICES"])
     if channel is None:
-        return _plain(404)
+        return plain(404)
     if not _signed(channel.config):
-        return _plain(403)
-    return _plain(200, request.args.get("echostr", ""))
+        return plain(403)
+    return plain(200, request.args.get("echostr", ""))
 
 
 @blueprint.post("/wechat")
 async def receive() -> Response:
     channel = channel_for(current_app.config["SERVICES"])
     if channel is None:
-        return _plain(404)
+        return plain(404)
     args = request.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     if not _signed(channel.config) or not _fresh(timestamp):
-        return _plain(403)
+        return plain(403)
     aes = args.get("encrypt_type", "raw") == "aes"
     if aes != (channel.crypto is not None):
-        return _plain(400, "encrypt_type does not match this account's mode")
+        return plain(400, "encrypt_type does not match this account's mode")
     body = await request.get_data()
     if has_dtd(body):
-        return _plain(400, "DTDs are not accepted")
+        return plain(400, "DTDs are not accepted")
     try:
         xml: bytes | str = body
         if channel.crypto is not None:
             xml = channel.crypto.decrypt_message(body, args.get("msg_signature", ""),
                                                  timestamp, nonce)
             if has_dtd(xml):
-                return _plain(400, "DTDs are not accepted")
+                return plain(400, "DTDs are not accepted")
         msg = parse_message(xml)
         if msg is None:
             raise ValueError("empty body")
     except (InvalidSignatureException, InvalidAppIdException):
-        return _plain(403)
+        return plain(403)
     except Exception:  # anything unreadable from outside is the sender's fault, not ours
-        return _plain(400, "not a WeChat message")
+        return plain(400, "not a WeChat message")
     answer = await channel.answer(msg)
     if answer == SUCCESS:
-        return _plain(200, SUCCESS)
+        return plain(200, SUCCESS)
     if channel.crypto is not None:
         answer = channel.crypto.encrypt_message(answer, nonce, timestamp)
     return Response(answer, status=200, content_type="application/xml; charset=utf-8")

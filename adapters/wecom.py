@@ -29,7 +29,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage
 
 from adapters.background import BackgroundWork
-from adapters.wechat import has_dtd
+from adapters.wechat import has_dtd, plain
 from adapters.wechat_api import WechatApi, media_bytes, work_api
 from bot.actions import ActionRefused
 from bot.config import WecomConfig
@@ -216,52 +216,49 @@ def channel_for(services: Services) -> WecomChannel | None:
     return _channels.get(id(services))
 
 
-def _plain(status: int, body: str = "") -> Response:
-    return Response(body, status=status, content_type="text/plain; charset=utf-8")
-
 
 @blueprint.get("/wecom")
 async def handshake() -> Response:
     channel = channel_for(current_app.config["SERVICES"])
     if channel is None or channel.crypto is None:
-        return _plain(404)
+        return plain(404)
     args = request.args
     try:
         echo = channel.crypto.check_signature(args.get("msg_signature", ""),
                                               args.get("timestamp", ""), args.get("nonce", ""),
                                               args.get("echostr", ""))
     except (InvalidSignatureException, InvalidCorpIdException):
-        return _plain(403)
+        return plain(403)
     except Exception:  # an echostr that does not decrypt
-        return _plain(400)
-    return _plain(200, echo if isinstance(echo, str) else echo.decode())
+        return plain(400)
+    return plain(200, echo if isinstance(echo, str) else echo.decode())
 
 
 @blueprint.post("/wecom")
 async def receive() -> Response:
     channel = channel_for(current_app.config["SERVICES"])
     if channel is None or channel.crypto is None:
-        return _plain(404)
+        return plain(404)
     args = request.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     body = await request.get_data()
     if has_dtd(body):
-        return _plain(400, "DTDs are not accepted")
+        return plain(400, "DTDs are not accepted")
     try:
         xml = channel.crypto.decrypt_message(body, args.get("msg_signature", ""), timestamp,
                                              nonce)
         if has_dtd(xml):
-            return _plain(400, "DTDs are not accepted")
+            return plain(400, "DTDs are not accepted")
         msg = parse_message(xml)
         if msg is None:
             raise ValueError("empty")
     except (InvalidSignatureException, InvalidCorpIdException):
-        return _plain(403)
+        return plain(403)
     except Exception:  # anything unreadable from outside is the sender's fault
-        return _plain(400, "not a WeCom message")
+        return plain(400, "not a WeCom message")
     text = await channel.answer(msg)
     if not text:
-        return _plain(200, SUCCESS)
+        return plain(200, SUCCESS)
     reply = TextReply(content=text, message=msg).render()
     return Response(channel.crypto.encrypt_message(reply, nonce, timestamp), status=200,
                     content_type="application/xml; charset=utf-8")
