@@ -115,7 +115,8 @@ def bench_project(split: Split) -> Result:
     probs = model.scores(split.test_texts)
     return _result("gridbot message model", probs, model.labels, split,
                    _speed(model.scores, split.test_texts), train_s, size,
-                   "nlp.features.message_pipeline via TextClassifier (raw text in)")
+                   "nlp.features.message_pipeline via TextClassifier (raw text in; deletes the "
+                   "reconstructed publisher stopwords, data/stopwords/tipdm.txt)")
 
 
 def bench_tfidf_svc(split: Split) -> Result:

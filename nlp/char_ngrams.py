@@ -149,7 +149,6 @@ class CharNgramCounter(BaseEstimator, TransformerMixin):
         return counts
 
 
-
 class CharNgramTfidf(BaseEstimator, TransformerMixin):
     """TF-IDF of character n-grams: the same numbers as CharNgramCounter followed by
     TfidfTransformer(sublinear_tf=True) (smooth idf, L2-normalised rows), computed directly.
@@ -182,27 +181,42 @@ class CharNgramTfidf(BaseEstimator, TransformerMixin):
 
 class MessageFeatures(BaseEstimator, TransformerMixin):
     """The message model's features: TF-IDF of character n-grams of the whole compacted
-    text, and of its first `head_chars` characters weighted by `head_weight`."""
+    text, and of its first `head_chars` characters weighted by `head_weight`.
+
+    `stopwords` are deleted from the compacted text first, in training and in prediction
+    alike (nlp.stopwords); the list is a parameter, so it travels inside the saved model."""
 
     def __init__(self, ngram_max: int = 3, min_df: int = 2, head_chars: int = 20,
-                 head_weight: float = 0.5) -> None:
+                 head_weight: float = 0.5, stopwords: tuple[str, ...] = ()) -> None:
         self.ngram_max = ngram_max
         self.min_df = min_df
         self.head_chars = head_chars
         self.head_weight = head_weight
+        self.stopwords = stopwords
 
-    def fit(self, texts: list[str], y: Any = None) -> MessageFeatures:
+    def _prepare(self, texts: list[str]) -> list[str]:
         from nlp.message_text import compact_all
 
         compacted = compact_all(texts)
-        self.whole_ = CharNgramTfidf((1, self.ngram_max), self.min_df).fit(compacted)
+        return self.deleter_(compacted) if self.deleter_ is not None else compacted
+
+    def fit(self, texts: list[str], y: Any = None) -> MessageFeatures:
+        from nlp.stopwords import StopwordDeleter
+
+        self.deleter_ = StopwordDeleter(tuple(self.stopwords)) if self.stopwords else None
+        prepared = self._prepare(texts)
+        self.whole_ = CharNgramTfidf((1, self.ngram_max), self.min_df).fit(prepared)
         self.head_ = CharNgramTfidf((1, self.ngram_max), self.min_df,
-                                    self.head_chars).fit(compacted)
+                                    self.head_chars).fit(prepared)
         return self
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
-        from nlp.message_text import compact_all
+        prepared = self._prepare(texts)
+        return sp.hstack([self.whole_.transform(prepared),
+                          self.head_.transform(prepared) * self.head_weight], format="csr")
 
-        compacted = compact_all(texts)
-        return sp.hstack([self.whole_.transform(compacted),
-                          self.head_.transform(compacted) * self.head_weight], format="csr")
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Models saved before stopwords existed load as models without them.
+        state.setdefault("stopwords", ())
+        state.setdefault("deleter_", None)
+        self.__dict__.update(state)

@@ -26,7 +26,8 @@ def catalogue_pipeline(c: float = 0.5) -> Pipeline:
 
 
 def message_pipeline(c: float = 3.0, ngram_max: int = 3, min_df: int = 2,
-                     head_chars: int = 20, head_weight: float = 0.5) -> Pipeline:
+                     head_chars: int = 20, head_weight: float = 0.5,
+                     stopwords: tuple[str, ...] | None = None) -> Pipeline:
     """Character 1–3-grams of the compacted message, plus those of its first `head_chars`
     characters (where people put the title or the gist), TF-IDF, into a linear SVM.
 
@@ -34,10 +35,15 @@ def message_pipeline(c: float = 3.0, ngram_max: int = 3, min_df: int = 2,
     real messages (TIPDM, 7 classes) words added nothing to character n-grams and cost most
     of the time. Spaces and punctuation are dropped first, so pre-segmented training text
     and raw messages give the same features; phone and ID numbers are masked there too
-    (nlp.message_text.compact). Measured in benchmarks/RESULTS.md."""
+    (nlp.message_text.compact). Then `stopwords` (None: the shipped list reconstructed from
+    the TIPDM publisher's, data/stopwords/tipdm.txt; (): none) are deleted from both
+    training and incoming text, so that training text whose stopwords were removed and raw
+    messages give the same n-grams (nlp.stopwords). Measured in benchmarks/RESULTS.md."""
     from nlp.char_ngrams import MessageFeatures
+    from nlp.stopwords import read_stopwords
 
+    words = read_stopwords() if stopwords is None else tuple(stopwords)
     return Pipeline([
-        ("features", MessageFeatures(ngram_max, min_df, head_chars, head_weight)),
+        ("features", MessageFeatures(ngram_max, min_df, head_chars, head_weight, words)),
         ("model", LinearSVC(C=c)),
     ])

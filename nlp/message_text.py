@@ -4,7 +4,8 @@ MessageClassifier.prepare cleans like TextClassifier.prepare (full-width → ASC
 traditional → simplified, invisible characters and URLs out), in bounded time; then, inside
 the pipeline, `compact` masks phone and ID numbers and drops spaces and punctuation, so
 that pre-segmented training text ("井盖 丢失") and raw messages ("井盖丢失了！") give the same
-features. Module-level functions and classes, so that models pickle.
+features; the message model then deletes its stopwords from both (nlp.stopwords).
+Module-level functions and classes, so that models pickle.
 """
 
 from __future__ import annotations

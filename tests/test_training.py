@@ -263,3 +263,86 @@ def test_message_features_equal_scikit_learn_tfidf() -> None:
     assert ours.shape == theirs.shape
     assert np.allclose(np.sort(ours, axis=1), np.sort(theirs, axis=1))
     assert (ours > 0).sum() == (theirs > 0).sum() > 0
+
+
+# --- the reconstructed publisher stopwords ------------------------------------------------
+
+
+def _delete_reference(text: str, words: tuple[str, ...]) -> str:
+    """The rule, spelled out: a character goes if any listed word's occurrence covers it."""
+    covered = [False] * len(text)
+    for i in range(len(text)):
+        for word in words:
+            if text.startswith(word, i):
+                covered[i:i + len(word)] = [True] * len(word)
+    return "".join(ch for ch, gone in zip(text, covered, strict=True) if not gone)
+
+
+def test_stopword_deletion_follows_its_rule_on_real_messages() -> None:
+    from nlp.message_text import compact_all
+    from nlp.stopwords import StopwordDeleter, read_stopwords
+
+    words = read_stopwords()
+    assert {"我们", "的", "了", "关于", "综上所述"} <= set(words) and "井盖" not in words
+    deleter = StopwordDeleter(words)
+    _, _, x_dev, _ = read_tipdm()
+    texts = [*compact_all(x_dev[:150]), "", "的", "我们的目的", "b的😀我们", "综上所述"]
+    batch = deleter(texts)
+    assert batch == [_delete_reference(t, words) for t in texts]
+    assert batch[-5:] == ["", "", "目", "b😀", ""]
+    assert [deleter([t])[0] for t in texts[:20]] == batch[:20]  # one by one = in a batch
+    assert sum(map(len, batch)) < 0.85 * sum(map(len, texts))  # real messages lose a lot
+
+
+def test_stopword_list_is_rebuilt_by_its_script() -> None:
+    """data/stopwords/tipdm.txt is what scripts/build_stopwords.py makes from the data,
+    without the dev rows (their text and labels are never read)."""
+    import importlib.util
+    import logging
+
+    import jieba
+
+    spec = importlib.util.spec_from_file_location(
+        "build_stopwords", PROJECT_ROOT / "scripts/build_stopwords.py")
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    jieba.setLogLevel(logging.WARNING)
+    with open(TIPDM / "dev_raw.csv", encoding="utf-8") as fh:
+        held_out = {row["row_idx"] for row in csv.DictReader(fh)}
+    with open(TIPDM / "train_seg.csv", encoding="utf-8") as fh:
+        segmented = [r["text"] for r in csv.DictReader(fh) if r["row_idx"] not in held_out]
+    with open(TIPDM / "unlabelled.csv", encoding="utf-8") as fh:
+        raw = [(r["title"] or "") + (r["detail"] or "") for r in csv.DictReader(fh)]
+    from nlp.stopwords import read_stopwords
+
+    assert tuple(w for w, _, _ in script.build(segmented, raw)) == read_stopwords()
+
+
+def test_stopword_list_errors_name_the_problem(tmp_path: Path) -> None:
+    from nlp.stopwords import StopwordDeleter, StopwordError, read_stopwords
+
+    with pytest.raises(StopwordError, match="not found"):
+        read_stopwords(tmp_path / "none.txt")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("# header\n我们\t3\t0.1\n的 了\n", encoding="utf-8")
+    with pytest.raises(StopwordError, match="line 3"):
+        read_stopwords(bad)
+    with pytest.raises(StopwordError, match="1–4"):
+        StopwordDeleter(("刑事诉讼法",))
+
+
+def test_message_model_deletes_stopwords_inside_the_saved_model(tmp_path: Path) -> None:
+    """Segmented, stopword-free training text and the raw message it came from give the
+    same features; the list travels in the model file."""
+    rows = [r for r in _rows() if r["label"] in ("路灯", "暴露垃圾")]
+    texts = [r["title"] + r["detail"] for r in rows]
+    model = train_message_model(texts, [r["label"] for r in rows], folds=0).model
+    model.save(tmp_path)
+    loaded = TextClassifier.load(tmp_path)
+    features = loaded.pipeline.named_steps["features"]
+    assert len(features.stopwords) == loaded.card["params"]["stopwords"] > 200
+    raw = "关于我们小区的路灯，已经坏了一个月了！"
+    segmented = "小区 路灯 已经 坏 一个月"  # as the publisher's file has it
+    assert (features.transform([raw]) != features.transform([segmented])).nnz == 0
+    assert loaded.rank(raw)[0].code == "路灯"

@@ -102,7 +102,11 @@ def train_message_model(
         kind="message",
         texts=texts,
         labels=labels,
-        params={"pipeline": "message_pipeline", **params, "folds": folds, "seed": seed,
+        params={"pipeline": "message_pipeline",
+                **{k: v for k, v in params.items() if k != "stopwords"},
+                # How many words are deleted before featurising (the list is in the model).
+                "stopwords": len(pipeline.named_steps["features"].stopwords),
+                "folds": folds, "seed": seed,
                 "temperature": round(temperature, 4), "threshold": round(threshold, 4),
                 "max_chars": model.max_chars},
         metrics={"cross_validation": {k: v for k, v in cv.items() if k != "out_of_fold"}},
