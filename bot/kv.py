@@ -10,13 +10,18 @@ import json
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 PREFIX = "gridbot:"
 
 
 def connect(url: str) -> aioredis.Redis:
     if url:
-        return aioredis.from_url(url, decode_responses=True)
+        # A Redis restart takes a second or two: ride it out instead of failing the request
+        # that happens to hold a pooled connection (redis-py's default gives up in ~50 ms).
+        retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=6)
+        return aioredis.from_url(url, decode_responses=True, retry=retry)
     import fakeredis  # only the embedded path needs it
 
     return fakeredis.FakeAsyncRedis(decode_responses=True)

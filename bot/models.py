@@ -72,6 +72,8 @@ class Case(Base):
         Index("ix_cases_reporter", "reporter_id"),
         Index("ix_cases_status", "status"),
         Index("ix_cases_grid", "grid_code"),
+        # The duplicate lookup: same item, latitude within the radius (then longitude, time).
+        Index("ix_cases_nearby", "item_code", "lat"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)

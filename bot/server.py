@@ -24,8 +24,17 @@ def run_server(config: Config, host: str | None, port: int | None, workers: int 
     hyper.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     hyper.accesslog = None
     hyper.workers = config.server.workers
+    # uvloop: the event loop in C. Each request makes several socket round trips (client,
+    # PostgreSQL, Redis), and the stock loop's Python overhead per I/O event showed up as a
+    # large share of a filing's CPU (benchmarks/RESULTS.md, city_day).
+    hyper.worker_class = "uvloop" if _has_uvloop() else "asyncio"
     if config.server.workers == 1:
-        asyncio.run(serve(create_app(config), hyper))
+        if hyper.worker_class == "uvloop":
+            import uvloop
+
+            uvloop.run(serve(create_app(config), hyper))
+        else:
+            asyncio.run(serve(create_app(config), hyper))
         return
     from hypercorn.run import run
 
@@ -34,3 +43,11 @@ def run_server(config: Config, host: str | None, port: int | None, workers: int 
         os.environ["GRIDBOT_CONFIG"] = str(config.source_file)
     hyper.application_path = "bot.asgi:app"
     run(hyper)
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:  # optional: the stock loop works, only slower
+        return False
+    return True

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from bot import kv
+from bot import changes, kv
 from bot.actions import WorkerActions
 from bot.cases import CaseService, Clock, utcnow
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
-from bot.grid_store import load_areas, replace_areas
+from bot.grid_store import load_areas, seed_areas
 from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
 from bot.outbox import Notice, OutboxWorker, Sender
@@ -43,6 +43,10 @@ class Services:
     timers: TimerRunner
 
     async def close(self) -> None:
+        # Let the change notices of the last commits go out before their Redis closes.
+        publisher = getattr(self.db, "change_publisher", None)
+        if publisher is not None:
+            await publisher.drain()
         await self.redis.aclose()
         await self.db.close()
 
@@ -53,19 +57,23 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
     areas = await load_areas(db)
     if not areas:  # a fresh database starts with the configured grid file
         areas = load_geojson(config.path(config.grids.file))
-        await replace_areas(db, areas)
+        if not await seed_areas(db, areas):  # a sibling process seeded it meanwhile
+            areas = await load_areas(db)
     grids = GridMap(areas)
     catalogue: Catalogue = load_catalogue(config.path(config.catalogue.file))
     gazetteer = Gazetteer(load_gazetteer(config.path(config.grids.gazetteer)))
     add_words(catalogue.vocabulary() | gazetteer.words())
     redis = kv.connect(config.redis.url)
+    changes.install(db, redis)  # every committed case change → Redis pub/sub (live console)
     store = ModelStore(config.path(config.nlp.model_dir))
     calendar = WorkCalendar(config.calendar, config.cases.timezone)
     teams = Teams(db, grids, redis)
     cases = CaseService(db, catalogue, grids, calendar, config.cases, teams, clock)
-    # The HTTP channel's pushes are read back by polling (GET /api/v1/updates): the outbox
-    # row is the delivery, so its sender has nothing more to do.
-    senders: dict[str, Sender] = {"http": _kept_for_polling}
+    # Channels whose notices are read where they are stored: the HTTP API (GET
+    # /api/v1/updates), Open311 (GeoReport v2 has no push: clients poll GET requests) and the
+    # console (staff see urge notices in the case timeline). The outbox row is the delivery.
+    senders: dict[str, Sender] = {channel: _kept_for_polling
+                                  for channel in ("http", "open311", "console")}
     return Services(
         config=config,
         db=db,

@@ -52,13 +52,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class Database:
     def __init__(self, url: str, echo: bool = False) -> None:
         self.url = url
-        kwargs = {} if url.startswith("sqlite") else {"pool_size": 10, "max_overflow": 10}
+        # pre_ping: after a PostgreSQL restart a pooled connection is found dead at checkout
+        # and replaced, instead of failing the request that drew it.
+        kwargs = ({} if url.startswith("sqlite")
+                  else {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True})
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.session: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+        # Statements that are atomic by themselves (filing a case is one) skip the BEGIN and
+        # COMMIT round trips here. A small pool of its own, set to autocommit once per
+        # connection rather than switched on every checkout.
+        self.autocommit_engine: AsyncEngine | None = None
+        if not url.startswith("sqlite"):
+            self.autocommit_engine = create_async_engine(
+                url, echo=echo, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10,
+                pool_pre_ping=True)
         # SQLite's deferred transactions let two readers claim the same row before either
         # writes; gridbot runs one process on SQLite, so a process lock makes claims exclusive.
         self._claim_lock = asyncio.Lock() if url.startswith("sqlite") else None
@@ -73,4 +84,6 @@ class Database:
         return self.engine.dialect.name
 
     async def close(self) -> None:
+        if self.autocommit_engine is not None:
+            await self.autocommit_engine.dispose()
         await self.engine.dispose()

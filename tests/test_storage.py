@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import delete, inspect
 
 from bot import kv
 from bot.services import Services
@@ -55,3 +55,23 @@ async def test_sqlite_file_is_created_with_its_folder(tmp_path, url: str) -> Non
         assert "cases" in await conn.run_sync(lambda c: inspect(c).get_table_names())
     await db.close()
     assert (tmp_path / "new/dir/x.db").exists()
+
+
+async def test_processes_starting_together_seed_the_grids_once(services: Services) -> None:
+    """Two server processes on a fresh database both find no grids and both try to seed."""
+    from bot.grid_store import load_areas, seed_areas
+    from bot.models import AreaRow
+
+    areas = await load_areas(services.db)
+    async with services.db.session() as session, session.begin():
+        await session.execute(delete(AreaRow))
+    # On PostgreSQL a second engine, as a second process would have; SQLite runs one process.
+    sqlite = services.db.dialect == "sqlite"
+    other = services.db if sqlite else Database(services.db.url)
+    try:
+        won = await asyncio.gather(seed_areas(services.db, areas), seed_areas(other, areas))
+    finally:
+        if not sqlite:
+            await other.close()
+    assert sorted(won) == [False, True]
+    assert len(await load_areas(services.db)) == len(areas)
