@@ -1,0 +1,321 @@
+"""Console sign-in: server-side sessions in Redis, CSRF tokens, login rate limits, role
+checks, security headers and the staff audit log.
+
+The cookie holds only a random token; Redis keeps the session under the token's SHA-256, so
+a dump of Redis does not hand out live cookies. The account is re-read on every request, so
+disabling a user or changing their role takes effect at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from quart import (
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from adapters.console import console
+from bot.config import ConsoleConfig
+from bot.kv import PREFIX
+from bot.models import StaffAudit, StaffUser
+from bot.services import Services
+from bot.staff import ROLES, check_login, get_user
+from bot.texts import t
+
+COOKIE = "gridbot_session"
+LOGIN_COOKIE = "gridbot_login_csrf"  # double-submit token for the login form (no session yet)
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+LOGIN_WINDOW_S = 15 * 60
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    """Who is signed in, as the pages need it. `active` is always true here (inactive accounts
+    have no session), so it can stand in for a StaffUser in `bot.staff.visible_cases`."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    scope: str
+    csrf_token: str
+    active: bool = True
+
+
+def services() -> Services:
+    return current_app.config["SERVICES"]
+
+
+def _config() -> ConsoleConfig:
+    return current_app.config["GRIDBOT"].console
+
+
+def _session_key(token: str) -> str:
+    return f"{PREFIX}staffsess:{hashlib.sha256(token.encode()).hexdigest()}"
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
+
+
+def current_staff() -> StaffSession | None:
+    return g.get("staff")  # set by _gate before every console view
+
+
+async def _load_session() -> None:
+    """Before every console request: the signed-in staff member (or None) into `g.staff`."""
+    g.staff = None
+    token = request.cookies.get(COOKIE, "")
+    if not token or len(token) > 128:
+        return
+    redis = services().redis
+    key = _session_key(token)
+    raw = await redis.get(key)
+    if not raw:
+        return
+    try:
+        data = json.loads(raw)
+        user_id, csrf = int(data["uid"]), str(data["csrf"])
+    except (ValueError, KeyError, TypeError):
+        await redis.delete(key)
+        return
+    user = await get_user(services().db, user_id)
+    if user is None or not user.active or user.role not in ROLES:
+        await redis.delete(key)  # disabled since: the session ends now
+        return
+    await redis.expire(key, _config().session_ttl_s)  # sliding: idle time counts, not age
+    g.staff = StaffSession(id=user.id, username=user.username,
+                           display_name=user.display_name or user.username, role=user.role,
+                           scope=user.scope, csrf_token=csrf)
+
+
+async def session_alive(token: str) -> bool:
+    """Whether the session behind this cookie still exists and its account is still active
+    (long streams re-check it)."""
+    raw = await services().redis.get(_session_key(token)) if token else None
+    if not raw:
+        return False
+    try:
+        user = await get_user(services().db, int(json.loads(raw)["uid"]))
+    except (ValueError, KeyError, TypeError):
+        return False
+    return user is not None and user.active
+
+
+async def _submitted_csrf() -> str:
+    token = request.headers.get(CSRF_HEADER, "")
+    if not token and request.mimetype in ("application/x-www-form-urlencoded",
+                                          "multipart/form-data"):
+        token = (await request.form).get(CSRF_FIELD, "")
+    return token
+
+
+def _wants_json() -> bool:
+    return (request.method not in SAFE_METHODS or "/api/" in request.path
+            or request.path.endswith("/events")
+            or request.accept_mimetypes.best == "application/json")
+
+
+def _refuse(status: int, key: str) -> Response:
+    response = jsonify({"error": t(f"console.{key}")})
+    response.status_code = status
+    return response
+
+
+@console.before_request
+async def _gate() -> Response | None:
+    if request.endpoint == "console.static":
+        return None  # stylesheets and scripts: public, and no database read per file
+    await _load_session()
+    if request.method in SAFE_METHODS or request.endpoint == "console.login":
+        return None  # the login form checks its own double-submit token
+    staff = current_staff()
+    if staff is None:
+        return _refuse(401, "login_needed")
+    if not hmac.compare_digest(await _submitted_csrf(), staff.csrf_token):
+        return _refuse(403, "csrf_failed")
+    return None
+
+
+def _csp() -> str:
+    img = ["'self'", "data:", "blob:"]
+    tiles = _config().map_tiles
+    if tiles:
+        parts = urlsplit(tiles.replace("{s}", "a"))
+        if parts.scheme in ("http", "https") and parts.netloc:
+            # Tile hosts like {s}.tile.example.org: allow the whole subdomain set.
+            host = parts.netloc.replace("a.", "*.", 1) if "{s}" in tiles else parts.netloc
+            img.append(f"{parts.scheme}://{host}")
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"img-src {' '.join(img)}; connect-src 'self'; font-src 'self'; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+@console.after_request
+async def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = _csp()
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if request.endpoint != "console.static":
+        # Case pages and JSON carry personal data: never kept by browsers or proxies.
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def require_staff(*roles: str) -> Callable[[F], F]:
+    """Signed in (401, or a redirect to the login page for a page view) and, when roles are
+    given, one of them (403)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            staff = current_staff()
+            if staff is None:
+                if _wants_json():
+                    return _refuse(401, "login_needed")
+                return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+            if roles and staff.role not in roles:
+                return _refuse(403, "forbidden")
+            return await view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+async def audit(action: str, target: str = "", **detail: Any) -> None:
+    """One StaffAudit row for what the signed-in person just did (or tried)."""
+    staff = current_staff()
+    async with services().db.session() as session, session.begin():
+        session.add(StaffAudit(at=datetime.now(UTC),
+                               username=staff.username if staff else detail.pop("username", ""),
+                               action=action, target=target[:140], detail=detail,
+                               ip=client_ip()[:64]))
+
+
+# -- login rate limit -------------------------------------------------------------------------
+
+def _limit_keys(username: str) -> list[str]:
+    name = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    return [f"{PREFIX}login:user:{name}", f"{PREFIX}login:ip:{client_ip()}"]
+
+
+async def _too_many(username: str) -> bool:
+    counts = await services().redis.mget(_limit_keys(username))
+    return any(int(c or 0) >= _config().login_attempts for c in counts)
+
+
+async def _count_failure(username: str) -> None:
+    redis = services().redis
+    for key in _limit_keys(username):
+        if await redis.incr(key) == 1:
+            await redis.expire(key, LOGIN_WINDOW_S)
+
+
+# -- sessions ---------------------------------------------------------------------------------
+
+async def start_session(user: StaffUser) -> tuple[str, str]:
+    """A new session (a fresh token, so a planted cookie is never promoted): (token, csrf)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    await services().redis.set(_session_key(token), json.dumps({"uid": user.id, "csrf": csrf}),
+                               ex=_config().session_ttl_s)
+    return token, csrf
+
+
+def _set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/console", httponly=True,
+                        samesite="Lax", secure=_config().secure_cookies)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site console paths: the login form is no open redirect."""
+    if target and target.startswith("/console/") and not target.startswith("//") \
+            and "\\" not in target:
+        return target
+    return url_for("console.home")
+
+
+@console.route("/login", methods=["GET", "POST"])
+async def login() -> Any:
+    error = ""
+    status = 200
+    username = ""
+    next_url = _safe_next(request.args.get("next"))
+    if request.method == "POST":
+        form = await request.form
+        username = form.get("username", "")[:64]
+        password = form.get("password", "")[:1024]
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if not expected or not hmac.compare_digest(form.get(CSRF_FIELD, ""), expected):
+            error, status = t("console.csrf_failed"), 403
+        elif await _too_many(username):
+            error, status = t("console.too_many_logins"), 429
+            await audit("login_blocked", username, username=username)
+        else:
+            user = await check_login(services().db, username, password)
+            if user is None:
+                await _count_failure(username)
+                await audit("login_failed", username, username=username)
+                error, status = t("console.bad_login"), 401
+            else:
+                stale = request.cookies.get(COOKIE, "")
+                if stale:  # whatever session this browser had ends here
+                    await services().redis.delete(_session_key(stale[:128]))
+                token, _ = await start_session(user)
+                g.staff = StaffSession(user.id, user.username, user.display_name, user.role,
+                                       user.scope, "")
+                await audit("login")
+                response = redirect(_safe_next(form.get("next")))
+                _set_cookie(response, COOKIE, token, None)  # a browser-session cookie
+                response.delete_cookie(LOGIN_COOKIE, path="/console")
+                return response
+    login_token = secrets.token_urlsafe(32)
+    body = await render_template("console/login.html", error=error, username=username,
+                                 login_token=login_token, next_url=next_url)
+    response = Response(body, status=status, content_type="text/html; charset=utf-8")
+    _set_cookie(response, LOGIN_COOKIE, login_token, LOGIN_WINDOW_S)
+    return response
+
+
+@console.post("/logout")
+@require_staff()
+async def logout() -> Any:
+    token = request.cookies.get(COOKIE, "")
+    await audit("logout")
+    await services().redis.delete(_session_key(token))
+    response = redirect(url_for("console.login"))
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@console.get("/")
+@require_staff()
+async def home() -> Any:
+    staff = current_staff()
+    assert staff is not None
+    # Operators start at intake; everyone else at their queue.
+    return redirect(url_for("console.intake" if staff.role == "operator" else "console.queue"))

@@ -1,0 +1,120 @@
+"""The dashboard (看板) in the staff console: one page of charts and a map, every figure as
+JSON for the page and as CSV for Excel. What an account sees is narrowed by its scope
+(`bot.staff.visible_cases`), the same rule as the case queue.
+
+Routes (on the console blueprint, so sessions, CSRF and the security headers apply):
+  GET /console/dashboard                          the page
+  GET /console/dashboard/api/all.json             every figure (the page's refresh;
+                                                  geometry=0: grid polygons left out)
+  GET /console/dashboard/api/<figure>.json|.csv   one figure; figures: bot.dashboard.FIGURES
+Query: period=7d | 30d | month | YYYY-MM (default 30d).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from quart import Response, current_app, jsonify, render_template, request
+
+from adapters.console import console
+from adapters.console.auth import audit, current_staff, require_staff, services
+from bot.dashboard import FIGURES, Dashboard, Period, PeriodError, table, visible_grid_codes
+from bot.staff import visible_cases
+from bot.texts import catalogue, t
+
+DEFAULT_PERIOD = "30d"
+# Cells Excel would run as a formula (CSV injection): shown as text instead.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _texts() -> dict[str, str]:
+    """The texts dashboard.js needs (a JSON block in the page, never an inline script)."""
+    zh = catalogue("zh")
+    return {k: v for k, v in zh.items() if k.startswith(("dashboard.", "status.", "console."))}
+
+
+def _period(text: str) -> Period:
+    s = services()
+    tz = s.cases.tz
+    now = s.cases.clock()
+    if text in ("7d", "30d"):
+        return Period.last_days(int(text[:-1]), now, tz)
+    if text == "month":
+        return Period.month(now.astimezone(tz).strftime("%Y-%m"), tz)
+    return Period.month(text, tz)
+
+
+def _dashboard() -> Dashboard:
+    staff = current_staff()
+    assert staff is not None  # require_staff ran first
+    s = services()
+    period = _period(request.args.get("period", DEFAULT_PERIOD)[:16])
+    return Dashboard(s.db, s.grids, period, s.cases.clock(), visible_cases(staff, s.grids),
+                     visible_grid_codes(staff.role, staff.scope, s.grids))
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+@console.get("/dashboard")
+@require_staff()
+async def dashboard_page() -> Any:
+    return await render_template(
+        "console/dashboard.html", nav="dashboard", texts=_texts(),
+        periods=[("7d", t("dashboard.period.7")), ("30d", t("dashboard.period.30")),
+                 ("month", t("dashboard.period.month"))],
+        default_period=DEFAULT_PERIOD,
+        map_tiles=current_app.config["GRIDBOT"].console.map_tiles,
+        charts=[(name, t(f"dashboard.chart.{name}")) for name in FIGURES])
+
+
+@console.get("/dashboard/api/<name>.json")
+@require_staff()
+async def dashboard_json(name: str) -> Response:
+    if name != "all" and name not in FIGURES:
+        return _error(404, t("dashboard.unknown_figure", name=name[:40]))
+    try:
+        board = _dashboard()
+    except PeriodError as exc:
+        return _error(400, t("dashboard.bad_period", error=exc))
+    if name == "all":
+        data = await board.all(geometry=request.args.get("geometry") != "0")
+    else:
+        data = await board.figure(name)
+    return jsonify({"period": {"from": board.period.first_day.isoformat(),
+                               "to": board.period.last_day.isoformat()},
+                    "figures" if name == "all" else "figure": data})
+
+
+def to_csv(header: list[str], rows: list[list[Any]]) -> str:
+    """CSV text that Excel opens as UTF-8 (the BOM) with Chinese intact."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["'" + c if isinstance(c, str) and c.startswith(_FORMULA_START) else c
+                         for c in row])
+    return "\ufeff" + buffer.getvalue()
+
+
+@console.get("/dashboard/api/<name>.csv")
+@require_staff()
+async def dashboard_csv(name: str) -> Response:
+    if name not in FIGURES:
+        return _error(404, t("dashboard.unknown_figure", name=name[:40]))
+    try:
+        board = _dashboard()
+    except PeriodError as exc:
+        return _error(400, t("dashboard.bad_period", error=exc))
+    header, rows = table(name, await board.figure(name))
+    first, last = board.period.first_day.isoformat(), board.period.last_day.isoformat()
+    await audit("dashboard_export", name, period=f"{first}/{last}", rows=len(rows))
+    response = Response(to_csv(header, rows), content_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="gridbot-{name}-{first}_{last}.csv"')
+    return response

@@ -1,0 +1,61 @@
+// The case page: reveal the caller's phone (audited), take an action.
+import { api, show, tr } from "./console.js";
+
+const form = document.getElementById("action-form");
+const reveal = document.getElementById("reveal-phone");
+const number = (form && form.dataset.number) || location.pathname.split("/").pop();
+
+if (reveal) {
+  reveal.addEventListener("click", async () => {
+    try {
+      const data = await api(`/console/api/cases/${encodeURIComponent(number)}/phone`, { method: "POST" });
+      document.getElementById("phone").textContent = data.phone;
+      reveal.remove();
+    } catch (error) {
+      reveal.textContent = error.message;
+    }
+  });
+}
+
+// Which inputs each action reads.
+const NEEDS = {
+  dispatch: ["target"], merge: ["target"], split: ["attached"],
+};
+
+if (form) {
+  const action = document.getElementById("action-name");
+  const targetField = document.getElementById("target-field");
+  const attachedField = document.getElementById("attached-field");
+  const errorBox = document.getElementById("action-error");
+  const doneBox = document.getElementById("action-done");
+  const sync = () => {
+    const needs = NEEDS[action.value] || [];
+    targetField.hidden = !needs.includes("target");
+    attachedField.hidden = !needs.includes("attached");
+    document.getElementById("action-target").placeholder =
+      tr(action.value === "merge" ? "console.merge_target_hint" : "console.action_target_hint");
+  };
+  action.addEventListener("change", sync);
+  sync();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    show(errorBox, "");
+    show(doneBox, "");
+    const data = new FormData(form);
+    const button = document.getElementById("action-submit");
+    button.disabled = true;
+    try {
+      const result = await api(
+        `/console/api/cases/${encodeURIComponent(number)}/actions/${encodeURIComponent(action.value)}`,
+        { method: "POST", body: {
+          reason: data.get("reason") || "", target: data.get("target") || "",
+          attached_id: data.get("attached_id") || null } });
+      show(doneBox, result.message);
+      // Reload to show the new timeline and the actions the new status allows.
+      setTimeout(() => location.assign(`/console/cases/${encodeURIComponent(result.number)}`), 600);
+    } catch (error) {
+      show(errorBox, error.message);
+      button.disabled = false;
+    }
+  });
+}

@@ -1,0 +1,364 @@
+// The dashboard: fetches every figure as JSON, draws the ECharts charts and the Leaflet map
+// of the grid GeoJSON (no tiles unless configured), and refreshes on the console's event
+// stream — or every 30 s when the stream is down. ECharts and Leaflet are served locally
+// from /console/vendor/ (see adapters/console/vendor.py); nothing comes from a CDN.
+import { api, el, show, tr } from "./console.js";
+
+const POLL_MS = 30_000;
+const LIVE_REFRESH_MS = 300_000; // overdue flags change with time alone, even with no events
+const EVENT_DEBOUNCE_MS = 1_000;
+// A busy city changes cases every few seconds: at most one refresh per 10 s however many.
+const MIN_GAP_MS = 10_000;
+const TOP_ITEMS = 10;
+const TOP_DEPARTMENTS = 15;
+const BLUES = ["#eff3ff", "#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c"];
+const REDS = ["#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#de2d26", "#a50f15"];
+const NONE_COLOUR = "#f2f2f2";
+
+const periodSelect = document.getElementById("period");
+const controls = document.getElementById("dash-controls");
+const errorBox = document.getElementById("dash-error");
+const updated = document.getElementById("updated");
+const live = document.getElementById("live");
+const colourSelect = document.getElementById("map-colour");
+const pointsBox = document.getElementById("map-points");
+const mapBox = document.getElementById("map");
+
+const charts = {};
+let figures = null;
+let refreshes = 0;
+let loading = null;
+let streamOpen = false;
+let lastLoaded = 0;
+
+const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
+
+function chart(name) {
+  if (!charts[name]) {
+    // SVG, not canvas: crisp in screenshots and the text can be found in the page.
+    charts[name] = echarts.init(document.getElementById(`chart-${name}`), null,
+      { renderer: "svg" });
+  }
+  return charts[name];
+}
+
+// richText tooltips are drawn by ECharts itself: HTML ones carry inline styles, which the
+// console's Content-Security-Policy (rightly) refuses.
+const tooltip = (extra = {}) => ({ renderMode: "richText", ...extra });
+
+// A chart with nothing to show says so, instead of drawing empty axes or equal slices.
+function empty(name) {
+  chart(name).setOption({
+    title: { text: tr("dashboard.no_data"), left: "center", top: "middle",
+      textStyle: { color: "#999", fontWeight: "normal", fontSize: 14 } },
+  }, true);
+}
+
+// -- key figures ------------------------------------------------------------------------
+
+const KPIS = ["cases_filed", "closed", "closure_rate", "on_time_rate", "satisfaction_rate",
+  "on_the_spot_share", "open_now", "overdue_now"];
+
+function drawKpis(summary) {
+  const box = document.getElementById("kpis");
+  box.replaceChildren(...KPIS.map((key) => {
+    const raw = summary[key];
+    const value = key.endsWith("_rate") || key.endsWith("_share") ? pct(raw) : String(raw ?? "–");
+    return el("div", { class: `kpi${key === "overdue_now" && raw > 0 ? " bad" : ""}`,
+      dataset: { kpi: key } },
+    el("span", { class: "kpi-value" }, value),
+    el("span", { class: "kpi-label" }, tr(`dashboard.fig.${key}`)));
+  }));
+  document.getElementById("period-label").textContent = `${summary.from} – ${summary.to}`;
+}
+
+// -- charts -------------------------------------------------------------------------------
+
+function drawDaily(days) {
+  chart("daily").setOption({
+    tooltip: tooltip({ trigger: "axis" }),
+    legend: { top: 0 },
+    grid: { left: 40, right: 16, top: 32, bottom: 40 },
+    xAxis: { type: "category", data: days.map((d) => d.date.slice(5)) },
+    yAxis: { type: "value", minInterval: 1 },
+    series: [
+      { name: tr("dashboard.col.filed"), type: "bar", data: days.map((d) => d.filed),
+        itemStyle: { color: "#3182bd" } },
+      { name: tr("dashboard.col.closed"), type: "line", data: days.map((d) => d.closed),
+        itemStyle: { color: "#31a354" } },
+    ],
+  }, true);
+}
+
+const SLIVER = 0.02; // big classes under 2% share one "other" slice: labels stay legible
+
+function drawCategories(rows) {
+  if (!rows.length) return empty("categories");
+  const shown = rows.filter((r, i) => i === 0 || r.share >= SLIVER);
+  const rest = rows.slice(shown.length).reduce((sum, r) => sum + r.cases, 0);
+  const data = shown.map((r) => ({ name: r.big_class, value: r.cases }));
+  if (rest) data.push({ name: tr("dashboard.other"), value: rest });
+  chart("categories").setOption({
+    tooltip: tooltip({ trigger: "item", formatter: "{b}: {c} ({d}%)" }),
+    legend: { type: "scroll", bottom: 0 },
+    series: [{
+      type: "pie", radius: ["35%", "65%"], center: ["50%", "45%"],
+      label: { formatter: "{b}\n{d}%" },
+      data,
+    }],
+  }, true);
+}
+
+function drawItems(rows) {
+  if (!rows.length) return empty("items");
+  const top = rows.slice(0, TOP_ITEMS).reverse();
+  chart("items").setOption({
+    tooltip: tooltip({ trigger: "axis" }),
+    grid: { left: 120, right: 40, top: 8, bottom: 24 },
+    xAxis: { type: "value", minInterval: 1 },
+    yAxis: { type: "category", data: top.map((r) => r.item) },
+    series: [{ type: "bar", data: top.map((r) => r.cases), label: { show: true, position: "right" },
+      itemStyle: { color: "#6baed6" } }],
+  }, true);
+}
+
+function drawLevels(summary) {
+  if (!summary.closed) return empty("levels");
+  const levels = ["grid", "street", "district"];
+  chart("levels").setOption({
+    tooltip: tooltip({ trigger: "item", formatter: "{b}: {d}%" }),
+    legend: { bottom: 0 },
+    series: [{
+      type: "pie", radius: "60%", center: ["50%", "45%"],
+      label: { formatter: "{b}\n{d}%" },
+      data: levels.map((lv) => ({ name: tr(`dashboard.level.${lv}`),
+        value: Math.round((summary.solved_at[lv] ?? 0) * summary.closed) })),
+    }],
+  }, true);
+}
+
+function drawDepartments(rows) {
+  const ranked = rows.filter((r) => r.on_time_rate !== null).slice(0, TOP_DEPARTMENTS).reverse();
+  if (!ranked.length) return empty("departments");
+  chart("departments").setOption({
+    tooltip: tooltip({ trigger: "axis" }),
+    grid: { left: 150, right: 48, top: 8, bottom: 24 },
+    xAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
+    yAxis: { type: "category", data: ranked.map((r) => `${r.rank}. ${r.department}`) },
+    series: [{ type: "bar", data: ranked.map((r) => +(r.on_time_rate * 100).toFixed(1)),
+      label: { show: true, position: "right", formatter: "{c}%" },
+      itemStyle: { color: "#31a354" } }],
+  }, true);
+}
+
+function drawOverdue(cases) {
+  const body = document.getElementById("overdue-body");
+  body.replaceChildren(...cases.map((c) => el("tr", { dataset: { number: c.number } },
+    el("td", {}, el("a", { href: `/console/cases/${encodeURIComponent(c.number)}` }, c.number)),
+    el("td", {}, c.item), el("td", {}, c.grid), el("td", {}, c.department),
+    el("td", {}, c.status_label), el("td", {}, c.due_local),
+    el("td", { class: "num bad" }, String(c.hours_overdue)))));
+  document.getElementById("overdue-empty").hidden = cases.length > 0;
+}
+
+// -- the map ------------------------------------------------------------------------------
+
+let map = null;
+let gridLayer = null;
+let pointLayer = null;
+let fitted = false;
+
+function makeMap() {
+  const tiles = mapBox.dataset.tiles;
+  map = L.map(mapBox, { attributionControl: Boolean(tiles), zoomSnap: 0.25,
+    preferCanvas: false });
+  if (tiles) {
+    // Tiles must be WGS-84 web-mercator ones (OpenStreetMap style): cases and grids are
+    // stored in WGS-84, and GCJ-02 tiles (most Chinese providers) would sit ~500 m off.
+    L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
+  }
+  mapBox.dataset.tilesOn = tiles ? "1" : "0";
+}
+
+// Colour classes: open-case counts in up to six integer steps from 1 to the busiest grid;
+// overdue rates in six equal steps of (0, 100%]. Zero is always the "none" colour.
+function classes(by, max) {
+  if (by === "overdue_rate") {
+    return REDS.map((colour, i) => ({ low: i / REDS.length, colour,
+      label: i === 0 ? ">0%" : `≥${pct(i / REDS.length)}` }));
+  }
+  const steps = Math.max(1, Math.min(BLUES.length, max));
+  const palette = BLUES.slice(BLUES.length - steps);
+  return palette.map((colour, i) => {
+    const low = 1 + Math.floor((i * max) / steps);
+    return { low, colour, label: `≥${low}` };
+  });
+}
+
+function colourOf(value, bins) {
+  if (!value) return NONE_COLOUR;
+  let colour = bins[0].colour;
+  for (const bin of bins) if (value >= bin.low) colour = bin.colour;
+  return colour;
+}
+
+function gridStyle(props, by, bins) {
+  const value = by === "overdue_rate" ? props.overdue_rate : props.open;
+  return { color: "#555", weight: 1, fillColor: colourOf(value, bins), fillOpacity: 0.75 };
+}
+
+function gridLabel(props) {
+  return el("div", {},
+    el("strong", {}, props.name), el("br"),
+    `${tr("dashboard.map.open")}: ${props.open}  ·  ${tr("dashboard.col.overdue")}: ${props.overdue}`,
+    el("br"), `${tr("dashboard.map.overdue_rate")}: ${pct(props.overdue_rate)}`);
+}
+
+function drawLegend(bins) {
+  const legend = document.getElementById("map-legend");
+  legend.replaceChildren(
+    el("span", { class: "stop" }, el("i", { class: "swatch none" }), tr("dashboard.map.legend_none")),
+    ...bins.map((bin) => el("span", { class: "stop" },
+      el("i", { class: "swatch", dataset: { colour: bin.colour } }), bin.label)));
+  // Swatch colours through the CSSOM: the CSP allows no inline style attributes.
+  for (const swatch of legend.querySelectorAll("i[data-colour]")) {
+    swatch.style.background = swatch.dataset.colour;
+  }
+}
+
+function drawMap(geojson, points) {
+  if (!map) makeMap();
+  const by = colourSelect.value;
+  const max = Math.max(0, ...geojson.features.map((f) => f.properties.open));
+  const bins = classes(by, max);
+  if (gridLayer) gridLayer.remove();
+  gridLayer = L.geoJSON(geojson, {
+    style: (feature) => gridStyle(feature.properties, by, bins),
+    onEachFeature: (feature, layer) => {
+      layer.bindTooltip(gridLabel(feature.properties), { sticky: true });
+    },
+  }).addTo(map);
+  mapBox.dataset.grids = String(geojson.features.length);
+  if (pointLayer) pointLayer.remove();
+  pointLayer = L.layerGroup(points.map((p) => L.circleMarker([p.lat, p.lon], {
+    radius: 5, weight: 1, color: "#fff", fillOpacity: 0.9,
+    fillColor: p.overdue ? "#d7301f" : "#2b8cbe", className: "case-point",
+  }).bindPopup(el("div", {},
+    el("a", { href: `/console/cases/${encodeURIComponent(p.number)}` }, p.number), el("br"),
+    p.item, el("br"), p.status_label))));
+  if (pointsBox.checked) pointLayer.addTo(map);
+  mapBox.dataset.points = String(points.length);
+  if (!fitted && geojson.features.length) {
+    map.fitBounds(gridLayer.getBounds(), { padding: [8, 8] });
+    fitted = true;
+  }
+  drawLegend(bins);
+}
+
+// -- loading --------------------------------------------------------------------------------
+
+function keepOutlines(fresh, old) {
+  const shapes = new Map(old.features.map((f) => [f.properties.code, f.geometry]));
+  for (const feature of fresh.features) feature.geometry = shapes.get(feature.properties.code);
+  fresh.features = fresh.features.filter((f) => f.geometry);
+}
+
+function draw() {
+  const f = figures;
+  drawKpis(f.summary);
+  drawDaily(f.daily.days);
+  drawCategories(f.categories.big_classes);
+  drawItems(f.items.items);
+  drawLevels(f.summary);
+  drawDepartments(f.departments.departments);
+  drawOverdue(f.overdue.cases);
+  drawMap(f.grids, f.points.points);
+}
+
+function exportLinks() {
+  const query = `?period=${encodeURIComponent(periodSelect.value)}`;
+  for (const link of document.querySelectorAll("a.csv")) {
+    link.href = `/console/dashboard/api/${link.dataset.figure}.csv${query}`;
+  }
+}
+
+let again = false;
+async function load() {
+  // One request at a time: a burst of events is one refresh, and a change asked for while
+  // a request runs (another period, say) is fetched right after it.
+  if (loading) {
+    again = true;
+    return loading;
+  }
+  loading = (async () => {
+    try {
+      // The grid outlines never change while the page is open: fetched once, then only
+      // their counts (geometry=0) are refreshed.
+      const outlines = figures ? "&geometry=0" : "";
+      const data = await api("/console/dashboard/api/all.json?period="
+        + `${encodeURIComponent(periodSelect.value)}${outlines}`);
+      if (figures) keepOutlines(data.figures.grids, figures.grids);
+      figures = data.figures;
+      draw();
+      refreshes += 1;
+      document.body.dataset.refreshes = String(refreshes);
+      updated.textContent = tr("dashboard.updated", { at: new Date().toLocaleTimeString("zh-CN") });
+      show(errorBox, "");
+    } catch (error) {
+      show(errorBox, error.status === 400 ? error.message : tr("dashboard.load_failed"));
+    } finally {
+      loading = null;
+      lastLoaded = Date.now(); // a failure waits for the next poll too: no retry storm
+    }
+    if (again) {
+      again = false;
+      await load();
+    }
+  })();
+  return loading;
+}
+
+// -- refreshing -------------------------------------------------------------------------------
+
+let eventTimer = null;
+function listen() {
+  if (!window.EventSource) return;
+  const source = new EventSource("/console/events");
+  source.addEventListener("open", () => {
+    streamOpen = true;
+    live.textContent = tr("dashboard.live");
+    live.className = "badge ok";
+  });
+  source.addEventListener("error", () => {
+    streamOpen = false;
+    live.textContent = tr("dashboard.polling");
+    live.className = "badge muted";
+  });
+  source.addEventListener("case", () => {
+    if (eventTimer) return; // the refresh already planned will show this change too
+    const wait = Math.max(EVENT_DEBOUNCE_MS, lastLoaded + MIN_GAP_MS - Date.now());
+    eventTimer = setTimeout(() => { eventTimer = null; load(); }, wait);
+  });
+}
+
+setInterval(() => {
+  const due = streamOpen ? LIVE_REFRESH_MS : POLL_MS;
+  if (!loading && Date.now() - lastLoaded >= due) load();
+}, 5_000);
+
+controls.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+periodSelect.addEventListener("change", () => { exportLinks(); load(); });
+colourSelect.addEventListener("change", () => { if (figures) drawMap(figures.grids, figures.points.points); });
+pointsBox.addEventListener("change", () => {
+  if (!pointLayer) return;
+  if (pointsBox.checked) pointLayer.addTo(map); else pointLayer.remove();
+});
+window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+
+exportLinks();
+if (typeof echarts === "undefined" || typeof L === "undefined") {
+  // /console/vendor answered 503: the npm packages are not installed on this server.
+  show(errorBox, tr("dashboard.vendor_missing", { file: "frontend/node_modules" }));
+} else {
+  load().then(listen);
+}

@@ -1,0 +1,86 @@
+"""`gridbot apikeys …`: keys for the HTTP API and Open311. The key is printed once, alone on
+stdout (so `KEY=$(gridbot apikeys add web)` works); only its hash is kept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.table import Table
+
+from bot.cli_common import ConfigOpt, config_or_exit, console, err
+from bot.config import Config
+
+apikeys_app = typer.Typer(help="API keys for /api/v1 and Open311.", no_args_is_help=True)
+T = TypeVar("T")
+
+
+def _with_db(cfg: Config, job: Callable[..., Awaitable[T]]) -> T:
+    from bot.storage import Database, upgrade
+
+    async def run() -> T:
+        db = Database(cfg.database_url)
+        try:
+            await upgrade(db.url)
+            return await job(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+@apikeys_app.command("add")
+def apikeys_add(name: str, config: ConfigOpt = None) -> None:
+    """Make a key named NAME and print it: it is shown this once and cannot be read back."""
+    from bot.apikeys import ApiKeyError, create_key
+
+    cfg = config_or_exit(config)
+    try:
+        info, key = _with_db(cfg, lambda db: create_key(db, name))
+    except ApiKeyError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    sys.stdout.write(key + "\n")
+    err.print(f"key '{info.name}' ({info.prefix}…) created; it is shown only now — store it "
+              "where the client keeps secrets")
+
+
+@apikeys_app.command("list")
+def apikeys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Every key by name and prefix (never the key or its hash)."""
+    from bot.apikeys import list_keys
+
+    cfg = config_or_exit(config)
+    keys = _with_db(cfg, list_keys)
+    if as_json:
+        sys.stdout.write(json.dumps([{
+            "name": k.name, "prefix": k.prefix, "active": k.active,
+            "created_at": k.created_at.isoformat(),
+            "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+        } for k in keys], ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table("name", "prefix", "active", "created", "last used")
+    for k in keys:
+        table.add_row(k.name, k.prefix + "…", "yes" if k.active else "revoked",
+                      k.created_at.isoformat(timespec="minutes"),
+                      k.last_used_at.isoformat(timespec="minutes") if k.last_used_at else "-")
+    console.print(table)
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(name: str, config: ConfigOpt = None) -> None:
+    """Stop the key named NAME at once (the row stays, for the record)."""
+    from bot.apikeys import revoke_key
+
+    cfg = config_or_exit(config)
+    if not _with_db(cfg, lambda db: revoke_key(db, name)):
+        err.print(f"[red]no key named '{name}'[/red]")
+        raise typer.Exit(1)
+    console.print(f"key '{name}' revoked")
