@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Blueprint, Response, current_app, jsonify, request
 
+from bot.apikeys import verify_key
 from bot.cases import ReporterRef
 from bot.messages import InboundMessage, Location
 from bot.outbox import updates_for
@@ -58,22 +59,56 @@ def is_loopback(address: str | None) -> bool:
 
 @api.before_request
 async def authenticate() -> Response | None:
+    """A key from config (`api.keys`) or from the database (`gridbot apikeys add`); with no
+    configured keys, loopback clients need none (as before database keys existed)."""
     keys: list[str] = current_app.config["GRIDBOT"].api.keys
-    if not keys:
-        if is_loopback(request.remote_addr):
-            return None
-        return error(403, "API keys are not configured: only loopback clients are served")
+    if not keys and is_loopback(request.remote_addr):
+        return None
     given = request.headers.get("X-API-Key", "")
     if any(hmac.compare_digest(given, key) for key in keys):
         return None
+    if given and await verify_key(current_app.config["SERVICES"].db, given) is not None:
+        return None
+    if not keys and not given:
+        return error(403, "no X-API-Key header: without a key only loopback clients are "
+                          "served")
     return error(401, "missing or wrong X-API-Key header")
+
+
+NUL_ERROR = "NUL characters (\\u0000) are not accepted"
+
+
+def _has_nul(value: Any) -> bool:
+    """NUL cannot be stored in PostgreSQL text and has no use in a message: refuse it
+    at the door (in ids, addresses, anything) rather than fail at the database."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+@api.before_request
+async def refuse_nul_arguments() -> Response | None:
+    values = [v for _, v in request.args.items(multi=True)]
+    values += [str(v) for v in (request.view_args or {}).values()]
+    if any("\x00" in v for v in values):
+        return error(400, NUL_ERROR)
+    return None
 
 
 async def validated_body(model: type[Body]) -> Body | Response:
     """The JSON body checked against `model`, or a 400 response naming the first problem."""
-    data = await request.get_json(force=True, silent=True)
+    try:
+        data = await request.get_json(force=True, silent=True)
+    except UnicodeDecodeError:  # `silent` covers bad JSON, not bytes that are not UTF-8
+        data = None
     if not isinstance(data, dict):
         return error(400, "the body must be a JSON object")
+    if _has_nul(data):
+        return error(400, NUL_ERROR)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -150,10 +185,13 @@ async def get_updates() -> Response:
     """Status updates for a user's cases, for front ends that poll (`after` = last id seen)."""
     user = request.args.get("user", "")
     after = request.args.get("after", "0")
-    if not user or not after.isdigit():
+    # ASCII digits only ("²".isdigit() is true, int("²") fails), at most 18 of them.
+    if not user or not (after.isascii() and after.isdigit() and len(after) <= 18):
         return error(400, "give user and a numeric after")
     services = current_app.config["SERVICES"]
-    return jsonify({"updates": await updates_for(services.db, CHANNEL, user, int(after))})
+    # Ids are 32-bit on PostgreSQL: a larger `after` simply means "nothing newer".
+    last_seen = min(int(after), 2**31 - 1)
+    return jsonify({"updates": await updates_for(services.db, CHANNEL, user, last_seen)})
 
 
 @api.get("/grids")

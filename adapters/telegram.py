@@ -40,6 +40,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from adapters.guard import chat_turn_allowed
 from adapters.telegram_outbound import (
     CHANNEL,
     TelegramSender,
@@ -50,7 +51,7 @@ from adapters.telegram_outbound import (
 from bot.actions import ActionRefused
 from bot.config import TelegramConfig
 from bot.kv import PREFIX
-from bot.messages import InboundMessage, Location, Outcome
+from bot.messages import InboundMessage, Location, Outcome, Reply
 from bot.queries import open_cases_of_grid, refusal_before_prompt
 from bot.services import Services
 from bot.texts import t
@@ -93,14 +94,19 @@ class PerUserUpdates(BaseUpdateProcessor):
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary())
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """The person's lock first, a concurrency slot second: taken the other way round, one
+        person's queued updates would hold slots while they wait and stall everyone else."""
         user = update.effective_user if isinstance(update, Update) else None
         key = user.id if user else 0
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         async with lock:
-            await coroutine
+            await super().process_update(update, coroutine)
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
 
     async def initialize(self) -> None:
         return None
@@ -193,6 +199,12 @@ class TelegramChannel:
 
     async def _converse(self, chat_id: int, msg: InboundMessage) -> None:
         await remember_language(self.services.redis, msg.user, msg.language)
+        allowed, tell = await chat_turn_allowed(self.services, CHANNEL, msg.user)
+        if not allowed:  # a flood: one polite word per window, then silence
+            if tell:
+                await self.send_replies(chat_id, Outcome([Reply(t("guard.slow_down",
+                                                                  msg.language))]))
+            return
         outcome = await handle(msg, self.services)
         await self.send_replies(chat_id, outcome)
 

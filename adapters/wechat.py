@@ -33,6 +33,7 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from adapters.background import BackgroundWork
+from adapters.guard import chat_turn_allowed
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
 from bot.config import Config, WechatConfig
@@ -94,7 +95,23 @@ def has_dtd(xml: bytes | str) -> bool:
     """WeChat never sends a DTD; one here is an entity-expansion attempt (refused early,
     before any parser sees it; xmltodict would refuse entities too)."""
     data = xml.encode() if isinstance(xml, str) else xml
-    return bool(_DTD.search(data))
+    # WeChat sends UTF-8: NUL bytes mean UTF-16/32, which would hide a DTD from this scan.
+    return b"\x00" in data or bool(_DTD.search(data))
+
+
+def well_formed(msg: BaseMessage | None) -> BaseMessage:
+    """wechatpy converts fields lazily, on first access: read the ones gridbot uses now, so
+    a CreateTime of ':' or a Location_X of 'NaN' is a 400 here and not a crash later."""
+    if msg is None:
+        raise ValueError("empty body")
+    if not (msg.source or "").strip():
+        raise ValueError("no FromUserName")
+    _ = (msg.id, msg.time, msg.type, msg.target)
+    if msg.type == "location":
+        lat, lon = float(msg.location_x), float(msg.location_y)
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # NaN fails these too
+            raise ValueError("location out of range")
+    return msg
 
 
 @dataclass
@@ -145,6 +162,9 @@ class WechatChannel:
             inbound = self.inbound(msg)
             if isinstance(inbound, list):
                 return inbound
+            allowed, tell = await chat_turn_allowed(self.services, CHANNEL, inbound.user)
+            if not allowed:  # a flood: one polite word per window, then silence
+                return [Reply(t("guard.slow_down"))] if tell else []
             return (await handle(inbound, self.services)).replies
         except Exception:
             log.exception("WeChat message %s failed", dedupe_id(msg))
@@ -326,7 +346,7 @@ async def receive() -> Response:
         return plain(404)
     args = request.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
-    if not _signed(channel.config) or not _fresh(timestamp):
+    if not _signed(channel.config) or not fresh(timestamp):
         return plain(403)
     aes = args.get("encrypt_type", "raw") == "aes"
     if aes != (channel.crypto is not None):
@@ -341,9 +361,7 @@ async def receive() -> Response:
                                                  timestamp, nonce)
             if has_dtd(xml):
                 return plain(400, "DTDs are not accepted")
-        msg = parse_message(xml)
-        if msg is None:
-            raise ValueError("empty body")
+        msg = well_formed(parse_message(xml))
     except (InvalidSignatureException, InvalidAppIdException):
         return plain(403)
     except Exception:  # anything unreadable from outside is the sender's fault, not ours
@@ -356,7 +374,7 @@ async def receive() -> Response:
     return Response(answer, status=200, content_type="application/xml; charset=utf-8")
 
 
-def _fresh(timestamp: str) -> bool:
+def fresh(timestamp: str) -> bool:
     """Signed requests are replayable: refuse ones far from now."""
     return timestamp.isdigit() and abs(time.time() - int(timestamp)) <= MAX_CLOCK_SKEW_S
 

@@ -21,13 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Blueprint, Response, current_app, jsonify, request
 from wechatpy.exceptions import WeChatClientException
 
+from adapters.guard import chat_turn_allowed
 from adapters.http_api import error
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
 from bot.cases import CaseNotFound, RatingRefused, ReporterRef
 from bot.config import Config, WechatConfig
 from bot.kv import PREFIX
-from bot.messages import InboundMessage, Location, Outcome
+from bot.messages import InboundMessage, Location, Outcome, Reply
 from bot.outbox import Notice, PermanentDeliveryError
 from bot.services import Services
 from bot.texts import t
@@ -95,6 +96,9 @@ class MiniProgram:
 
     async def turn(self, openid: str, text: str = "", location: Location | None = None,
                    media: list[str] | None = None) -> Outcome:
+        allowed, tell = await chat_turn_allowed(self.services, CHANNEL, openid)
+        if not allowed:  # a flood: one polite word per window, then nothing
+            return Outcome([Reply(t("guard.slow_down"))] if tell else [])
         return await handle(InboundMessage(CHANNEL, openid, text, location, media or []),
                             self.services)
 
@@ -202,7 +206,10 @@ def _openid(mp: MiniProgram) -> str | None:
 
 
 async def _json_object() -> dict[str, Any] | None:
-    data = await request.get_json(force=True, silent=True)
+    try:
+        data = await request.get_json(force=True, silent=True)
+    except UnicodeDecodeError:  # `silent` covers bad JSON, not bytes that are not UTF-8
+        return None
     return data if isinstance(data, dict) else None
 
 

@@ -29,7 +29,8 @@ from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage
 
 from adapters.background import BackgroundWork
-from adapters.wechat import has_dtd, plain
+from adapters.guard import chat_turn_allowed
+from adapters.wechat import fresh, has_dtd, plain, well_formed
 from adapters.wechat_api import WechatApi, media_bytes, work_api
 from bot.actions import ActionRefused
 from bot.config import WecomConfig
@@ -117,6 +118,9 @@ class WecomChannel:
         cached = f"{PREFIX}wecomreply:{key}"
         if not await self.services.dedupe.first_time(CHANNEL, key):
             return await redis.get(cached) or ""
+        allowed, tell = await chat_turn_allowed(self.services, CHANNEL, msg.source)
+        if not allowed:  # a flood: one polite word per window, then nothing
+            return t("guard.slow_down") if tell else ""
         try:
             text = await self._answer(msg)
         except Exception:
@@ -244,14 +248,14 @@ async def receive() -> Response:
     body = await request.get_data()
     if has_dtd(body):
         return plain(400, "DTDs are not accepted")
+    if not fresh(timestamp):  # signed requests are replayable: refuse old ones
+        return plain(403)
     try:
         xml = channel.crypto.decrypt_message(body, args.get("msg_signature", ""), timestamp,
                                              nonce)
         if has_dtd(xml):
             return plain(400, "DTDs are not accepted")
-        msg = parse_message(xml)
-        if msg is None:
-            raise ValueError("empty")
+        msg = well_formed(parse_message(xml))
     except (InvalidSignatureException, InvalidCorpIdException):
         return plain(403)
     except Exception:  # anything unreadable from outside is the sender's fault

@@ -6,8 +6,12 @@ import asyncio
 
 from quart import Quart, Response, jsonify
 
-from adapters import channels
+from adapters import channels, guard
+from adapters.console import console
+from adapters.console.vendor import vendor
 from adapters.http_api import api, is_loopback
+from adapters.open311 import open311
+from adapters.openapi import openapi_blueprint
 from adapters.suggest_api import suggest_api
 from bot.config import Config, ConfigError
 from bot.services import Services, build_services
@@ -38,8 +42,13 @@ def create_app(config: Config, services: Services | None = None,
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     app.register_blueprint(api)
     app.register_blueprint(suggest_api)
+    app.register_blueprint(console)  # /console: the staff console
+    app.register_blueprint(vendor)  # /console/vendor: ECharts and Leaflet, served locally
     for blueprint in channels.blueprints():
         app.register_blueprint(blueprint)
+    app.register_blueprint(openapi_blueprint)  # GET /api/v1/openapi.json
+    app.register_blueprint(open311)  # /open311/v2: Open311 GeoReport v2
+    guard.install(app)  # rate limits and the API's security headers
 
     stop = asyncio.Event()
 

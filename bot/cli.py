@@ -16,7 +16,11 @@ from rich.table import Table
 
 from adapters.telegram_cli import telegram_app
 from adapters.wechat_cli import cli as wechat_cli
+from bot.cli_apikeys import apikeys_app
 from bot.cli_common import ConfigOpt, config_or_exit, console, err
+from bot.cli_ops import cli as ops_cli
+from bot.cli_report import cli as report_cli
+from bot.cli_users import users_app
 from bot.config import Config, ConfigError
 
 app = typer.Typer(help="gridbot: grid-based city management bot (网格化城市管理)",
@@ -30,7 +34,11 @@ app.add_typer(grids_app, name="grids")
 app.add_typer(model_app, name="model")
 app.add_typer(db_app, name="db")
 app.add_typer(wechat_cli)  # gridbot wechat menu, gridbot qrcode
+app.add_typer(report_cli)  # gridbot report --month 2026-11 --out FILE.pdf|html
 app.add_typer(telegram_app, name="telegram")
+app.add_typer(users_app, name="users")
+app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(ops_cli)  # gridbot backup / restore / doctor
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 

@@ -124,6 +124,21 @@ class WecomConfig(_Section):
     webhook_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 
 
+class LimitsConfig(_Section):
+    """Inbound rate limits, counted in Redis so they hold across server processes."""
+    per_user_per_minute: int = Field(60, ge=1)  # chat turns and API posts of one user
+    per_ip_per_minute: int = Field(1200, ge=1)  # /api/* requests of one client address
+    # Trusted front ends on this machine (the load benchmark, a local web back end).
+    exempt_ips: list[str] = ["127.0.0.1", "::1"]
+
+
+class ConsoleConfig(_Section):
+    session_ttl_s: int = Field(28800, ge=60)  # a staff session ends after this long idle
+    secure_cookies: bool = False  # set true behind HTTPS: the cookie is then never sent plain
+    login_attempts: int = Field(10, ge=1)  # per username and per IP, per 15 minutes
+    map_tiles: str = ""  # URL template for map tiles; empty = draw the grid GeoJSON only
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -137,6 +152,8 @@ class Config(_Section):
     telegram: TelegramConfig = TelegramConfig()
     wechat: WechatConfig = WechatConfig()
     wecom: WecomConfig = WecomConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    limits: LimitsConfig = LimitsConfig()
     # Where relative paths in this config are resolved from (the config file's folder).
     base_dir: Path = PROJECT_ROOT
     source_file: Path | None = None

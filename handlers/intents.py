@@ -10,6 +10,7 @@ _CANCEL = {"取消", "cancel", "/cancel", "算了", "不要了", "放弃"}
 _MY_CASES = {"我的案件", "我的反映", "我的投诉", "/cases", "/mycases", "案件列表", "我反映的问题"}
 _GREETING = {"你好", "您好", "在吗", "hi", "hello", "喂", "你好呀", "早上好", "晚上好"}
 _YES = {"确认", "是", "是的", "对", "好", "好的", "提交", "ok", "yes", "y", "确定", "没错", "可以"}
+_SUBMIT = {"确认", "提交", "确定", "确认提交"}
 _STATUS = re.compile(r"^(?:查询|查|进度|查进度|/status)\s*(.*)$")
 _ORDINALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 _CHOICE = re.compile(r"^(?:第)?([0-9一二三四五])(?:个|项)?[.。、]?$")
@@ -37,6 +38,11 @@ def is_greeting(text: str) -> bool:
 
 def is_yes(text: str) -> bool:
     return _plain(text) in _YES
+
+
+def is_submit(text: str) -> bool:
+    """The words that only make sense as the answer to a confirmation question."""
+    return _plain(text) in _SUBMIT
 
 
 def status_query(text: str) -> str | None:

@@ -65,6 +65,9 @@ async def _route(msg: InboundMessage, state: dict, s: Services) -> Outcome:
         return Outcome([Reply(t("fallback"))])
     if intents.is_greeting(text):
         return Outcome([Reply(t("greeting"))])
+    if intents.is_submit(text) or intents.choice(text) is not None:
+        # A confirmation or a choice with no draft: it expired, or Redis lost it.
+        return Outcome([Reply(t("draft_lost"))])
     if not has_chinese(text):
         return Outcome([Reply(t("no_chinese"))])
     return await report.start(msg, text, state, s)

@@ -231,3 +231,18 @@ async def test_a_second_report_of_the_same_problem_joins_the_first(services: Ser
     assert "已并入" in text and number in text
     assert number in await chat.say("pete", "我的案件")
     assert await _count(services, Case) == 1
+
+
+async def test_a_lost_draft_is_explained_and_nothing_is_filed(services: Services) -> None:
+    """Redis flushed or the draft expired between the question and the answer."""
+    chat = TestChannel(services)
+    await chat.say("hana", "我家小区门口的井盖不见了，晚上很危险")
+    await chat.say("hana", location=DEMO_POINT)
+    await services.redis.flushdb()
+    answer = await chat.say("hana", "确认")
+    assert "没有找到待确认的反映" in answer and "重新" in answer
+    assert "没有找到待确认的反映" in await chat.say("hana", "2")
+    assert await _count(services, Case) == 0
+    # Starting over works as usual.
+    number = await file_manhole_case(chat, "hana")
+    assert await services.cases.get(number) is not None

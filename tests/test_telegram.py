@@ -693,3 +693,34 @@ def test_cli_set_webhook_bind_code_and_workers(tmp_path: Path, model_dir: Path) 
     result = runner.invoke(cli, ["workers", "add", "x", "--role", "boss", "--scope",
                                  f"grid:{GRID}", "--channel", "telegram", "--id", "1"], env=env)
     assert result.exit_code == 2
+
+
+async def test_one_persons_queued_updates_do_not_stall_everyone_else() -> None:
+    """Two slots; one person sends five slow updates: another person's update still runs
+    at once instead of waiting behind the queue."""
+    from telegram import Update, User
+
+    processor = telegram.PerUserUpdates(2)
+    release = asyncio.Event()
+    done: list[str] = []
+
+    def update(user_id: int) -> Update:
+        upd = Update(update_id=user_id)
+        upd._effective_user = User(id=user_id, first_name="u", is_bot=False)
+        return upd
+
+    async def slow(name: str) -> None:
+        await release.wait()
+        done.append(name)
+
+    async def quick(name: str) -> None:
+        done.append(name)
+
+    busy = [asyncio.create_task(processor.process_update(update(1), slow(f"a{i}")))
+            for i in range(5)]
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(processor.process_update(update(2), quick("b")), timeout=2)
+    assert done == ["b"]
+    release.set()
+    await asyncio.gather(*busy)
+    assert done == ["b", "a0", "a1", "a2", "a3", "a4"]  # one person's stay in order

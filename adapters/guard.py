@@ -1,0 +1,163 @@
+"""Inbound guard: per-user and per-address rate limits (in Redis, so they hold across server
+processes) and the API's security headers.
+
+HTTP callers over a limit get 429 with Retry-After. Chat channels ask `chat_turn_allowed`
+before running the dialog and send the polite catalogue message (`guard.slow_down`) once per
+window; further messages in that window are dropped silently so a flood gets no echo.
+Webhook routes (/telegram, /wechat, /wecom) are not limited per address: all their traffic
+comes from the platform's few servers, so they are limited per user after parsing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from quart import Quart, Response, current_app, jsonify, request
+
+from bot.config import LimitsConfig
+from bot.kv import PREFIX
+from bot.services import Services
+
+WINDOW_S = 60
+API_PREFIX = "/api/"
+# Answers that carry case data or personal data must not sit in shared caches.
+NO_STORE_EXCEPT = ("/api/v1/grids", "/api/v1/openapi.json", "/api/openapi.json")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    count: int  # hits in the current window, this one included
+    retry_after_s: int  # 0 when allowed
+    limit: int
+
+    @property
+    def first_refusal(self) -> bool:
+        return not self.allowed and self.count == self.limit + 1
+
+
+class RateLimiter:
+    """Fixed one-minute windows: INCR a key named after the window, expire it after."""
+
+    def __init__(self, redis: aioredis.Redis, window_s: int = WINDOW_S) -> None:
+        self.redis = redis
+        self.window_s = window_s
+
+    async def hit(self, kind: str, ident: str, limit: int) -> Verdict:
+        now = time.time()
+        window = int(now // self.window_s)
+        # Hashed: user ids (openids, phone-like ids) and addresses stay out of Redis keys.
+        digest = hashlib.blake2b(ident.encode("utf-8", "replace"), digest_size=12).hexdigest()
+        key = f"{PREFIX}rl:{kind}:{digest}:{window}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self.window_s + 1)
+            count, _ = await pipe.execute()
+        count = int(count)
+        if count <= limit:
+            return Verdict(True, count, 0, limit)
+        retry = max(1, math.ceil((window + 1) * self.window_s - now))
+        return Verdict(False, count, retry, limit)
+
+
+def limiter(services: Services) -> RateLimiter:
+    return RateLimiter(services.redis)
+
+
+async def user_verdict(services: Services, channel: str, user: str) -> Verdict:
+    limits: LimitsConfig = services.config.limits
+    return await limiter(services).hit(f"user:{channel}", user, limits.per_user_per_minute)
+
+
+async def chat_turn_allowed(services: Services, channel: str, user: str) -> tuple[bool, bool]:
+    """(allowed, tell): run the dialog if allowed; otherwise send `guard.slow_down` only
+    when `tell` (the first refused message of the window)."""
+    verdict = await user_verdict(services, channel, user)
+    return verdict.allowed, verdict.first_refusal
+
+
+def _exempt(address: str | None, limits: LimitsConfig) -> bool:
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip == ipaddress.ip_address(e) for e in limits.exempt_ips if _is_ip(e))
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def too_many(verdict: Verdict, what: str) -> Response:
+    response = jsonify({"error": f"too many requests {what}; retry in "
+                                 f"{verdict.retry_after_s} s",
+                        "retry_after_s": verdict.retry_after_s})
+    response.status_code = 429
+    response.headers["Retry-After"] = str(verdict.retry_after_s)
+    return response
+
+
+async def limit_address() -> Response | None:
+    """Per client address, on every /api/* request (before authentication: it also slows
+    down key guessing)."""
+    if not request.path.startswith(API_PREFIX):
+        return None
+    services: Services | None = current_app.config["SERVICES"]
+    if services is None:
+        return None
+    limits = services.config.limits
+    address = request.remote_addr or "unknown"
+    if _exempt(address, limits):
+        return None
+    verdict = await limiter(services).hit("ip", address, limits.per_ip_per_minute)
+    return None if verdict.allowed else too_many(verdict, "from this address")
+
+
+async def limit_api_user() -> Response | None:
+    """Per user, on the chat API's posts; runs after the API's authentication so an
+    unauthenticated caller cannot spend a user's allowance."""
+    if request.method != "POST":
+        return None
+    try:
+        data = await request.get_json(force=True, silent=True)
+    except UnicodeDecodeError:  # not UTF-8, so not JSON: the route answers 400
+        return None
+    user = data.get("user") if isinstance(data, dict) else None
+    if not isinstance(user, str) or not user:
+        return None  # the route answers 400 for that
+    verdict = await user_verdict(current_app.config["SERVICES"], "http", user)
+    return None if verdict.allowed else too_many(verdict, "for this user")
+
+
+async def security_headers(response: Response) -> Response:
+    if request.path.startswith(API_PREFIX):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.path not in NO_STORE_EXCEPT:
+            response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def install(app: Quart) -> None:
+    """Register the guard on the app (one line in bot.app.create_app)."""
+    app.before_request(limit_address)
+    # After the blueprint's own before_request (authenticate), which is registered first.
+    app.before_request_funcs.setdefault("api_v1", []).append(limit_api_user)
+    app.after_request(security_headers)

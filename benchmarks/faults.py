@@ -1,0 +1,129 @@
+"""The load of benchmarks/load.py with faults injected while it runs, on private services.
+
+    .venv/bin/python benchmarks/faults.py [--citizens 900] [--concurrency 24] [--max-seconds 300]
+
+The schedule (from 10 s after the load starts; each step waits for the one before it):
+SIGKILL every server process and start the server again; FLUSHALL Redis, then kill and
+restart redis-server (no persistence: it comes back empty); restart PostgreSQL with an
+immediate (crash-like) stop; then the fake WeChat API expires every access token
+(40001, the SDK must refresh), answers 45009 (rate limit), 5xx, then holds answers past the
+client's timeout, and the fake Telegram Bot API answers 429 with retry_after, 5xx, then
+holds answers past the timeout — each for a while, then back to normal.
+
+Afterwards the same checks as load.py: every confirmed report is one case (none lost, none
+twice), the outbox drains, each delivered row reached the fake once (duplicates that follow
+a held-back answer are counted apart: the sender cannot know that send landed). Prints one
+JSON line with the figures and a log of the faults; what happened to conversations that were
+cut is in `restarted`, `resumed` and `lost_dialog_answers` (what the bot said to them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.fakes import FakeApi, FakeTelegramApi, FakeWeChatApi  # noqa: E402
+from benchmarks.harness import Stack  # noqa: E402
+from benchmarks.load import options_from, parse_args, run, stop_on_sigterm  # noqa: E402
+
+TOKEN_EXPIRY_EVERY_S = 3.0  # while in 40001 mode, every token dies again this often
+
+
+class Schedule:
+    def __init__(self, deadline: float) -> None:
+        self.began = time.monotonic()
+        self.deadline = deadline
+        self.log: list[dict[str, Any]] = []
+
+    def now(self) -> float:
+        return round(time.monotonic() - self.began, 1)
+
+    async def at(self, seconds: float) -> bool:
+        """Sleep until `seconds` after the start; False when the load is over by then."""
+        wait = self.began + seconds - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return time.monotonic() < self.deadline
+
+    async def step(self, name: str, action: Callable[[], Any]) -> None:
+        start = self.now()
+        try:
+            await asyncio.to_thread(action)
+            outcome = "ok"
+        except Exception as exc:  # the log says what failed; the checks still run
+            outcome = f"failed: {exc!r}"[:300]
+        self.log.append({"at_s": start, "fault": name, "took_s": round(self.now() - start, 1),
+                         "outcome": outcome})
+
+    async def mode(self, fake: FakeApi, mode: str, seconds: float) -> None:
+        start = self.now()
+        fake.set_mode(mode)
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            await asyncio.sleep(min(TOKEN_EXPIRY_EVERY_S, max(0.0, ends - time.monotonic())))
+            if mode == "40001" and isinstance(fake, FakeWeChatApi):
+                fake.expire_tokens()
+        fake.set_mode("ok")
+        self.log.append({"at_s": start, "fault": f"{fake.channel} {mode}",
+                         "took_s": round(self.now() - start, 1), "outcome": "ok"})
+
+
+async def inject(stack: Stack, wechat: FakeWeChatApi, telegram: FakeTelegramApi,
+                 deadline: float) -> list[dict[str, Any]]:
+    schedule = Schedule(deadline)
+    server = stack.server
+    assert server is not None
+
+    def kill_and_restart() -> None:
+        server.kill()
+        server.start()
+
+    def flush_and_restart_redis() -> None:
+        stack.redis.flushall()
+        stack.redis.restart()
+
+    async def processes() -> None:
+        if await schedule.at(10):
+            await schedule.step("SIGKILL server (all processes) + restart", kill_and_restart)
+        if await schedule.at(schedule.now() + 15):
+            await schedule.step("Redis FLUSHALL + restart", flush_and_restart_redis)
+        if await schedule.at(schedule.now() + 15):
+            await schedule.step("PostgreSQL restart (immediate stop)", stack.postgres.restart)
+
+    # The API faults come after the process faults, so that each effect can be told apart;
+    # WeChat's and Telegram's run side by side (different channels, different messages).
+    async def wechat_api() -> None:
+        for mode, seconds in (("40001", 10), ("45009", 8), ("5xx", 8), ("timeout", 15)):
+            if await schedule.at(schedule.now() + 5):
+                await schedule.mode(wechat, mode, seconds)
+
+    async def telegram_api() -> None:
+        for mode, seconds in (("429", 8), ("5xx", 8), ("timeout", 10)):
+            if await schedule.at(schedule.now() + 5):
+                await schedule.mode(telegram, mode, seconds)
+
+    await processes()
+    if await schedule.at(schedule.now() + 10):
+        await asyncio.gather(wechat_api(), telegram_api())
+    return sorted(schedule.log, key=lambda e: e["at_s"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    stop_on_sigterm()
+    args = parse_args(argv, __doc__ or "")
+    options = options_from(args)
+    figures = asyncio.run(run(options, inject))
+    print(json.dumps(figures, ensure_ascii=False))
+    return 0 if figures["counts_match"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
