@@ -28,7 +28,7 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify, request
 from telegram import CallbackQuery, ForceReply, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import TelegramError
+from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     BaseUpdateProcessor,
@@ -64,6 +64,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PENDING_TTL_S = 15 * 60  # how long a 办结 / 退回 prompt waits for its note
 MAX_CONCURRENT_UPDATES = 64
 CASES_LIMIT = 20
+REPLY_ATTEMPTS = 3
+MAX_REPLY_WAIT_S = 10.0  # a longer flood wait: the person has moved on; don't hold their lock
 PROMPTED = {"resolve": "team.ask_note", "give_back": "team.ask_reason"}
 DONE_TOAST = {"accept": "team.accepted", "arrive": "team.arrived", "hand_up": "team.handed_up"}
 
@@ -210,8 +212,29 @@ class TelegramChannel:
 
     async def send_replies(self, chat_id: int, outcome: Outcome) -> None:
         for reply in outcome.replies:
-            await self.application.bot.send_message(chat_id, fit(reply.text),
-                                                    reply_markup=keyboard(reply.buttons))
+            await self._send_reply(chat_id, reply)
+
+    async def _send_reply(self, chat_id: int, reply: Reply) -> None:
+        """A reply (it may carry the new case number) rides out a short flood wait or a
+        refused connection. Not a time-out: that send may have landed, and a second copy
+        would confuse more than the wait for the next message."""
+        for attempt in range(REPLY_ATTEMPTS):
+            try:
+                await self.application.bot.send_message(chat_id, fit(reply.text),
+                                                        reply_markup=keyboard(reply.buttons))
+                return
+            except RetryAfter as exc:
+                wait = exc.retry_after
+                wait_s = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
+                if wait_s > MAX_REPLY_WAIT_S or attempt == REPLY_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(wait_s)
+            except TimedOut:
+                raise
+            except NetworkError:
+                if attempt == REPLY_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.5 * 2**attempt)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query

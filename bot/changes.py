@@ -92,16 +92,22 @@ class ChangePublisher:
             await self.publish(ids)
 
     async def publish(self, case_ids: list[int]) -> None:
+        query = select(Case.id, Case.number, Case.status, Case.grid_code, Case.department,
+                       Case.current_level).where(Case.id.in_(case_ids))
         try:
-            async with self.db.session() as session:
-                rows = (await session.execute(
-                    select(Case.id, Case.number, Case.status, Case.grid_code, Case.department,
-                           Case.current_level).where(Case.id.in_(case_ids)))).all()
-            for row in rows:
-                await self.redis.publish(channel_for(self.redis), json.dumps({
-                    "id": row.id, "number": row.number, "status": row.status,
-                    "grid": row.grid_code, "department": row.department,
-                    "level": row.current_level}, ensure_ascii=False))
+            # One read without BEGIN/ROLLBACK where an autocommit pool exists, and one Redis
+            # round trip for the whole batch: this runs after every filing.
+            engine = self.db.autocommit_engine or self.db.engine
+            async with engine.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            channel = channel_for(self.redis)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    pipe.publish(channel, json.dumps({
+                        "id": row.id, "number": row.number, "status": row.status,
+                        "grid": row.grid_code, "department": row.department,
+                        "level": row.current_level}, ensure_ascii=False))
+                await pipe.execute()
         except Exception:  # the case is committed; a lost notice only delays a screen
             log.warning("could not publish changes of cases %s", case_ids, exc_info=True)
 

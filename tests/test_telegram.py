@@ -62,6 +62,7 @@ class FakeBotApi(BaseRequest):
         self.updates: list[dict[str, Any]] = []  # served by getUpdates
         self.blocked: set[int] = set()  # chats answering 403 (the user blocked the bot)
         self.flooded: set[int] = set()  # chats answering 429 (flood control)
+        self.flood_once: dict[int, int] = {}  # chat → how many 429s (retry after 1 s) to give
         self._message_ids = itertools.count(100)
 
     @property
@@ -88,6 +89,11 @@ class FakeBotApi(BaseRequest):
             return 429, json.dumps({"ok": False, "error_code": 429,
                                     "description": "Too Many Requests: retry after 5",
                                     "parameters": {"retry_after": 5}}).encode()
+        if self.flood_once.get(int(params.get("chat_id", 0) or 0)):
+            self.flood_once[int(params["chat_id"])] -= 1
+            return 429, json.dumps({"ok": False, "error_code": 429,
+                                    "description": "Too Many Requests: retry after 1",
+                                    "parameters": {"retry_after": 1}}).encode()
         result = self._result(name, params)
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
@@ -724,3 +730,12 @@ async def test_one_persons_queued_updates_do_not_stall_everyone_else() -> None:
     release.set()
     await asyncio.gather(*busy)
     assert done == ["b", "a0", "a1", "a2", "a3", "a4"]  # one person's stay in order
+
+
+async def test_a_reply_waits_out_a_short_flood_limit(tg: Telegram) -> None:
+    """The reply that carries the case number must not be lost to one 429."""
+    tg.api.flood_once[CITIZEN] = 1
+    text = await tg.say(private_text("帮助"))
+    assert "我的案件" in text
+    refused = [p for n, p in tg.api.calls if n == "sendMessage" and int(p["chat_id"]) == CITIZEN]
+    assert len(refused) == 2  # the refused send and the one after the wait
