@@ -24,7 +24,8 @@ from bot.kv import PREFIX
 from bot.services import Services
 
 WINDOW_S = 60
-API_PREFIX = "/api/"
+# The machine-facing APIs: the chat/report API and Open311 (its GETs are public).
+API_PREFIXES = ("/api/", "/open311/")
 # Answers that carry case data or personal data must not sit in shared caches.
 NO_STORE_EXCEPT = ("/api/v1/grids", "/api/v1/openapi.json", "/api/openapi.json")
 SECURITY_HEADERS = {
@@ -115,9 +116,9 @@ def too_many(verdict: Verdict, what: str) -> Response:
 
 
 async def limit_address() -> Response | None:
-    """Per client address, on every /api/* request (before authentication: it also slows
-    down key guessing)."""
-    if not request.path.startswith(API_PREFIX):
+    """Per client address, on every /api/* and /open311/* request (before authentication:
+    it also slows down key guessing)."""
+    if not request.path.startswith(API_PREFIXES):
         return None
     services: Services | None = current_app.config["SERVICES"]
     if services is None:
@@ -147,7 +148,7 @@ async def limit_api_user() -> Response | None:
 
 
 async def security_headers(response: Response) -> Response:
-    if request.path.startswith(API_PREFIX):
+    if request.path.startswith(API_PREFIXES):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.path not in NO_STORE_EXCEPT:

@@ -180,6 +180,9 @@ async def test_rate_limits_bite_over_http(services: Services, tmp_path, model_di
     r = await client.post("/api/v1/messages", json={"user": "x", "text": "你好"},
                           scope_base=remote)
     assert r.status_code == 429
+    # Open311 (public GETs, keyed POSTs) counts against the same address allowance.
+    r = await client.get("/open311/v2/services.json", scope_base=remote)
+    assert r.status_code == 429 and r.headers["X-Content-Type-Options"] == "nosniff"
     # Loopback front ends are exempt from the address limit (the load benchmark).
     for _ in range(10):
         r = await client.get("/api/v1/grids", headers=key, scope_base=LOOPBACK)
