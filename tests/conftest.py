@@ -74,12 +74,25 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    """The pickled model (~80 MB) is written once and never changed in place: a hard link
+    per test instead of a copy keeps a whole run's temporary files small. CURRENT and the
+    rest are copied, since tests switch versions."""
+    if src.endswith(".pkl"):
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
+
+
 def make_config(tmp_path: Path, model_dir: Path, database_url: str = "",
                 redis_url: str = "", **env: str) -> Config:
     """The shipped config.toml with storage and model pointed at test places."""
     models = tmp_path / "models"
     if not models.exists():
-        shutil.copytree(model_dir, models)
+        shutil.copytree(model_dir, models, copy_function=_link_or_copy)
     environ = {
         "GRIDBOT_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{tmp_path}/gridbot.db",
         "GRIDBOT_REDIS_URL": redis_url,
