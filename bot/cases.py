@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 from sqlalchemy import bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.catalogue import Catalogue, CatalogueItem
@@ -238,17 +238,16 @@ class CaseService:
                          resync: bool) -> Filing:
         now = self.clock()
         if self.db.autocommit_engine is not None:
-            # The filing is one statement, atomic by itself: run it in autocommit, which
-            # saves the BEGIN and COMMIT round trips. The duplicate lookup before it is a
-            # plain read; only when it sees an open case nearby does the locked transaction
-            # below take over (and look again under the lock).
-            async with (self.db.autocommit_engine.connect() as conn,
-                        self.db.session(bind=conn) as session, session.begin()):
-                if not attach_duplicates or await self._open_duplicate(
-                        session, draft, now, lock=False) is None:
+            # The filing is one statement, atomic by itself: run it in autocommit on a bare
+            # connection, which saves the BEGIN and COMMIT round trips and the ORM session.
+            # The duplicate lookup before it is a plain read; only when it sees an open case
+            # nearby does the locked transaction below take over (and look again under the
+            # lock).
+            async with self.db.autocommit_engine.connect() as conn:
+                if not attach_duplicates or not await self._any_duplicate(conn, draft, now):
                     case = self._new_case(draft, reporter, item, grid_code, now,
-                                          await self.numbers.take(session, now, resync))
-                    await self._insert_filed_pg(session, case, reporter, draft.media, now)
+                                          await self.numbers.take(conn, now, resync))
+                    await self._insert_filed_pg(conn, case, reporter, draft.media, now)
                     return Filing(case, attached=False)
         async with self.db.session() as session, session.begin():
             duplicate = (await self._open_duplicate(session, draft, now)
@@ -289,8 +288,8 @@ class CaseService:
             reopen_count=0,
         )
 
-    async def _insert_filed_pg(self, session: AsyncSession, case: Case, reporter: ReporterRef,
-                               media: list[str], now: datetime) -> None:
+    async def _insert_filed_pg(self, session: AsyncSession | AsyncConnection, case: Case,
+                               reporter: ReporterRef, media: list[str], now: datetime) -> None:
         """The rows `_write_filed_rows` writes (and the case and reporter), in one statement
         (_FILE_PG). Sets case.id and case.reporter_id; the case object stays outside the
         session, like a committed one with expire_on_commit off."""
@@ -320,7 +319,10 @@ class CaseService:
             raise _ReporterRaced(reporter.channel)
         case.id, case.reporter_id = row
         # No ORM flush saw this case: tell the change publisher (bot/changes.py) directly.
-        mark_changed(session, case.id)
+        if isinstance(session, AsyncSession):
+            mark_changed(session, case.id)  # published when the session commits
+        elif (publisher := getattr(self.db, "change_publisher", None)) is not None:
+            publisher.note([case.id])  # autocommitted already
 
     def _configured_room(self, grid_code: str) -> tuple[str, str] | None:
         """The grid file's `group_chat`: the fallback of Teams.group_of when no binding was
@@ -365,22 +367,45 @@ class CaseService:
             session.add(CaseMedia(case_id=case.id, kind="photo", ref=ref, added_by="citizen",
                                   created_at=now))
 
-    async def _open_duplicate(self, session: AsyncSession, draft: CaseDraft,
-                              now: datetime, lock: bool = True) -> Case | None:
-        """The nearest open case of the same item within the configured distance and time."""
+    def _nearby_filter(self, draft: CaseDraft, now: datetime) -> list[Any] | None:
+        """WHERE terms for open cases of the same item in the box around the report, or
+        None when duplicates are off or the report has no point."""
         radius = self.config.duplicate_radius_m
         if draft.lat is None or draft.lon is None or radius <= 0:
             return None
         d_lat = radius / 111_320
         d_lon = d_lat / max(math.cos(math.radians(draft.lat)), 0.01)
-        query = select(Case).where(
+        return [
             Case.item_code == draft.item_code,
             Case.status.in_([s.value for s in OPEN]),
             Case.created_at >= now - timedelta(hours=self.config.duplicate_window_h),
             Case.lat.between(draft.lat - d_lat, draft.lat + d_lat),
             Case.lon.between(draft.lon - d_lon, draft.lon + d_lon),
-        )
-        rows = (await session.execute(query.with_for_update() if lock else query)).scalars().all()
+        ]
+
+    async def _any_duplicate(self, conn: AsyncConnection, draft: CaseDraft,
+                             now: datetime) -> bool:
+        """Whether an open case of the same item is within the distance (a plain read of
+        points only: the locked transaction then finds which one)."""
+        where = self._nearby_filter(draft, now)
+        if where is None:
+            return False
+        assert draft.lat is not None and draft.lon is not None
+        rows = (await conn.execute(select(Case.lat, Case.lon).where(*where))).all()
+        radius = self.config.duplicate_radius_m
+        return any(distance_m(draft.lat, draft.lon, lat, lon) <= radius for lat, lon in rows)
+
+    async def _open_duplicate(self, session: AsyncSession, draft: CaseDraft,
+                              now: datetime) -> Case | None:
+        """The nearest open case of the same item within the configured distance and time,
+        locked for the attach."""
+        where = self._nearby_filter(draft, now)
+        if where is None:
+            return None
+        assert draft.lat is not None and draft.lon is not None
+        query = select(Case).where(*where).with_for_update()
+        rows = (await session.execute(query)).scalars().all()
+        radius = self.config.duplicate_radius_m
         near = [(distance_m(draft.lat, draft.lon, c.lat, c.lon), c.id, c) for c in rows]
         near = [n for n in near if n[0] <= radius]
         return min(near)[2] if near else None

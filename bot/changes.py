@@ -74,8 +74,11 @@ class ChangePublisher:
 
     def _committed(self, session: Session) -> None:
         ids = session.info.pop(_PENDING, None)
-        if not ids:
-            return
+        if ids:
+            self.note(ids)
+
+    def note(self, ids: set[int] | list[int]) -> None:
+        """Publish these committed cases soon (writers on a bare connection call this)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.kv import PREFIX
 from bot.models import Case, CaseCounter
@@ -51,11 +51,14 @@ class CaseNumbers:
     def format(self, day: str, value: int) -> str:
         return f"{self.prefix}{day}-{value:04d}"
 
-    async def take(self, session: AsyncSession, now: datetime, resync: bool = False) -> str:
+    async def take(self, session: AsyncSession | AsyncConnection, now: datetime,
+                   resync: bool = False) -> str:
         """The next number for `now`'s local day. `resync`: the last number clashed with a
-        stored case, so check the database before trusting the counter."""
+        stored case, so check the database before trusting the counter. `session` may be a
+        bare connection where Redis keeps the counter (it is read only to resync)."""
         day = self.day(now)
         if not self.use_redis:
+            assert isinstance(session, AsyncSession)
             return self.format(day, await self._counter_row(session, day))
         assert self.redis is not None
         key = f"{PREFIX}caseno:{self.prefix}{day}"
@@ -77,7 +80,7 @@ class CaseNumbers:
         ).returning(CaseCounter.value)
         return int((await session.execute(stmt)).scalar_one())
 
-    async def _floor(self, session: AsyncSession, day: str) -> int:
+    async def _floor(self, session: AsyncSession | AsyncConnection, day: str) -> int:
         """The highest number of `day` the database knows: its cases, and the counter row
         the SQLite scheme (and gridbot before Redis numbering) kept. Runs once a day and after
         a clash, so a scan of the day's numbers is affordable."""

@@ -15,8 +15,10 @@ async def handle(msg: InboundMessage, s: Services) -> Outcome:
     token = language.set(msg.language)  # the steps' t() answers in the person's language
     try:
         state = await s.dialogs.load(msg.channel, msg.user)
+        had_state = bool(state)
         outcome = await _route(msg, state, s)
-        await s.dialogs.save(msg.channel, msg.user, state)
+        if state or had_state:  # a stateless turn (help, my cases, a query) writes nothing
+            await s.dialogs.save(msg.channel, msg.user, state)
     finally:
         language.reset(token)
     return outcome
