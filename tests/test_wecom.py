@@ -162,6 +162,10 @@ async def test_worker_commands_and_refusals(services: Services, fake_api: FakeWe
     # A worker from another grid tries to close the case: refused, nothing changes.
     refused = await server.say("stranger", f"办结 {number} 已处理")
     assert refused == t("action.not_yours", number=number)
+    # ... in the very words a number that does not exist gets: guessing tells nothing.
+    missing = "20991231-9999"
+    assert (await server.say("stranger", f"办结 {missing} 已处理")).replace(missing, number) \
+        == refused
     assert (await services.cases.get(number)).status == Status.DISPATCHED
     retry = next_id()
     done = await server.say("wangfang", f"接单 {number}", msgid=retry)
