@@ -24,6 +24,8 @@ from bot.kv import PREFIX
 from bot.services import Services
 
 WINDOW_S = 60
+# Endpoints that count their user's hit themselves (see limit_api_user).
+SELF_LIMITED = frozenset({"api_v1.post_report"})
 # The machine-facing APIs: the chat/report API and Open311 (its GETs are public).
 API_PREFIXES = ("/api/", "/open311/")
 # Answers that carry case data or personal data must not sit in shared caches.
@@ -59,6 +61,13 @@ class RateLimiter:
         self.window_s = window_s
 
     async def hit(self, kind: str, ident: str, limit: int) -> Verdict:
+        verdict, _ = await self.hit_and_mark(kind, ident, limit)
+        return verdict
+
+    async def hit_and_mark(self, kind: str, ident: str, limit: int, mark: str = "",
+                           mark_ttl_s: int = 0) -> tuple[Verdict, bool]:
+        """The hit, and when `mark` is given SET NX of that key (True: it was new) in the
+        same round trip — a filing checks its user's limit and its report id at once."""
         now = time.time()
         window = int(now // self.window_s)
         # Hashed: user ids (openids, phone-like ids) and addresses stay out of Redis keys.
@@ -67,12 +76,15 @@ class RateLimiter:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
             pipe.expire(key, self.window_s + 1)
-            count, _ = await pipe.execute()
+            if mark:
+                pipe.set(mark, "1", nx=True, ex=mark_ttl_s)
+            count, _, *marked = await pipe.execute()
         count = int(count)
+        new = bool(marked and marked[0])
         if count <= limit:
-            return Verdict(True, count, 0, limit)
+            return Verdict(True, count, 0, limit), new
         retry = max(1, math.ceil((window + 1) * self.window_s - now))
-        return Verdict(False, count, retry, limit)
+        return Verdict(False, count, retry, limit), new
 
 
 def limiter(services: Services) -> RateLimiter:
@@ -82,6 +94,15 @@ def limiter(services: Services) -> RateLimiter:
 async def user_verdict(services: Services, channel: str, user: str) -> Verdict:
     limits: LimitsConfig = services.config.limits
     return await limiter(services).hit(f"user:{channel}", user, limits.per_user_per_minute)
+
+
+async def user_verdict_and_mark(services: Services, channel: str, user: str,
+                                mark: str) -> tuple[Verdict, bool]:
+    """The user's hit and a first-time check of `mark` (a Deduper key) at once."""
+    limits: LimitsConfig = services.config.limits
+    return await limiter(services).hit_and_mark(
+        f"user:{channel}", user, limits.per_user_per_minute, mark,
+        services.config.redis.dedupe_ttl_s)
 
 
 async def chat_turn_allowed(services: Services, channel: str, user: str) -> tuple[bool, bool]:
@@ -136,8 +157,9 @@ async def limit_address() -> Response | None:
 
 async def limit_api_user() -> Response | None:
     """Per user, on the chat API's posts; runs after the API's authentication so an
-    unauthenticated caller cannot spend a user's allowance."""
-    if request.method != "POST":
+    unauthenticated caller cannot spend a user's allowance. Routes in SELF_LIMITED count
+    the hit themselves (`user_verdict_and_mark`), in one round trip with their own check."""
+    if request.method != "POST" or request.endpoint in SELF_LIMITED:
         return None
     try:
         data = await request.get_json(force=True, silent=True)

@@ -2,6 +2,7 @@
 API of 2 server processes on PostgreSQL + Redis, on loopback.
 
     .venv/bin/python benchmarks/city_day.py [--cases 21000] [--grids 35413] [--workers 2]
+        [--layout proxy|shared] [--concurrency 10]
 
 Prints one JSON line: cases_sent, cases_in_db, duplicates, cases_per_s, p50_ms, p99_ms (and
 errors, workers, grids), compared with the targets (≥ 500 cases/s, p99 < 100 ms). Uses the
@@ -32,7 +33,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import HttpConnection, free_port  # noqa: E402
+from benchmarks.harness import CpuMeter, HttpConnection, free_port, process_tree  # noqa: E402
 from bot.catalogue import load_catalogue  # noqa: E402
 from bot.grid_store import replace_areas  # noqa: E402
 from bot.simulation import synthetic_city  # noqa: E402
@@ -66,28 +67,53 @@ async def prepare_database(grids: int) -> list[tuple[float, float]]:
     return [(p.y, p.x) for p in points]
 
 
-def start_server(port: int, workers: int) -> subprocess.Popen:
+def start_servers(workers: int, layout: str) -> tuple[list[subprocess.Popen], list[int]]:
+    """`proxy`: `workers` single-process servers on ports of their own, the layout behind a
+    reverse proxy (README); the client then spreads its connections over them in turn, as
+    a round-robin proxy does. `shared`: one `gridbot serve --workers N` on one port, where
+    the kernel spreads connections by a hash of their addresses — with a few keep-alive
+    connections often unevenly (see server_cpu_s). Logs go to var/city_day_server*.log
+    files: a pipe nobody reads fills up and stalls a server the moment it logs more."""
     env = {**os.environ, "GRIDBOT_DATABASE_URL": DB_URL, "GRIDBOT_REDIS_URL": REDIS_URL,
            # random points over a whole city: every report is its own case
            "GRIDBOT_CASES_DUPLICATE_RADIUS_M": "0"}
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gridbot"), "serve", "--port", str(port), "--workers",
-         str(workers)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    server.kill()
-    raise SystemExit("server did not start: " + server.stderr.read().decode()[-2000:])
+    plan = [(free_port(), 1) for _ in range(workers)] if layout == "proxy" else [
+        (free_port(), workers)]
+    servers = []
+    for k, (port, processes) in enumerate(plan):
+        log = (ROOT / f"var/city_day_server{k}.log").open("wb")  # var/ holds the model
+        servers.append(subprocess.Popen(
+            [str(ROOT / ".venv/bin/gridbot"), "serve", "--port", str(port), "--workers",
+             str(processes)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log))
+    deadline = time.monotonic() + 180
+    for k, (port, _) in enumerate(plan):
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+            if time.monotonic() > deadline:
+                stop_servers(servers)
+                log_tail = (ROOT / f"var/city_day_server{k}.log").read_text(errors="replace")
+                raise SystemExit("server did not start: " + log_tail[-2000:])
+    if layout == "shared" and workers > 1:
+        time.sleep(5)  # /healthz reached one worker: let the others finish starting
+    return servers, [port for port, _ in plan]
 
 
-async def send(port: int, n: int, concurrency: int, points: list[tuple[float, float]],
+def stop_servers(servers: list[subprocess.Popen]) -> None:
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.wait(timeout=30)
+
+
+async def send(ports: list[int], n: int, concurrency: int, points: list[tuple[float, float]],
                texts: list[str], max_seconds: float) -> tuple[list[float], int, float]:
-    """`concurrency` connections each file one report after another; the latency of a
-    request is from writing it to having read the whole response (client side)."""
+    """`concurrency` connections, spread over `ports` in turn, each file one report after
+    another; the latency of a request is from writing it to having read the whole response
+    (client side)."""
     rng = random.Random(7)
     latencies: list[float] = []
     errors = 0
@@ -96,7 +122,7 @@ async def send(port: int, n: int, concurrency: int, points: list[tuple[float, fl
         queue.put_nowait(i)
     stop_at = time.monotonic() + max_seconds
 
-    async def worker() -> None:
+    async def worker(port: int) -> None:
         nonlocal errors
         conn = HttpConnection(port)
         try:
@@ -119,29 +145,9 @@ async def send(port: int, n: int, concurrency: int, points: list[tuple[float, fl
             await conn.close()
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(ports[k % len(ports)]) for k in range(concurrency)))
     elapsed = time.perf_counter() - began
     return latencies, errors, elapsed
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds a live process has used (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
-            continue
-    return found
 
 
 async def bench_backends() -> list[int]:
@@ -155,23 +161,6 @@ async def bench_backends() -> list[int]:
     return [r["pid"] for r in rows]
 
 
-def cpu_snapshot(server_pid: int) -> dict[str, dict[int, float]]:
-    """CPU seconds so far of the server processes and of the benchmark's PostgreSQL
-    backends, so the run can say where its CPU went (a figure other load on the machine
-    does not change much, unlike wall-clock rates)."""
-    servers = [server_pid, *children(server_pid)]
-    return {"servers": {p: process_cpu_s(p) for p in servers},
-            "postgres": {p: process_cpu_s(p) for p in asyncio.run(bench_backends())}}
-
-
-def cpu_ms_per_case(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]],
-                    client_s: float, cases: int) -> dict[str, float]:
-    spent = {part: sum(after[part][p] - before[part].get(p, 0.0) for p in after[part])
-             for part in after}
-    spent["client"] = client_s
-    return {part: round(seconds * 1000 / max(cases, 1), 2) for part, seconds in spent.items()}
-
-
 async def count_cases() -> tuple[int, int]:
     conn = await asyncpg.connect(DB_URL.replace("+asyncpg", ""))
     try:
@@ -183,29 +172,46 @@ async def count_cases() -> tuple[int, int]:
     return total, total - distinct
 
 
+def hold_lock() -> object:
+    """One run at a time: a second run would wipe the database under the first one's
+    servers, and both would count the other's cases."""
+    import fcntl
+
+    handle = (ROOT / "var/city_day.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit("another city_day run is in progress (var/city_day.lock)") from None
+    return handle
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=21_000)
     parser.add_argument("--grids", type=int, default=35_413)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--layout", choices=("proxy", "shared"), default="proxy",
+                        help="proxy: a port per process, connections spread in turn; "
+                             "shared: one `serve --workers N` port")
+    parser.add_argument("--concurrency", type=int, default=10)  # as in RESULTS.md
     parser.add_argument("--max-seconds", type=float, default=600)
     args = parser.parse_args()
+    lock = hold_lock()  # noqa: F841 (held until the process exits)
     catalogue = load_catalogue(ROOT / "data/catalogue.csv")
     texts, _ = read_seed_corpus(ROOT / "data/seed_corpus", catalogue)
     points = asyncio.run(prepare_database(args.grids))
-    port = free_port()
-    server = start_server(port, args.workers)
+    servers, ports = start_servers(args.workers, args.layout)
     try:
-        before = cpu_snapshot(server.pid)
-        client_began = time.process_time()
+        # The PostgreSQL backends of gridbot_bench only (other databases may be busy).
+        meter = CpuMeter({"servers": lambda: [p for s in servers for p in process_tree(s.pid)],
+                          "postgres": lambda: asyncio.run(bench_backends()),
+                          "client": lambda: [os.getpid()]})
+        meter.start()
         latencies, errors, elapsed = asyncio.run(
-            send(port, args.cases, args.concurrency, points, texts, args.max_seconds))
-        client_s = time.process_time() - client_began
-        cpu = cpu_ms_per_case(before, cpu_snapshot(server.pid), client_s, len(latencies))
+            send(ports, args.cases, args.concurrency, points, texts, args.max_seconds))
+        cpu = meter.stop(len(latencies))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_servers(servers)
     in_db, duplicates = asyncio.run(count_cases())
     latencies.sort()
 
@@ -215,13 +221,16 @@ def main() -> None:
     figures = {
         "cases_sent": len(latencies), "cases_in_db": in_db, "duplicates": duplicates,
         "errors": errors, "cases_per_s": round((len(latencies) - errors) / elapsed, 1),
-        "p50_ms": pct(0.5), "p99_ms": pct(0.99), "workers": args.workers,
+        "p50_ms": pct(0.5), "p99_ms": pct(0.99), "workers": args.workers, "layout": args.layout,
         "grids": args.grids, "concurrency": args.concurrency,
         "target": {"cases_per_s": TARGET_CASES_PER_S, "p99_ms": TARGET_P99_MS},
         "meets_target": (len(latencies) - errors) / elapsed >= TARGET_CASES_PER_S
         and pct(0.99) < TARGET_P99_MS,
         "counts_match": in_db == len(latencies) - errors and duplicates == 0,
-        "cpu_ms_per_case": cpu, "load_avg_1m": round(os.getloadavg()[0], 2),
+        "cpu_ms_per_case": cpu,
+        # CPU seconds of each server process, busiest first (in `shared`, also the parent).
+        "server_cpu_s": [round(x, 1) for x in meter.seconds("servers")],
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(figures, ensure_ascii=False))
 

@@ -44,6 +44,64 @@ def _wait(check: Any, what: str, timeout_s: float, log: Path | None = None) -> N
     raise RuntimeError(f"{what} did not come up in {timeout_s:.0f} s\n{tail}")
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a live process has used (Linux /proc); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live process below it."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+            continue
+        parents.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, []))
+    return found
+
+
+class CpuMeter:
+    """Where a run's CPU went: seconds per named group of processes between `start` and
+    `stop`, per unit of work. A figure that other load on the machine changes much less
+    than wall-clock rates. A process that dies in between takes its seconds with it (a
+    killed server in a fault run), so the split is exact only for runs without restarts."""
+
+    def __init__(self, groups: dict[str, Any]) -> None:
+        self.groups = groups  # name → callable returning the pids to count now
+        self.before: dict[str, dict[int, float]] = {}
+        self.after: dict[str, dict[int, float]] = {}
+
+    def _snapshot(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: process_cpu_s(pid) for pid in pids()}
+                for name, pids in self.groups.items()}
+
+    def start(self) -> None:
+        self.before = self._snapshot()
+
+    def stop(self, units: int) -> dict[str, float]:
+        """CPU milliseconds per unit (case, message) of each group."""
+        self.after = self._snapshot()
+        return {name: round(sum(self.seconds(name)) * 1000 / max(units, 1), 2)
+                for name in self.after}
+
+    def seconds(self, group: str) -> list[float]:
+        """CPU seconds of each process of `group` between start and stop, busiest first (an
+        uneven spread over the server workers shows here)."""
+        spent = [now - self.before[group].get(pid, 0.0)
+                 for pid, now in self.after[group].items()]
+        return sorted(spent, reverse=True)
+
+
 class PrivatePostgres:
     """A throw-away cluster. PostgreSQL refuses to run as root, so as root the cluster runs
     as the `postgres` system user. fsync is off: nothing here must survive a machine crash,
@@ -93,6 +151,13 @@ class PrivatePostgres:
         self._run("pg_ctl", "-D", str(self.dir), "-l", str(self.log), "-o", options,
                   "-w", "-t", "60", "start")
 
+    def pids(self) -> list[int]:
+        """The postmaster and its backends (none while stopped)."""
+        try:
+            return process_tree(int((self.dir / "postmaster.pid").read_text().split()[0]))
+        except (FileNotFoundError, ValueError, IndexError):
+            return []
+
     def stop(self, mode: str = "fast") -> None:
         if (self.dir / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.dir), "-m", mode, "-w", "-t", "60", "stop")
@@ -131,6 +196,9 @@ class PrivateRedis:
 
     def flushall(self) -> None:
         self._client().flushall()
+
+    def pids(self) -> list[int]:
+        return [self.process.pid] if self.process is not None else []
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -191,6 +259,10 @@ class Server:
         # give the others the time they take to load the model too.
         if self.workers > 1:
             time.sleep(3)
+
+    def pids(self) -> list[int]:
+        """The server's parent and its workers (none while stopped)."""
+        return process_tree(self.process.pid) if self.process is not None else []
 
     def _signal(self, sig: int) -> None:
         if self.process is not None:

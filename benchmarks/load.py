@@ -23,6 +23,7 @@ import base64
 import csv
 import itertools
 import json
+import os
 import random
 import re
 import signal
@@ -44,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.fakes import FakeTelegramApi, FakeWeChatApi  # noqa: E402
-from benchmarks.harness import HttpConnection, Stack  # noqa: E402
+from benchmarks.harness import CpuMeter, HttpConnection, Stack  # noqa: E402
 from bot import kv  # noqa: E402
 from bot.coords import wgs84_to_gcj02  # noqa: E402
 from bot.grid_store import replace_areas  # noqa: E402
@@ -115,6 +116,8 @@ class Stats:
     slow: list[tuple[float, str, float]] = field(default_factory=list)  # (s, path, at)
     started: float = field(default_factory=time.monotonic)
     wall_start: float = field(default_factory=time.time)
+    cpu_ms_per_message: dict[str, float] = field(default_factory=dict)  # by process group
+    server_cpu_s: list[float] = field(default_factory=list)  # each server process, busiest 1st
 
     def took(self, path: str, seconds: float) -> None:
         self.latencies.append(seconds)
@@ -461,9 +464,16 @@ async def _drive(options: Options, stack: Stack, wechat_fake: FakeWeChatApi,
 
     fault_task = (asyncio.ensure_future(faults(stack, wechat_fake, telegram_fake, deadline))
                   if faults else None)
+    # This process plays every citizen and both fake APIs: its CPU is the harness's share.
+    meter = CpuMeter({"servers": lambda: stack.server.pids() if stack.server else [],
+                      "postgres": stack.postgres.pids, "redis": stack.redis.pids,
+                      "harness": lambda: [os.getpid()]})
+    meter.start()
     started = time.perf_counter()
     await asyncio.gather(*(citizen_loop() for _ in range(options.concurrency)))
     elapsed = time.perf_counter() - started
+    stats.cpu_ms_per_message = meter.stop(stats.sent)
+    stats.server_cpu_s = [round(x, 1) for x in meter.seconds("servers")]
     fault_log = await fault_task if fault_task is not None else []
     drained_in = await _drain(stack.postgres.dsn, options.drain_seconds)
     checks = await _check(stack.postgres.dsn, stats, [wechat_fake, telegram_fake])
@@ -614,6 +624,8 @@ def _figures(options: Options, stats: Stats, elapsed: float, drained_in: float |
         **checks, "outbox_drained_s": drained_in,
         "fake_refusals": {f.channel: dict(f.refused) for f in fakes if f.refused},
         "faults": fault_log,
+        # Where the machine's CPU went, per message sent (exact only without restarts).
+        "cpu_ms_per_message": stats.cpu_ms_per_message, "server_cpu_s": stats.server_cpu_s,
         "target": {"messages_per_s": TARGET_MESSAGES_PER_S, "p99_ms": TARGET_P99_MS},
         "meets_target": rate >= TARGET_MESSAGES_PER_S and p99 is not None
         and p99 < TARGET_P99_MS,

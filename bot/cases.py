@@ -322,7 +322,7 @@ class CaseService:
         if isinstance(session, AsyncSession):
             mark_changed(session, case.id)  # published when the session commits
         elif (publisher := getattr(self.db, "change_publisher", None)) is not None:
-            publisher.note([case.id])  # autocommitted already
+            publisher.announce(case)  # autocommitted already, and the row is at hand
 
     def _configured_room(self, grid_code: str) -> tuple[str, str] | None:
         """The grid file's `group_chat`: the fallback of Teams.group_of when no binding was

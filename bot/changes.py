@@ -55,6 +55,12 @@ def mark_changed(session: Session | Any, case_id: int) -> None:
     info.setdefault(_PENDING, set()).add(case_id)
 
 
+def _notice(case_id: int, number: str, status: str, grid: str, department: str,
+            level: str) -> str:
+    return json.dumps({"id": case_id, "number": number, "status": status, "grid": grid,
+                       "department": department, "level": level}, ensure_ascii=False)
+
+
 def _forget(session: Session, *_: Any) -> None:
     session.info.pop(_PENDING, None)
 
@@ -70,6 +76,7 @@ class ChangePublisher:
         self.db = db
         self.redis = redis
         self._pending: set[int] = set()
+        self._known: dict[int, str] = {}  # notices of cases whose writer gave the row itself
         self._flusher: asyncio.Task[None] | None = None  # held so it is not collected early
 
     def _committed(self, session: Session) -> None:
@@ -78,38 +85,54 @@ class ChangePublisher:
             self.note(ids)
 
     def note(self, ids: set[int] | list[int]) -> None:
-        """Publish these committed cases soon (writers on a bare connection call this)."""
+        """Publish these committed cases soon, as the database has them then."""
+        self._pending.update(ids)
+        for case_id in ids:  # a later change: the stored row is the news now
+            self._known.pop(case_id, None)
+        self._schedule()
+
+    def announce(self, case: Case) -> None:
+        """Publish this committed case as given, without reading it back (the one-statement
+        filing holds the row it wrote: a read per batch saved on the busiest path)."""
+        if case.id in self._pending:
+            return  # already due to be read
+        self._known[case.id] = _notice(case.id, case.number, str(case.status), case.grid_code,
+                                       case.department, case.current_level)
+        self._schedule()
+
+    def _schedule(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # a synchronous commit (migrations, scripts): nobody is listening
-        self._pending.update(ids)
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
 
     async def _flush(self) -> None:
         await asyncio.sleep(self.COALESCE_S)
-        while self._pending:
+        while self._pending or self._known:
             ids = sorted(self._pending)[: self.CHUNK]
             self._pending.difference_update(ids)
-            await self.publish(ids)
+            known, self._known = list(self._known.values()), {}
+            await self.publish(ids, known)
 
-    async def publish(self, case_ids: list[int]) -> None:
-        query = select(Case.id, Case.number, Case.status, Case.grid_code, Case.department,
-                       Case.current_level).where(Case.id.in_(case_ids))
+    async def publish(self, case_ids: list[int], known: list[str] | None = None) -> None:
+        """Read `case_ids` and publish them, with the `known` notices, in one Redis round
+        trip."""
+        notices = list(known or [])
         try:
-            # One read without BEGIN/ROLLBACK where an autocommit pool exists, and one Redis
-            # round trip for the whole batch: this runs after every filing.
-            engine = self.db.autocommit_engine or self.db.engine
-            async with engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
+            if case_ids:
+                # One read without BEGIN/ROLLBACK where an autocommit pool exists.
+                query = select(Case.id, Case.number, Case.status, Case.grid_code,
+                               Case.department, Case.current_level).where(
+                                   Case.id.in_(case_ids))
+                engine = self.db.autocommit_engine or self.db.engine
+                async with engine.connect() as conn:
+                    notices += [_notice(*row) for row in (await conn.execute(query)).all()]
             channel = channel_for(self.redis)
             async with self.redis.pipeline(transaction=False) as pipe:
-                for row in rows:
-                    pipe.publish(channel, json.dumps({
-                        "id": row.id, "number": row.number, "status": row.status,
-                        "grid": row.grid_code, "department": row.department,
-                        "level": row.current_level}, ensure_ascii=False))
+                for notice in notices:
+                    pipe.publish(channel, notice)
                 await pipe.execute()
         except Exception:  # the case is committed; a lost notice only delays a screen
             log.warning("could not publish changes of cases %s", case_ids, exc_info=True)

@@ -65,10 +65,14 @@ class Deduper:
         self.redis = redis
         self.ttl_s = ttl_s
 
+    @staticmethod
+    def key(channel: str, message_id: str) -> str:
+        return f"{PREFIX}seen:{channel}:{message_id}"
+
     async def first_time(self, channel: str, message_id: str) -> bool:
-        key = f"{PREFIX}seen:{channel}:{message_id}"
-        return bool(await self.redis.set(key, "1", nx=True, ex=self.ttl_s))
+        return bool(await self.redis.set(self.key(channel, message_id), "1", nx=True,
+                                         ex=self.ttl_s))
 
     async def forget(self, channel: str, message_id: str) -> None:
         """Let a message id through again (its processing failed and nothing was kept)."""
-        await self.redis.delete(f"{PREFIX}seen:{channel}:{message_id}")
+        await self.redis.delete(self.key(channel, message_id))

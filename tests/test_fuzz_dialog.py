@@ -148,6 +148,27 @@ async def _early_in_a_window() -> None:
         await asyncio.sleep(WINDOW_S - into + 0.1)
 
 
+async def test_a_report_counts_its_user_and_checks_its_id_together(
+        services: Services, tmp_path, model_dir) -> None:
+    """POST /reports counts the user's hit and checks its report_id in one round trip: a
+    reused id is 409, and a report refused for the limit leaves its id free for the retry."""
+    config = make_config(tmp_path, model_dir, services.config.database_url,
+                         services.config.redis.url, GRIDBOT_LIMITS_PER_USER_PER_MINUTE="2")
+    services.config = config
+    client = create_app(config, services, background=False).test_client()
+    await _early_in_a_window()
+
+    async def report(report_id: str) -> int:
+        r = await client.post("/api/v1/reports", scope_base=LOOPBACK, json={
+            "user": "form", "text": "小区门口路灯不亮，晚上很黑", "report_id": report_id,
+            "location": {"lat": 23.0215, "lon": 113.1214}})
+        return r.status_code
+
+    assert [await report("r-1"), await report("r-1"), await report("r-2")] == [201, 409, 429]
+    assert await services.dedupe.first_time("http-report:form", "r-2")  # still unused
+    assert not await services.dedupe.first_time("http-report:form", "r-1")
+
+
 async def test_rate_limits_bite_over_http(services: Services, tmp_path, model_dir) -> None:
     config = make_config(tmp_path, model_dir, services.config.database_url,
                          services.config.redis.url, GRIDBOT_API_KEYS="k" * 20,

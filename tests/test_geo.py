@@ -164,6 +164,34 @@ def test_compound_alias_and_typo() -> None:
     assert located.status in ("found", "none")  # fuzzy match may or may not reach the cut
 
 
+def test_fuzzy_prefilter_finds_what_scoring_every_name_finds() -> None:
+    """The character-pair prefilter skips names only when they cannot reach the cut-off:
+    the matches equal those of scoring the text against every name."""
+    import random
+
+    from rapidfuzz import fuzz, process
+
+    from nlp.places import FUZZY_CUTOFF
+
+    rng = random.Random(5)
+    names = GAZETTEER._fuzzy_names
+    texts = []
+    for name in rng.sample(names, 150):
+        k = rng.randrange(len(name))
+        typo = name[:k] + rng.choice("园苑路街号村城东西") + name[k + 1:]
+        texts += [f"我家在{typo}附近，路灯坏了很久", f"就在{typo}", name[:-1], f"位置：{name[1:]}"]
+    found = 0
+    for text in texts:
+        everything = process.extract(text, names, scorer=fuzz.partial_ratio,
+                                      score_cutoff=FUZZY_CUTOFF, limit=3) if len(text) >= 4 else []
+        fast = GAZETTEER._fuzzy(text)
+        assert [(m.matched, m.score) for m in fast] == [
+            (name, score) for name, score, _ in everything
+            for _place in GAZETTEER._names[name]], text
+        found += bool(everything)
+    assert found > 100  # the texts do exercise the fuzzy path
+
+
 def test_road_alone_is_ambiguous_and_nonsense_is_none() -> None:
     located = LOCATOR.from_text("季华五路上")
     assert located.status == "ambiguous" and located.named == "季华五路"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -166,6 +167,48 @@ def test_serve_and_chat_as_a_newcomer_would(tmp_path: Path, model_dir: Path) -> 
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def _listening_sockets(port: int) -> int:
+    """IPv4 sockets in LISTEN on `port` on this machine (Linux /proc/net/tcp)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines
+               if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A")
+
+
+@pytest.mark.parametrize("services", ["postgres+redis"], indirect=True)
+async def test_serve_with_two_workers_gives_each_its_own_socket(services: Services,
+                                                                 tmp_path: Path) -> None:
+    """`serve --workers 2`: each worker listens on a socket of its own (SO_REUSEPORT), so
+    the kernel spreads new connections over both instead of one worker taking a burst;
+    every connection is answered, and SIGTERM to the parent stops the workers cleanly."""
+    port = _free_port()
+    gridbot = str(Path(sys.executable).parent / "gridbot")
+    env = {**os.environ, "GRIDBOT_DATABASE_URL": services.config.database_url,
+           "GRIDBOT_REDIS_URL": services.config.redis.url,
+           "GRIDBOT_NLP_MODEL_DIR": str(services.config.nlp.model_dir)}
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen([gridbot, "serve", "--port", str(port), "--workers", "2"],
+                              env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while _listening_sockets(port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _listening_sockets(port) == 2, (tmp_path / "serve.log").read_text()
+        clients = [httpx.AsyncClient() for _ in range(16)]  # a connection each, at once
+        try:
+            answers = await asyncio.gather(*(c.get(f"http://127.0.0.1:{port}/healthz")
+                                             for c in clients))
+        finally:
+            for c in clients:
+                await c.aclose()
+        assert [a.status_code for a in answers] == [200] * 16
+    finally:
+        server.terminate()
+        code = server.wait(timeout=30)
+        log.close()
+    assert code == 0, (tmp_path / "serve.log").read_text()
+    assert _listening_sockets(port) == 0
 
 
 def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
