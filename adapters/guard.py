@@ -10,6 +10,7 @@ comes from the platform's few servers, so they are limited per user after parsin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import math
@@ -119,15 +120,20 @@ def _exempt(address: str | None, limits: LimitsConfig) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip == ipaddress.ip_address(e) for e in limits.exempt_ips if _is_ip(e))
+    return ip in _parsed(tuple(limits.exempt_ips))
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+@functools.lru_cache(maxsize=8)
+def _parsed(addresses: tuple[str, ...]) -> frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The configured exempt addresses, parsed once (not on every request); entries that are
+    not addresses are ignored."""
+    parsed = set()
+    for text in addresses:
+        try:
+            parsed.add(ipaddress.ip_address(text))
+        except ValueError:
+            continue
+    return frozenset(parsed)
 
 
 def too_many(verdict: Verdict, what: str) -> Response:

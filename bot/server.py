@@ -64,7 +64,7 @@ def run_workers(hyper: HyperConfig) -> int:
                  for _ in range(hyper.workers)]
     for process in processes:
         process.start()
-    for name in ("SIGINT", "SIGTERM"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # SIGHUP: no orphaned workers on hang-up
         signal.signal(getattr(signal, name), lambda *_: shutdown.set())
     while not shutdown.is_set() and not wait([p.sentinel for p in processes], timeout=0.5):
         pass
