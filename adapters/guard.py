@@ -93,17 +93,17 @@ def limiter(services: Services) -> RateLimiter:
 
 
 async def user_verdict(services: Services, channel: str, user: str) -> Verdict:
-    limits: LimitsConfig = services.config.limits
-    return await limiter(services).hit(f"user:{channel}", user, limits.per_user_per_minute)
+    verdict, _ = await user_verdict_and_mark(services, channel, user, "")
+    return verdict
 
 
 async def user_verdict_and_mark(services: Services, channel: str, user: str,
                                 mark: str) -> tuple[Verdict, bool]:
-    """The user's hit and a first-time check of `mark` (a Deduper key) at once."""
+    """The user's hit and, unless `mark` is empty, a first-time check of that Deduper key
+    (kept as long as the Deduper keeps its own) at once."""
     limits: LimitsConfig = services.config.limits
     return await limiter(services).hit_and_mark(
-        f"user:{channel}", user, limits.per_user_per_minute, mark,
-        services.config.redis.dedupe_ttl_s)
+        f"user:{channel}", user, limits.per_user_per_minute, mark, services.dedupe.ttl_s)
 
 
 async def chat_turn_allowed(services: Services, channel: str, user: str) -> tuple[bool, bool]:

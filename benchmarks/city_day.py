@@ -81,10 +81,10 @@ def start_servers(workers: int, layout: str) -> tuple[list[subprocess.Popen], li
         (free_port(), workers)]
     servers = []
     for k, (port, processes) in enumerate(plan):
-        log = (ROOT / f"var/city_day_server{k}.log").open("wb")  # var/ holds the model
-        servers.append(subprocess.Popen(
-            [str(ROOT / ".venv/bin/gridbot"), "serve", "--port", str(port), "--workers",
-             str(processes)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log))
+        with (ROOT / f"var/city_day_server{k}.log").open("wb") as log:  # var/ holds the model
+            servers.append(subprocess.Popen(
+                [str(ROOT / ".venv/bin/gridbot"), "serve", "--port", str(port), "--workers",
+                 str(processes)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log))
     deadline = time.monotonic() + 180
     for k, (port, _) in enumerate(plan):
         while True:

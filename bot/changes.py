@@ -135,7 +135,8 @@ class ChangePublisher:
                     pipe.publish(channel, notice)
                 await pipe.execute()
         except Exception:  # the case is committed; a lost notice only delays a screen
-            log.warning("could not publish changes of cases %s", case_ids, exc_info=True)
+            log.warning("could not publish changes of cases %s (and %d more)", case_ids,
+                        len(known or []), exc_info=True)
 
     async def drain(self) -> None:
         """Wait for the publishes in flight (tests, shutdown)."""

@@ -78,6 +78,11 @@ def load_gazetteer(path: Path) -> list[Place]:
     return places
 
 
+def _pairs(text: str) -> set[str]:
+    """The distinct pairs of adjacent characters in `text`."""
+    return {text[k:k + 2] for k in range(len(text) - 1)}
+
+
 class Gazetteer:
     def __init__(self, places: list[Place]) -> None:
         self.places = places
@@ -94,7 +99,7 @@ class Gazetteer:
         # scored against ~15% of the names (8 ms → ~1 ms), with the same answers.
         self._fuzzy_pairs: dict[str, list[int]] = defaultdict(list)
         for i, name in enumerate(self._fuzzy_names):
-            for pair in {name[k:k + 2] for k in range(len(name) - 1)}:
+            for pair in _pairs(name):
                 self._fuzzy_pairs[pair].append(i)
         self._roads: dict[str, list[tuple[int, Place]]] = defaultdict(list)
         for place in places:
@@ -163,7 +168,7 @@ class Gazetteer:
         if len(text) < 4:
             return []
         shared: set[int] = set()
-        for pair in {text[k:k + 2] for k in range(len(text) - 1)}:
+        for pair in _pairs(text):
             shared.update(self._fuzzy_pairs.get(pair, ()))
         candidates = [self._fuzzy_names[i] for i in sorted(shared)]  # the usual order: ties
         hits = process.extract(
