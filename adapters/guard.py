@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from quart import Quart, Response, current_app, jsonify, request
 
 from bot.config import LimitsConfig
-from bot.kv import PREFIX
+from bot.kv import PREFIX, Remember
 from bot.services import Services
 
 WINDOW_S = 60
@@ -66,20 +66,24 @@ class RateLimiter:
         return verdict
 
     async def hit_and_mark(self, kind: str, ident: str, limit: int, mark: str = "",
-                           mark_ttl_s: int = 0) -> tuple[Verdict, bool]:
+                           mark_ttl_s: int = 0, remember: Remember | None = None,
+                           ) -> tuple[Verdict, bool]:
         """The hit, and when `mark` is given SET NX of that key (True: it was new) in the
-        same round trip — a filing checks its user's limit and its report id at once."""
+        same round trip — a filing checks its user's limit and its report id at once.
+        `remember` ({key: (value, ttl_s)}) rides along as plain SETs."""
         now = time.time()
         window = int(now // self.window_s)
         # Hashed: user ids (openids, phone-like ids) and addresses stay out of Redis keys.
         digest = hashlib.blake2b(ident.encode("utf-8", "replace"), digest_size=12).hexdigest()
         key = f"{PREFIX}rl:{kind}:{digest}:{window}"
         async with self.redis.pipeline(transaction=False) as pipe:
+            for remembered, (value, ttl_s) in (remember or {}).items():
+                pipe.set(remembered, value, ex=ttl_s)
             pipe.incr(key)
             pipe.expire(key, self.window_s + 1)
             if mark:
                 pipe.set(mark, "1", nx=True, ex=mark_ttl_s)
-            count, _, *marked = await pipe.execute()
+            count, _, *marked = (await pipe.execute())[len(remember or {}):]
         count = int(count)
         new = bool(marked and marked[0])
         if count <= limit:
@@ -98,18 +102,22 @@ async def user_verdict(services: Services, channel: str, user: str) -> Verdict:
 
 
 async def user_verdict_and_mark(services: Services, channel: str, user: str,
-                                mark: str) -> tuple[Verdict, bool]:
+                                mark: str, remember: Remember | None = None,
+                                ) -> tuple[Verdict, bool]:
     """The user's hit and, unless `mark` is empty, a first-time check of that Deduper key
     (kept as long as the Deduper keeps its own) at once."""
     limits: LimitsConfig = services.config.limits
     return await limiter(services).hit_and_mark(
-        f"user:{channel}", user, limits.per_user_per_minute, mark, services.dedupe.ttl_s)
+        f"user:{channel}", user, limits.per_user_per_minute, mark, services.dedupe.ttl_s,
+        remember)
 
 
-async def chat_turn_allowed(services: Services, channel: str, user: str) -> tuple[bool, bool]:
+async def chat_turn_allowed(services: Services, channel: str, user: str,
+                            remember: Remember | None = None) -> tuple[bool, bool]:
     """(allowed, tell): run the dialog if allowed; otherwise send `guard.slow_down` only
-    when `tell` (the first refused message of the window)."""
-    verdict = await user_verdict(services, channel, user)
+    when `tell` (the first refused message of the window). `remember`: SETs to make in the
+    same round trip (e.g. the person's language)."""
+    verdict, _ = await user_verdict_and_mark(services, channel, user, "", remember)
     return verdict.allowed, verdict.first_refusal
 
 

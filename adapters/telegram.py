@@ -1,8 +1,10 @@
 """Telegram, inbound half: the webhook, and Updates turned into the project's messages.
 
-POST /telegram checks the secret token, drops retried update_ids and hands the Update to a
-python-telegram-bot Application (built with `updater(None)`: we own the web server), then
-answers at once; the Application works the update in the background.
+POST /telegram checks the secret token, drops retried update_ids and has a
+python-telegram-bot Application (built with `updater(None)`: we own the web server) work the
+Update before answering. The turn's last reply (or the toast of a pressed button) rides in the
+webhook's answer as a Bot API method, which Telegram then executes: one HTTP request to the
+Bot API fewer per update. Earlier replies of the same turn are sent first, so order holds.
 
 - Private chats are citizens: text, shared locations (WGS-84), photos (file_id as media
   ref), /start, /help, /cases and button presses become InboundMessages for the dialog
@@ -23,6 +25,8 @@ import json
 import logging
 import weakref
 from collections.abc import Awaitable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
@@ -43,10 +47,11 @@ from telegram.request import BaseRequest
 from adapters.guard import chat_turn_allowed
 from adapters.telegram_outbound import (
     CHANNEL,
+    LANGUAGE_TTL_S,
     TelegramSender,
     fit,
     keyboard,
-    remember_language,
+    language_key,
 )
 from bot.actions import ActionRefused
 from bot.config import TelegramConfig
@@ -70,6 +75,24 @@ PROMPTED = {"resolve": "team.ask_note", "give_back": "team.ask_reason"}
 DONE_TOAST = {"accept": "team.accepted", "arrive": "team.arrived", "hand_up": "team.handed_up"}
 
 blueprint = Blueprint("telegram", __name__)
+
+
+@dataclass
+class WebhookAnswer:
+    """The one Bot API call a webhook may answer with; the first taker gets it."""
+
+    call: dict[str, Any] | None = None
+
+    def take(self, method: str, **params: Any) -> bool:
+        if self.call is not None:
+            return False
+        self.call = {"method": method, **{k: v for k, v in params.items() if v is not None}}
+        return True
+
+
+# Set while POST /telegram works its update: handlers in that task may answer through it.
+_webhook_answer: ContextVar[WebhookAnswer | None] = ContextVar("telegram_webhook_answer",
+                                                               default=None)
 _running: dict[int, TelegramChannel] = {}  # started channels, by id(services)
 
 
@@ -149,13 +172,30 @@ class TelegramChannel:
         secret = self.config.secret_token
         return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
 
+    async def _first_time(self, update: Update) -> bool:
+        """False for an update Telegram already delivered (it retries on errors)."""
+        return await self.services.dedupe.first_time(f"{CHANNEL}:update", str(update.update_id))
+
     async def feed(self, update: Update) -> bool:
-        """Queue an update unless Telegram already delivered it (it retries on errors)."""
-        if not await self.services.dedupe.first_time(f"{CHANNEL}:update",
-                                                     str(update.update_id)):
+        """Queue an update for the Application to work in the background (long polling)."""
+        if not await self._first_time(update):
             return False
         await self.application.update_queue.put(update)
         return True
+
+    async def work(self, update: Update) -> dict[str, Any]:
+        """Work an update now (the webhook); the Bot API call to answer it with, or {}.
+        It goes through the same per-person processor as queued updates."""
+        if not await self._first_time(update):
+            return {}
+        answer = WebhookAnswer()
+        token = _webhook_answer.set(answer)
+        try:
+            app = self.application
+            await app.update_processor.process_update(update, app.process_update(update))
+        finally:
+            _webhook_answer.reset(token)
+        return answer.call or {}
 
     async def drain(self) -> None:
         """Wait until every queued update has been worked (tests, shutdown)."""
@@ -200,8 +240,10 @@ class TelegramChannel:
         await self._converse(message.chat_id, msg)
 
     async def _converse(self, chat_id: int, msg: InboundMessage) -> None:
-        await remember_language(self.services.redis, msg.user, msg.language)
-        allowed, tell = await chat_turn_allowed(self.services, CHANNEL, msg.user)
+        # Pushes are rendered later, without the person's message: keep their language.
+        allowed, tell = await chat_turn_allowed(
+            self.services, CHANNEL, msg.user,
+            remember={language_key(msg.user): (msg.language, LANGUAGE_TTL_S)})
         if not allowed:  # a flood: one polite word per window, then silence
             if tell:
                 await self.send_replies(chat_id, Outcome([Reply(t("guard.slow_down",
@@ -211,8 +253,29 @@ class TelegramChannel:
         await self.send_replies(chat_id, outcome)
 
     async def send_replies(self, chat_id: int, outcome: Outcome) -> None:
-        for reply in outcome.replies:
+        """In order; the last may ride in the webhook's answer, which Telegram runs after."""
+        *first, last = outcome.replies or [None]
+        for reply in first:
             await self._send_reply(chat_id, reply)
+        if last is None:
+            return
+        answer = _webhook_answer.get()
+        markup = keyboard(last.buttons)
+        if answer is not None and answer.take(
+                "sendMessage", chat_id=chat_id, text=fit(last.text),
+                reply_markup=markup.to_dict() if markup else None):
+            return
+        await self._send_reply(chat_id, last)
+
+    @staticmethod
+    async def _answer_query(query: CallbackQuery, text: str | None = None,
+                            show_alert: bool = False) -> None:
+        """A button's toast: in the webhook's answer when it is still free."""
+        answer = _webhook_answer.get()
+        if answer is not None and answer.take("answerCallbackQuery", callback_query_id=query.id,
+                                              text=text, show_alert=show_alert or None):
+            return
+        await query.answer(text, show_alert=show_alert)
 
     async def _send_reply(self, chat_id: int, reply: Reply) -> None:
         """A reply (it may carry the new case number) rides out a short flood wait or a
@@ -266,7 +329,7 @@ class TelegramChannel:
         user = query.from_user
         chat = query.message.chat if query.message else None
         if not number or chat is None or action not in (*DONE_TOAST, *PROMPTED):
-            await query.answer(t("team.bad_button", language), show_alert=True)
+            await self._answer_query(query, t("team.bad_button", language), show_alert=True)
             return
         s = self.services
         worker = await s.teams.worker(CHANNEL, str(user.id))
@@ -279,7 +342,7 @@ class TelegramChannel:
                 await s.redis.set(_pending_key(chat.id, user.id),
                                   json.dumps({"action": action, "case": number, "media": []}),
                                   ex=PENDING_TTL_S)
-                await query.answer(t("team.reply_here", language))
+                await self._answer_query(query, t("team.reply_here", language))
                 await self.application.bot.send_message(
                     chat.id, t(PROMPTED[action], language, name=worker.name, number=number),
                     reply_markup=ForceReply(selective=False))
@@ -291,9 +354,9 @@ class TelegramChannel:
             else:
                 await s.actions.hand_up(number, worker)
         except ActionRefused as refused:  # nothing changed: say why, to the presser only
-            await query.answer(refused.text(language), show_alert=True)
+            await self._answer_query(query, refused.text(language), show_alert=True)
             return
-        await query.answer(t(DONE_TOAST[action], language, number=number))
+        await self._answer_query(query, t(DONE_TOAST[action], language, number=number))
 
     async def on_group_message(self, update: Update,
                                context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -473,6 +536,5 @@ async def webhook() -> Response:
     except Exception:  # a shape we cannot read: a retry would not read it either
         log.warning("unreadable telegram update %s", data.get("update_id"), exc_info=True)
         return jsonify({})
-    await channel.feed(update)
-    return jsonify({})
+    return jsonify(await channel.work(update))
 

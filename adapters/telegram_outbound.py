@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -81,11 +82,6 @@ def fit(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
-async def remember_language(redis: aioredis.Redis, user_id: int | str, language: str) -> None:
-    """Pushes (status updates) are rendered later, without the user's message at hand."""
-    await redis.set(language_key(user_id), language, ex=LANGUAGE_TTL_S)
-
-
 async def language_of(redis: aioredis.Redis, user_id: int | str) -> str:
     return await redis.get(language_key(user_id)) or DEFAULT_LANGUAGE
 
@@ -129,12 +125,10 @@ class TelegramSender:
     async def _card(self, notice: Notice, chat: int) -> None:
         number = str(notice.payload.get("case", ""))
         markup = keyboard(card_buttons(number, str(notice.payload.get("status", ""))))
-        key = card_key(chat, number)
-        async with self._locked(key):
-            shown = await self.redis.hgetall(key)
-            if int(shown.get("notice", 0)) >= notice.id:
+        async with self._locked(card_key(chat, number)) as card:
+            if int(card.shown.get("notice", 0)) >= notice.id:
                 return  # rows can arrive out of order: a newer state is on screen already
-            message_id = int(shown["message"]) if shown.get("message") else None
+            message_id = int(card.shown["message"]) if card.shown.get("message") else None
             if message_id is not None:
                 try:
                     await self.bot.edit_message_text(fit(notice.text), chat_id=chat,
@@ -145,25 +139,44 @@ class TelegramSender:
             if message_id is None:
                 sent = await self.bot.send_message(chat, fit(notice.text), reply_markup=markup)
                 message_id = sent.message_id
-            await self.redis.hset(key, mapping={"message": message_id, "notice": notice.id})
-            await self.redis.expire(key, CARD_TTL_S)
+            card.save = {"message": message_id, "notice": notice.id}
 
     @contextlib.asynccontextmanager
-    async def _locked(self, key: str) -> AsyncIterator[None]:
+    async def _locked(self, key: str) -> AsyncIterator[CardLock]:
         """One card update at a time per (chat, case), across processes: two runners must
-        not both post a first card, nor apply edits out of order."""
+        not both post a first card, nor apply edits out of order. Taking the lock reads the
+        card's record in the same round trip; the new record and the release go together."""
         lock, token = f"{key}:lock", secrets.token_hex(8)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + CARD_LOCK_WAIT_S
-        while not await self.redis.set(lock, token, nx=True, px=CARD_LOCK_MS):
+        while True:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(lock, token, nx=True, px=CARD_LOCK_MS)
+                pipe.hgetall(key)
+                taken, shown = await pipe.execute()
+            if taken:
+                break
             if loop.time() > give_up:
                 raise DeliveryError(f"card {key} is busy")
             await asyncio.sleep(0.05)
+        card = CardLock(shown)
         try:
-            yield
+            yield card
         finally:
-            if await self.redis.get(lock) == token:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if card.save is not None:
+                    pipe.hset(key, mapping=card.save)
+                    pipe.expire(key, CARD_TTL_S)
+                pipe.get(lock)
+                holder = (await pipe.execute())[-1]
+            if holder == token:  # still ours (it may have expired and been taken since)
                 await self.redis.delete(lock)
+
+
+@dataclass
+class CardLock:
+    shown: dict[str, str]  # the card's record: message id, newest notice id shown
+    save: dict[str, int] | None = None  # the record to write when the lock is released
 
 
 def _chat_id(recipient: str) -> int:

@@ -37,7 +37,7 @@ from adapters.guard import chat_turn_allowed
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
 from bot.config import Config, WechatConfig
-from bot.kv import PREFIX
+from bot.kv import PREFIX, Remember
 from bot.messages import InboundMessage, Location, Reply
 from bot.outbox import Notice, PermanentDeliveryError
 from bot.services import Services
@@ -132,10 +132,11 @@ class WechatChannel:
         redis = self.services.redis
         key = dedupe_id(msg)
         cached = f"{PREFIX}wxreply:{key}"
-        if not await self.services.dedupe.first_time(CHANNEL, key):
+        # The 48-hour service window opens with the dedupe mark, in its round trip.
+        window = (None if getattr(msg, "event", "") == "unsubscribe"
+                  else self.inbound_note(msg.source))
+        if not await self.services.dedupe.first_time(CHANNEL, key, remember=window):
             return await self._replayed(cached)
-        if getattr(msg, "event", "") != "unsubscribe":
-            await self.note_inbound(msg.source)
         task = asyncio.ensure_future(self._replies_for(msg))
         try:
             replies = await asyncio.wait_for(asyncio.shield(task), self.reply_budget_s)
@@ -202,10 +203,11 @@ class WechatChannel:
                 return InboundMessage(CHANNEL, msg.source, t(MENU_WORDS[key]))
         return []  # unsubscribe, views, periodic location reports: nothing to say
 
-    async def note_inbound(self, openid: str) -> None:
+    def inbound_note(self, openid: str) -> Remember:
+        """When the person last wrote: customer-service messages are allowed for 48 h."""
         now = self.services.cases.clock()
-        await self.services.redis.set(f"{PREFIX}wxlast:{openid}", str(now.timestamp()),
-                                      ex=int((WINDOW + timedelta(days=1)).total_seconds()))
+        return {f"{PREFIX}wxlast:{openid}": (str(now.timestamp()),
+                                             int((WINDOW + timedelta(days=1)).total_seconds()))}
 
     async def in_window(self, openid: str) -> bool:
         last = await self.services.redis.get(f"{PREFIX}wxlast:{openid}")

@@ -227,6 +227,7 @@ class TelegramCitizen(PushedReplies):
         super().__init__(index, run, stats, port)
         self.user_id = 800_000_000 + index
         self.user = str(self.user_id)
+        self.fake = fake
         self.inbox = fake.inbox(self.user)
 
     def _update(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -238,8 +239,10 @@ class TelegramCitizen(PushedReplies):
             "chat": {"id": self.user_id, "type": "private", "first_name": "市民"}, **message}}
 
     async def post(self, update: dict[str, Any]) -> None:
-        await self.request("/telegram", json.dumps(update, ensure_ascii=False).encode(),
-                           headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET})
+        _, payload = await self.request("/telegram",
+                                        json.dumps(update, ensure_ascii=False).encode(),
+                                        headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET})
+        self.fake.run_webhook_answer(json.loads(payload or b"{}"))  # the reply, if it rode there
 
     async def say(self, text: str = "", pin: tuple[float, float] | None = None) -> str:
         while not self.inbox.empty():  # late extras of an earlier turn

@@ -7,6 +7,7 @@ redis-py interface: right for the one-process demo and never used with several w
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -14,6 +15,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 PREFIX = "gridbot:"
+# Plain SETs that ride along in another call's round trip: key → (value, TTL in seconds).
+Remember = Mapping[str, tuple[str, int]]
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -69,9 +72,17 @@ class Deduper:
     def key(channel: str, message_id: str) -> str:
         return f"{PREFIX}seen:{channel}:{message_id}"
 
-    async def first_time(self, channel: str, message_id: str) -> bool:
-        return bool(await self.redis.set(self.key(channel, message_id), "1", nx=True,
-                                         ex=self.ttl_s))
+    async def first_time(self, channel: str, message_id: str,
+                         remember: Remember | None = None) -> bool:
+        """`remember` ({key: (value, ttl_s)}): plain SETs sent in the same round trip."""
+        key = self.key(channel, message_id)
+        if not remember:
+            return bool(await self.redis.set(key, "1", nx=True, ex=self.ttl_s))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, "1", nx=True, ex=self.ttl_s)
+            for remembered, (value, ttl_s) in remember.items():
+                pipe.set(remembered, value, ex=ttl_s)
+            return bool((await pipe.execute())[0])
 
     async def forget(self, channel: str, message_id: str) -> None:
         """Let a message id through again (its processing failed and nothing was kept)."""

@@ -21,6 +21,8 @@ from bot.periodic import repeat
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
+BATCH_REST_S = 0.05
+RECORD_EVERY_S = 1.0
 
 
 class DeliveryError(Exception):
@@ -96,24 +98,40 @@ class OutboxWorker:
         return dict(result.all())
 
     async def deliver(self, notice: Notice) -> bool:
+        """Send one claimed notice and record the outcome."""
+        outcome = await self._send(notice)
+        await self._record([outcome])
+        return outcome[1] == "delivered"
+
+    async def _send(self, notice: Notice) -> tuple[int, str, str]:
+        """(row id, delivered / failed / retry, error)."""
         try:
             await self.senders[notice.channel](notice)
         except PermanentDeliveryError as exc:
-            await self._finish(notice.id, "failed", str(exc))
-            return False
+            return notice.id, "failed", str(exc)
         except Exception as exc:  # any channel failure: retry later, never block the case
-            await self._retry(notice.id, repr(exc))
-            return False
-        await self._finish(notice.id, "delivered", "")
-        return True
+            return notice.id, "retry", repr(exc)
+        return notice.id, "delivered", ""
+
+    async def _record(self, outcomes: list[tuple[int, str, str]]) -> None:
+        """The delivered rows of a pass in one statement; failures (rare) one by one."""
+        delivered = [row_id for row_id, status, _ in outcomes if status == "delivered"]
+        if delivered:
+            async with self.db.session() as session, session.begin():
+                await session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id.in_(delivered))
+                    .values(status="delivered", last_error="", delivered_at=self.clock()))
+        for row_id, status, error in outcomes:
+            if status == "failed":
+                await self._finish(row_id, "failed", error)
+            elif status == "retry":
+                await self._retry(row_id, error)
 
     async def _finish(self, row_id: int, status: str, error: str) -> None:
         async with self.db.session() as session, session.begin():
-            values: dict[str, Any] = {"status": status, "last_error": error[:1000]}
-            if status == "delivered":
-                values["delivered_at"] = self.clock()
             await session.execute(
-                update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+                update(OutboxMessage).where(OutboxMessage.id == row_id)
+                .values(status=status, last_error=error[:1000]))
 
     async def _retry(self, row_id: int, error: str) -> None:
         async with self.db.session() as session, session.begin():
@@ -131,11 +149,23 @@ class OutboxWorker:
 
     async def run_once(self, limit: int = 50) -> int:
         notices = await self.claim(limit)
-        results = await asyncio.gather(*(self.deliver(n) for n in notices))
-        return sum(results)
+        if not notices:
+            return 0
+        pending = {asyncio.ensure_future(self._send(n)) for n in notices}
+        delivered = 0
+        while pending:
+            # What is done within a second is recorded together; a slow send (a channel
+            # timing out) does not hold back the record of the others for long.
+            done, pending = await asyncio.wait(pending, timeout=RECORD_EVERY_S)
+            outcomes = [task.result() for task in done]
+            await self._record(outcomes)
+            delivered += sum(status == "delivered" for _, status, _ in outcomes)
+        return delivered
 
     async def run_forever(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
-        await repeat(self.run_once, stop, interval_s, log)
+        # After a busy pass, a short rest lets the next pass take a batch instead of a row:
+        # a transaction or two per batch rather than per notification.
+        await repeat(self.run_once, stop, interval_s, log, busy_rest_s=BATCH_REST_S)
 
     async def undelivered(self) -> int:
         async with self.db.session() as session:

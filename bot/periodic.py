@@ -9,15 +9,17 @@ from collections.abc import Awaitable, Callable
 
 
 async def repeat(one_pass: Callable[[], Awaitable[int]], stop: asyncio.Event,
-                 interval_s: float, log: logging.Logger) -> None:
+                 interval_s: float, log: logging.Logger, busy_rest_s: float = 0.0) -> None:
     """`one_pass` returns how much it did; after a pass that did nothing, wait `interval_s`
-    (or until `stop`). A failing pass is logged and tried again: the runner never dies."""
+    (or until `stop`), after one that did something, `busy_rest_s`. A failing pass is logged
+    and tried again: the runner never dies."""
     while not stop.is_set():
         try:
             done = await one_pass()
         except Exception:
             log.exception("background pass failed")
             done = 0
-        if not done:
+        rest_s = busy_rest_s if done else interval_s
+        if rest_s:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+                await asyncio.wait_for(stop.wait(), rest_s)

@@ -31,6 +31,7 @@ from adapters import telegram
 from adapters.telegram_outbound import card_key
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import TelegramConfig
+from bot.messages import Button, Outcome, Reply
 from bot.models import CaseMedia, OutboxMessage
 from bot.services import Services
 from bot.texts import LOCALES, t
@@ -234,6 +235,10 @@ class Telegram:
         headers = {} if secret is None else {telegram.SECRET_HEADER: secret}
         response = await self.client.post("/telegram", json=update, headers=headers,
                                           scope_base={"client": ("127.0.0.1", 5000)})
+        if response.status_code == 200:  # Telegram runs the Bot API call the answer carries
+            call = dict(await response.get_json())
+            if "method" in call:
+                self.api.calls.append((call.pop("method"), call))
         return response.status_code
 
     async def send(self, *updates: dict) -> None:
@@ -735,9 +740,38 @@ async def test_one_persons_queued_updates_do_not_stall_everyone_else() -> None:
 
 
 async def test_a_reply_waits_out_a_short_flood_limit(tg: Telegram) -> None:
-    """The reply that carries the case number must not be lost to one 429."""
+    """The reply that carries the case number must not be lost to one 429 (a reply sent
+    through the Bot API: long polling's, or a webhook turn's all but last)."""
+    from telegram import Update
+
     tg.api.flood_once[CITIZEN] = 1
-    text = await tg.say(private_text("帮助"))
-    assert "我的案件" in text
+    update = Update.de_json(private_text("帮助"), tg.channel.application.bot)
+    assert await tg.channel.feed(update)  # the queue long polling uses
+    await tg.channel.drain()
     refused = [p for n, p in tg.api.calls if n == "sendMessage" and int(p["chat_id"]) == CITIZEN]
     assert len(refused) == 2  # the refused send and the one after the wait
+    assert "我的案件" in refused[-1]["text"]
+
+
+async def test_the_webhook_answers_with_the_last_reply(tg: Telegram) -> None:
+    """Telegram runs the Bot API call a webhook answers with: the turn's last reply goes
+    there (no request of its own), earlier replies are sent before it, in order."""
+    response = await tg.client.post("/telegram", json=private_text("帮助"),
+                                    headers={telegram.SECRET_HEADER: SECRET})
+    call = await response.get_json()
+    assert call["method"] == "sendMessage" and call["chat_id"] == CITIZEN
+    assert "我的案件" in call["text"]
+    assert not tg.api.named("sendMessage"), "no separate request for the reply"
+
+    answer = telegram.WebhookAnswer()
+    token = telegram._webhook_answer.set(answer)
+    try:
+        await tg.channel.send_replies(CITIZEN, Outcome([
+            Reply("第一条"), Reply("第二条", buttons=[Button("是", "yes")])]))
+    finally:
+        telegram._webhook_answer.reset(token)
+    assert tg.api.texts_to(CITIZEN) == ["第一条"]
+    assert answer.call == {"method": "sendMessage", "chat_id": CITIZEN, "text": "第二条",
+                           "reply_markup": {"inline_keyboard": [[{"text": "是",
+                                                                  "callback_data": "yes"}]]}}
+    assert not answer.take("sendMessage", chat_id=CITIZEN, text="迟到"), "one call per answer"
