@@ -59,38 +59,42 @@ class OutboxWorker:
         self.backoff_max_s = backoff_max_s
 
     async def claim(self, limit: int = 50) -> list[Notice]:
-        """Take due rows of channels we can send on; PostgreSQL lets several runners share
-        the work (SKIP LOCKED), SQLite serialises writers anyway."""
+        """Take due rows of channels we can send on, in one statement: PostgreSQL lets
+        several runners share the work (SKIP LOCKED), SQLite serialises writers anyway."""
         if not self.senders:
             return []
         now = self.clock()
-        async with self.db.serialised(), self.db.session() as session, session.begin():
-            query = (
-                select(OutboxMessage)
-                .where(OutboxMessage.status.in_(("pending", "sending")),
-                       OutboxMessage.next_attempt_at <= now,
-                       OutboxMessage.channel.in_(list(self.senders)))
-                .order_by(OutboxMessage.id).limit(limit)
-            )
-            if self.db.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = list((await session.execute(query)).scalars())
-            reporters = await self._reporter_ids(session, rows)
-            notices = []
-            for row in rows:
-                row.status = "sending"
-                row.attempts += 1
-                row.next_attempt_at = now + self.lease
-                recipient = row.recipient
-                if recipient.startswith("reporter:"):
-                    recipient = reporters.get(int(recipient.split(":", 1)[1]), "")
-                notices.append(Notice(row.id, row.idempotency_key, row.channel, recipient,
-                                      row.text, dict(row.payload or {})))
+        due = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status.in_(("pending", "sending")),
+                   OutboxMessage.next_attempt_at <= now,
+                   OutboxMessage.channel.in_(list(self.senders)))
+            .order_by(OutboxMessage.id).limit(limit)
+        )
+        if self.db.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        taking = (
+            update(OutboxMessage).where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .values(status="sending", attempts=OutboxMessage.attempts + 1,
+                    next_attempt_at=now + self.lease)
+            .returning(OutboxMessage.id, OutboxMessage.idempotency_key, OutboxMessage.channel,
+                       OutboxMessage.recipient, OutboxMessage.text, OutboxMessage.payload)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.db.serialised(), self.db.single() as session, session.begin():
+            rows = sorted((await session.execute(taking)).all())
+            reporters = await self._reporter_ids(session, [row.recipient for row in rows])
+        notices = []
+        for row in rows:
+            recipient = row.recipient
+            if recipient.startswith("reporter:"):
+                recipient = reporters.get(int(recipient.split(":", 1)[1]), "")
+            notices.append(Notice(row.id, row.idempotency_key, row.channel, recipient,
+                                  row.text, dict(row.payload or {})))
         return notices
 
-    async def _reporter_ids(self, session: Any, rows: list[OutboxMessage]) -> dict[int, str]:
-        ids = {int(r.recipient.split(":", 1)[1]) for r in rows
-               if r.recipient.startswith("reporter:")}
+    async def _reporter_ids(self, session: Any, recipients: list[str]) -> dict[int, str]:
+        ids = {int(r.split(":", 1)[1]) for r in recipients if r.startswith("reporter:")}
         if not ids:
             return {}
         result = await session.execute(
@@ -117,7 +121,7 @@ class OutboxWorker:
         """The delivered rows of a pass in one statement; failures (rare) one by one."""
         delivered = [row_id for row_id, status, _ in outcomes if status == "delivered"]
         if delivered:
-            async with self.db.session() as session, session.begin():
+            async with self.db.single() as session, session.begin():
                 await session.execute(
                     update(OutboxMessage).where(OutboxMessage.id.in_(delivered))
                     .values(status="delivered", last_error="", delivered_at=self.clock()))

@@ -69,6 +69,10 @@ class Database:
         if not url.startswith("sqlite"):
             self.autocommit_engine = create_async_engine(
                 url, echo=echo, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=10)
+        # Sessions for plain reads and for work that is one statement: on PostgreSQL their
+        # BEGIN and COMMIT / ROLLBACK cost no round trips; on SQLite they are ordinary.
+        self.single: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.autocommit_engine or self.engine, expire_on_commit=False)
         # SQLite's deferred transactions let two readers claim the same row before either
         # writes; gridbot runs one process on SQLite, so a process lock makes claims exclusive.
         self._claim_lock = asyncio.Lock() if url.startswith("sqlite") else None

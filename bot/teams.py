@@ -60,7 +60,7 @@ class Teams:
         return worker
 
     async def worker(self, channel: str, external_id: str) -> Worker | None:
-        async with self.db.session() as session:
+        async with self.db.single() as session:
             return (await session.execute(select(Worker).where(
                 Worker.channel == channel, Worker.external_id == external_id,
                 Worker.active.is_(True)))).scalar()
