@@ -35,17 +35,23 @@ TOKEN_ERRORS = {40001, 40014, 42001}  # invalid credential, invalid token, token
 LOCK_TTL_S = 10
 TOKEN_MARGIN_S = 300  # drop a token from Redis this long before WeChat expires it
 CALL_TIMEOUT_S = 10
+LOCAL_COPY_S = 60  # well inside the 5 minutes WeChat keeps a replaced token valid
 
 
 class LoopRedisStorage(SessionStorage):
     """wechatpy session storage on an asyncio Redis client, used from worker threads: each
-    call hops onto the event loop that owns the Redis connection."""
+    call hops onto the event loop that owns the Redis connection.
+
+    What was read is kept in this process for LOCAL_COPY_S, so a send does not hop threads
+    and ask Redis for the token each time. Safe because WeChat keeps a replaced token valid
+    for 5 minutes, and a token WeChat refuses is dropped here at once (`forget_local`)."""
 
     def __init__(self, redis: aioredis.Redis, loop: asyncio.AbstractEventLoop,
                  prefix: str = f"{PREFIX}wxtoken") -> None:
         self.redis = redis
         self.loop = loop
         self.prefix = prefix
+        self._local: dict[str, tuple[float, Any]] = {}  # key → (read at, value)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         with contextlib.suppress(RuntimeError):
@@ -58,8 +64,16 @@ class LoopRedisStorage(SessionStorage):
         return f"{self.prefix}:{key}"
 
     def get(self, key: str, default: Any = None) -> Any:
+        kept = self._local.get(key)
+        if kept is not None and time.monotonic() - kept[0] < LOCAL_COPY_S:
+            return kept[1]
         raw = self._run(self.redis.get(self._key(key)))
-        return default if raw is None else json.loads(raw)
+        if raw is None:
+            self._local.pop(key, None)
+            return default
+        value = json.loads(raw)
+        self._local[key] = (time.monotonic(), value)
+        return value
 
     def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         if value is None:
@@ -67,9 +81,15 @@ class LoopRedisStorage(SessionStorage):
         if ttl:
             ttl = max(int(ttl) - TOKEN_MARGIN_S, 60) if ttl > 2 * TOKEN_MARGIN_S else int(ttl)
         self._run(self.redis.set(self._key(key), json.dumps(value), ex=ttl or None))
+        self._local[key] = (time.monotonic(), value)
 
     def delete(self, key: str) -> None:
+        self.forget_local(key)
         self._run(self.redis.delete(self._key(key)))
+
+    def forget_local(self, key: str) -> None:
+        """The next `get` asks Redis (another process may have a newer token there)."""
+        self._local.pop(key, None)
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -103,6 +123,7 @@ class _SharedToken:
 
     def ensure_token(self, stale: str | None) -> str:
         """A token other than `stale`: someone else's fresh one, or one we fetch."""
+        self.session.forget_local(self.access_token_key)
         with self.session.lock(self.access_token_key):
             current = self.session.get(self.access_token_key)
             if current and current != stale:

@@ -4,6 +4,7 @@ WeChat API (tests/fixtures/wechat/fake_api.py). No network."""
 from __future__ import annotations
 
 import asyncio
+import json
 import base64
 import itertools
 import re
@@ -383,6 +384,27 @@ async def test_access_token_is_fetched_once_for_all_processes(
                            for i, api in enumerate(apis * 3)))
     assert fake_api.tokens_issued == 1
     assert len(fake_api.texts_to("o-share")) == 6
+
+
+async def test_a_process_keeps_its_token_until_wechat_refuses_it(
+    services: Services, fake_api: FakeWeChat
+) -> None:
+    """Sends reuse the token read from Redis (no Redis read per send); when another process
+    has replaced it and WeChat refuses the old one, the new one is read, not fetched again."""
+    first, second = (official_api(APP_ID, "app-secret", fake_api.base_url, services.redis)
+                     for _ in range(2))
+    await first.call(lambda c: c.message.send_text("o-copy", "一"))
+    await second.call(lambda c: c.message.send_text("o-copy", "二"))
+    old = await asyncio.to_thread(lambda: second.client.access_token)
+    new = await asyncio.to_thread(first.client.ensure_token, old)  # the first replaces it
+    assert new != old and fake_api.tokens_issued == 2
+    await second.call(lambda c: c.message.send_text("o-copy", "三"))  # its copy still works
+    assert fake_api.sent("/cgi-bin/message/custom/send")[-1].query["access_token"] == old
+    fake_api.valid_tokens.discard(old)  # WeChat's 5 minutes of grace are over
+    await second.call(lambda c: c.message.send_text("o-copy", "四"))  # refused: reads the new
+    assert fake_api.sent("/cgi-bin/message/custom/send")[-1].query["access_token"] == new
+    assert fake_api.tokens_issued == 2
+    assert fake_api.texts_to("o-copy") == ["一", "二", "三", "四"]
 
 
 async def test_push_to_a_user_who_left_gives_up(services: Services, fake_api: FakeWeChat,
