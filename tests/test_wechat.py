@@ -4,7 +4,6 @@ WeChat API (tests/fixtures/wechat/fake_api.py). No network."""
 from __future__ import annotations
 
 import asyncio
-import json
 import base64
 import itertools
 import re
