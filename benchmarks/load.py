@@ -231,12 +231,7 @@ class TelegramCitizen(PushedReplies):
         self.inbox = fake.inbox(self.user)
 
     def _update(self, message: dict[str, Any]) -> dict[str, Any]:
-        uid = next(UPDATE_IDS)
-        person = {"id": self.user_id, "is_bot": False, "first_name": "市民",
-                  "language_code": "zh-hans"}
-        return {"update_id": uid, "message": {
-            "message_id": uid, "from": person, "date": int(time.time()),
-            "chat": {"id": self.user_id, "type": "private", "first_name": "市民"}, **message}}
+        return telegram_update(self.user_id, message)
 
     async def post(self, update: dict[str, Any]) -> None:
         _, payload = await self.request("/telegram",
@@ -255,7 +250,6 @@ class TelegramCitizen(PushedReplies):
 
 class WeChatCitizen(PushedReplies):
     channel = "wechat"
-    msg_ids = itertools.count(int(time.time()) * 1000)
 
     def __init__(self, index: int, run: str, stats: Stats, port: int,
                  fake: FakeWeChatApi) -> None:
@@ -264,33 +258,11 @@ class WeChatCitizen(PushedReplies):
         self.inbox = fake.inbox(self.user)
         self.crypto = WeChatCrypto(WX_TOKEN, WX_AES_KEY, WX_APP_ID)
 
-    def _xml(self, text: str, pin: tuple[float, float] | None) -> str:
-        head = (f"<xml><ToUserName><![CDATA[gh_load]]></ToUserName>"
-                f"<FromUserName><![CDATA[{self.user}]]></FromUserName>"
-                f"<CreateTime>{int(time.time())}</CreateTime>")
-        if pin is not None:  # WeChat sends GCJ-02
-            lat, lon = wgs84_to_gcj02(*pin)
-            body = (f"<MsgType><![CDATA[location]]></MsgType><Location_X>{lat:.6f}</Location_X>"
-                    f"<Location_Y>{lon:.6f}</Location_Y><Scale>16</Scale>"
-                    "<Label><![CDATA[广东省佛山市禅城区]]></Label>")
-        else:
-            body = (f"<MsgType><![CDATA[text]]></MsgType>"
-                    f"<Content><![CDATA[{text}]]></Content>")
-        return f"{head}{body}<MsgId>{next(self.msg_ids)}</MsgId></xml>"
-
     async def say(self, text: str = "", pin: tuple[float, float] | None = None) -> str:
         while not self.inbox.empty():
             self.inbox.get_nowait()
-        timestamp, nonce = str(int(time.time())), str(random.randrange(10**9))
-        signer = WeChatSigner()
-        signer.add_data(WX_TOKEN, timestamp, nonce)
-        envelope = xmltodict.parse(self.crypto.encrypt_message(self._xml(text, pin), nonce,
-                                                               timestamp))["xml"]
-        body = (f"<xml><ToUserName><![CDATA[gh_load]]></ToUserName>"
-                f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>").encode()
-        query = (f"signature={signer.signature}&timestamp={timestamp}&nonce={nonce}"
-                 f"&openid={self.user}&encrypt_type=aes&msg_signature={envelope['MsgSignature']}")
-        _, payload = await self.request(f"/wechat?{query}", body, "text/xml")
+        path, body = wechat_request(self.crypto, self.user, wechat_xml(self.user, text, pin))
+        _, payload = await self.request(path, body, "text/xml")
         answer = payload.decode()
         if answer == "success":  # answered later by customer-service message
             return await self.pushed()
@@ -298,6 +270,46 @@ class WeChatCitizen(PushedReplies):
         plain = self.crypto.decrypt_message(answer, outer["MsgSignature"], outer["TimeStamp"],
                                             outer["Nonce"])
         return str(xmltodict.parse(plain)["xml"]["Content"])
+
+
+def telegram_update(user_id: int, message: dict[str, Any]) -> dict[str, Any]:
+    """A private-chat Update from one person, as Telegram posts it to the webhook."""
+    uid = next(UPDATE_IDS)
+    person = {"id": user_id, "is_bot": False, "first_name": "市民", "language_code": "zh-hans"}
+    return {"update_id": uid, "message": {
+        "message_id": uid, "from": person, "date": int(time.time()),
+        "chat": {"id": user_id, "type": "private", "first_name": "市民"}, **message}}
+
+
+WECHAT_MSG_IDS = itertools.count(int(time.time()) * 1000)
+
+
+def wechat_xml(openid: str, text: str, pin: tuple[float, float] | None = None) -> str:
+    """One plaintext WeChat message: text, or a location pin (WeChat sends GCJ-02)."""
+    head = (f"<xml><ToUserName><![CDATA[gh_load]]></ToUserName>"
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime>")
+    if pin is not None:
+        lat, lon = wgs84_to_gcj02(*pin)
+        body = (f"<MsgType><![CDATA[location]]></MsgType><Location_X>{lat:.6f}</Location_X>"
+                f"<Location_Y>{lon:.6f}</Location_Y><Scale>16</Scale>"
+                "<Label><![CDATA[广东省佛山市禅城区]]></Label>")
+    else:
+        body = f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{text}]]></Content>"
+    return f"{head}{body}<MsgId>{next(WECHAT_MSG_IDS)}</MsgId></xml>"
+
+
+def wechat_request(crypto: WeChatCrypto, openid: str, xml: str) -> tuple[str, bytes]:
+    """The path (signed query) and body of WeChat's POST for one message, in AES mode."""
+    timestamp, nonce = str(int(time.time())), str(random.randrange(10**9))
+    signer = WeChatSigner()
+    signer.add_data(WX_TOKEN, timestamp, nonce)
+    envelope = xmltodict.parse(crypto.encrypt_message(xml, nonce, timestamp))["xml"]
+    body = (f"<xml><ToUserName><![CDATA[gh_load]]></ToUserName>"
+            f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>").encode()
+    query = (f"signature={signer.signature}&timestamp={timestamp}&nonce={nonce}"
+             f"&openid={openid}&encrypt_type=aes&msg_signature={envelope['MsgSignature']}")
+    return f"/wechat?{query}", body
 
 
 Accept = Callable[["Citizen", str], Awaitable[None]]
@@ -371,10 +383,9 @@ class Options:
 Fault = Callable[[Stack, FakeWeChatApi, FakeTelegramApi, float], Awaitable[list[dict[str, Any]]]]
 
 
-async def run(options: Options, faults: Fault | None = None) -> dict[str, Any]:
-    wechat_fake = await FakeWeChatApi().start()
-    telegram_fake = await FakeTelegramApi().start()
-    env = {
+def channels_env(wechat_fake: FakeWeChatApi, telegram_fake: FakeTelegramApi) -> dict[str, str]:
+    """The server's settings for both chat channels, their APIs played by the fakes."""
+    return {
         "GRIDBOT_TELEGRAM_TOKEN": TG_TOKEN, "GRIDBOT_TELEGRAM_SECRET_TOKEN": TG_SECRET,
         "GRIDBOT_TELEGRAM_BASE_URL": telegram_fake.base_url,
         "GRIDBOT_TELEGRAM_BASE_FILE_URL": telegram_fake.base_file_url,
@@ -385,8 +396,13 @@ async def run(options: Options, faults: Fault | None = None) -> dict[str, Any]:
         "GRIDBOT_WECHAT_STATUS_TEMPLATE_ID": WX_TEMPLATE,
         # every citizen is a different person writing a few messages: no per-user limit hit
         "GRIDBOT_LIMITS_PER_USER_PER_MINUTE": "600",
-        **options.extra_env,
     }
+
+
+async def run(options: Options, faults: Fault | None = None) -> dict[str, Any]:
+    wechat_fake = await FakeWeChatApi().start()
+    telegram_fake = await FakeTelegramApi().start()
+    env = {**channels_env(wechat_fake, telegram_fake), **options.extra_env}
     try:
         with Stack(options.workers, env, options.server_log) as stack:
             assert stack.server is not None

@@ -36,6 +36,24 @@ def test_six_citizens_three_channels_counts_match(model_dir: Path) -> None:
     assert figures["counts_match"] is True
 
 
+def test_stack_floor_answers_each_channels_cheapest_turn(model_dir: Path) -> None:
+    """benchmarks/stack_floor.py's gridbot rows at a tiny size: every request answered 200
+    on all three channels (the WeChat one encrypted, the Telegram one with its reply in
+    the webhook's answer)."""
+    import argparse
+
+    from benchmarks import stack_floor
+
+    args = argparse.Namespace(requests=20, concurrency=4)
+    rows = asyncio.run(stack_floor.gridbot_rows(
+        args, extra_env={"GRIDBOT_NLP_MODEL_DIR": str(model_dir)}))
+    assert [r["row"] for r in rows] == ["gridbot chat API, 帮助",
+                                        "gridbot WeChat AES webhook, 帮助",
+                                        "gridbot Telegram webhook, 帮助"]
+    assert all(r["statuses"] == {200: 20} for r in rows), rows
+    assert all(r["server_cpu_ms_per_request"] > 0 for r in rows), rows
+
+
 # -- the fakes' fault modes, as the real SDKs see them ----------------------------------------
 
 async def test_fake_wechat_faults_reach_wechatpy_as_wechat_would_send_them() -> None:
