@@ -45,6 +45,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from adapters.guard import chat_turn_allowed
+from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_outbound import (
     CHANNEL,
     LANGUAGE_TTL_S,
@@ -146,14 +147,14 @@ class TelegramChannel:
                  get_updates_request: BaseRequest | None = None) -> None:
         self.services = services
         self.config = config
-        builder = (Application.builder().token(config.token).base_url(config.base_url)
-                   .base_file_url(config.base_file_url).updater(None)
-                   .concurrent_updates(PerUserUpdates(MAX_CONCURRENT_UPDATES)))
-        if request is not None:  # tests: a fake Bot API
-            builder = builder.request(request)
-        if get_updates_request is not None:
-            builder = builder.get_updates_request(get_updates_request)
-        self.application = builder.build()
+        # Tests may pass a fake Bot API; otherwise the calls go over aiohttp (telegram_http).
+        self.application = (
+            Application.builder().token(config.token).base_url(config.base_url)
+            .base_file_url(config.base_file_url).updater(None)
+            .concurrent_updates(PerUserUpdates(MAX_CONCURRENT_UPDATES))
+            .request(request or AiohttpRequest())
+            .get_updates_request(get_updates_request or AiohttpRequest(pool_size=1))
+            .build())
         self.sender = TelegramSender(self.application.bot, services.redis)
         self._add_handlers()
 

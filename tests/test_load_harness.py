@@ -93,12 +93,12 @@ async def test_fake_wechat_faults_reach_wechatpy_as_wechat_would_send_them() -> 
 async def test_fake_telegram_faults_reach_python_telegram_bot() -> None:
     from telegram import Bot
     from telegram.error import NetworkError, RetryAfter, TimedOut
-    from telegram.request import HTTPXRequest
 
+    from adapters.telegram_http import AiohttpRequest
     from benchmarks.fakes import FakeTelegramApi
 
     fake = await FakeTelegramApi(hold_s=0.6).start()
-    bot = Bot("1:fake", base_url=fake.base_url, request=HTTPXRequest(read_timeout=0.2))
+    bot = Bot("1:fake", base_url=fake.base_url, request=AiohttpRequest(read_timeout_s=0.2))
     try:
         await bot.initialize()
         fake.set_mode("429")
