@@ -22,7 +22,7 @@ from bot.storage import Database
 
 log = logging.getLogger(__name__)
 BATCH_REST_S = 0.05
-RECORD_EVERY_S = 1.0
+RECORD_EVERY_S = 0.25
 
 
 class DeliveryError(Exception):
@@ -158,7 +158,7 @@ class OutboxWorker:
         pending = {asyncio.ensure_future(self._send(n)) for n in notices}
         delivered = 0
         while pending:
-            # What is done within a second is recorded together; a slow send (a channel
+            # What is done within a moment is recorded together; a slow send (a channel
             # timing out) does not hold back the record of the others for long.
             done, pending = await asyncio.wait(pending, timeout=RECORD_EVERY_S)
             outcomes = [task.result() for task in done]
