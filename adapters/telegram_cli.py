@@ -52,8 +52,11 @@ def set_webhook(url: str, config: ConfigOpt = None) -> None:
         bot = Bot(cfg.telegram.token, base_url=cfg.telegram.base_url,
                   base_file_url=cfg.telegram.base_file_url)
         async with bot:
+            # Each update is worked before its webhook call is answered: let Telegram keep
+            # as many calls open at once as it allows (its default is 40).
             return await bot.set_webhook(url, secret_token=cfg.telegram.secret_token,
-                                         allowed_updates=Update.ALL_TYPES)
+                                         allowed_updates=Update.ALL_TYPES,
+                                         max_connections=100)
 
     if not asyncio.run(run()):
         err.print("[red]Telegram refused the webhook[/red]")

@@ -693,6 +693,7 @@ def test_cli_set_webhook_bind_code_and_workers(tmp_path: Path, model_dir: Path) 
         assert _BotApiHandler.calls[-1][0] == "setWebhook"
         params = _BotApiHandler.calls[-1][1]
         assert params["url"] == "https://gridbot.example/telegram"
+        assert int(params["max_connections"]) == 100
         assert params["secret_token"] == SECRET
     finally:
         server.shutdown()
