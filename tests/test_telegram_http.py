@@ -94,7 +94,7 @@ async def test_a_photo_goes_out_as_multipart(api: tuple[RawBotApi, Bot]) -> None
 async def test_failures_become_the_errors_ptb_expects(api: tuple[RawBotApi, Bot]) -> None:
     raw, bot = api
     raw.status = 400
-    with pytest.raises(BadRequest, match="(?i)chat not found"):  # PTB's own status mapping
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):  # PTB's own status mapping
         await bot.send_message(5, "x")
     raw.status, raw.delay_s = 200, 1.0
     with pytest.raises(TimedOut):  # may have landed: the caller must not assume otherwise
