@@ -4,7 +4,10 @@ POST /telegram checks the secret token, drops retried update_ids and has a
 python-telegram-bot Application (built with `updater(None)`: we own the web server) work the
 Update before answering. The turn's last reply (or the toast of a pressed button) rides in the
 webhook's answer as a Bot API method, which Telegram then executes: one HTTP request to the
-Bot API fewer per update. Earlier replies of the same turn are sent first, so order holds.
+Bot API fewer per update. Earlier replies of the same turn are sent first, so a turn's replies
+keep their order (a status push from the outbox may still come between two turns). Telegram
+reports no failure of such a call, so a turn that filed or showed a case (its number must
+arrive) sends everything through the Bot API, which rides out flood waits.
 
 - Private chats are citizens: text, shared locations (WGS-84), photos (file_id as media
   ref), /start, /help, /cases and button presses become InboundMessages for the dialog
@@ -71,6 +74,7 @@ PENDING_TTL_S = 15 * 60  # how long a 办结 / 退回 prompt waits for its note
 MAX_CONCURRENT_UPDATES = 64
 CASES_LIMIT = 20
 REPLY_ATTEMPTS = 3
+STOP_WAIT_S = 10.0
 MAX_REPLY_WAIT_S = 10.0  # a longer flood wait: the person has moved on; don't hold their lock
 PROMPTED = {"resolve": "team.ask_note", "give_back": "team.ask_reason"}
 DONE_TOAST = {"accept": "team.accepted", "arrive": "team.arrived", "hand_up": "team.handed_up"}
@@ -80,15 +84,21 @@ blueprint = Blueprint("telegram", __name__)
 
 @dataclass
 class WebhookAnswer:
-    """The one Bot API call a webhook may answer with; the first taker gets it."""
+    """The one Bot API call a webhook may answer with; the first taker gets it, until the
+    answer is closed (tasks started during the turn share it and may outlive the request)."""
 
     call: dict[str, Any] | None = None
+    closed: bool = False
 
     def take(self, method: str, **params: Any) -> bool:
-        if self.call is not None:
+        if self.call is not None or self.closed:
             return False
         self.call = {"method": method, **{k: v for k, v in params.items() if v is not None}}
         return True
+
+    def close(self) -> dict[str, Any] | None:
+        self.closed = True
+        return self.call
 
 
 # Set while POST /telegram works its update: handlers in that task may answer through it.
@@ -156,6 +166,7 @@ class TelegramChannel:
             .get_updates_request(get_updates_request or AiohttpRequest(pool_size=1))
             .build())
         self.sender = TelegramSender(self.application.bot, services.redis)
+        self._working: set[asyncio.Future[Any]] = set()  # webhook turns and their late sends
         self._add_handlers()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -165,6 +176,8 @@ class TelegramChannel:
         await self.application.start()
 
     async def stop(self) -> None:
+        if self._working:  # webhook turns under way finish first (within reason)
+            await asyncio.wait(self._working, timeout=STOP_WAIT_S)
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
@@ -186,21 +199,44 @@ class TelegramChannel:
 
     async def work(self, update: Update) -> dict[str, Any]:
         """Work an update now (the webhook); the Bot API call to answer it with, or {}.
-        It goes through the same per-person processor as queued updates."""
+        It goes through the same per-person processor as queued updates, in a task of its
+        own: if the webhook call is dropped meanwhile (a time-out, a shutdown), the turn
+        still finishes, and sends what would have ridden in the answer itself."""
         if not await self._first_time(update):
             return {}
         answer = WebhookAnswer()
-        token = _webhook_answer.set(answer)
+        task = asyncio.ensure_future(self._work(update, answer))
+        self._working.add(task)
+        task.add_done_callback(self._working.discard)
         try:
-            app = self.application
-            await app.update_processor.process_update(update, app.process_update(update))
-        finally:
-            _webhook_answer.reset(token)
-        return answer.call or {}
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda _: self._send_orphaned(answer))
+            raise
+        return answer.close() or {}
+
+    async def _work(self, update: Update, answer: WebhookAnswer) -> None:
+        _webhook_answer.set(answer)  # this task's context only
+        app = self.application
+        await app.update_processor.process_update(update, app.process_update(update))
+
+    def _send_orphaned(self, answer: WebhookAnswer) -> None:
+        call = answer.close()
+        if call is None:
+            return
+        params = dict(call)
+        method = params.pop("method")
+        task = asyncio.ensure_future(
+            self.application.bot.do_api_request(method, api_kwargs=params))
+        self._working.add(task)
+        task.add_done_callback(self._working.discard)
 
     async def drain(self) -> None:
-        """Wait until every queued update has been worked (tests, shutdown)."""
+        """Wait until every queued update and every webhook's turn has been worked (tests,
+        shutdown)."""
         await self.application.update_queue.join()
+        while self._working:
+            await asyncio.gather(*self._working, return_exceptions=True)
 
     # -- routing ----------------------------------------------------------------------------
 
@@ -254,7 +290,8 @@ class TelegramChannel:
         await self.send_replies(chat_id, outcome)
 
     async def send_replies(self, chat_id: int, outcome: Outcome) -> None:
-        """In order; the last may ride in the webhook's answer, which Telegram runs after."""
+        """In order; the last may ride in the webhook's answer, which Telegram runs after,
+        unless the turn carries a case number (that one goes where failures are seen)."""
         *first, last = outcome.replies or [None]
         for reply in first:
             await self._send_reply(chat_id, reply)
@@ -262,7 +299,7 @@ class TelegramChannel:
             return
         answer = _webhook_answer.get()
         markup = keyboard(last.buttons)
-        if answer is not None and answer.take(
+        if outcome.case is None and answer is not None and answer.take(
                 "sendMessage", chat_id=chat_id, text=fit(last.text),
                 reply_markup=markup.to_dict() if markup else None):
             return
@@ -498,7 +535,7 @@ def running(services: Services) -> TelegramChannel | None:
 
 
 async def poll(channel: TelegramChannel, stop_event: asyncio.Event, timeout_s: int = 30) -> None:
-    """Long polling for local use: the same queue and handlers as the webhook."""
+    """Long polling for local use: the update queue, with the webhook's handlers."""
     bot = channel.application.bot
     await bot.delete_webhook()  # getUpdates is refused while a webhook is set
     offset: int | None = None

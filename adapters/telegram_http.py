@@ -39,7 +39,8 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.pool_size),
-                headers={"User-Agent": self.USER_AGENT})
+                headers={"User-Agent": self.USER_AGENT},
+                trust_env=True)  # HTTPS_PROXY and friends, as with PTB's httpx default
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -58,19 +59,24 @@ class AiohttpRequest(BaseRequest):
             # aiohttp has no write timeout of its own: an upload's may count as reading.
             write_s = _given(write_timeout, MEDIA_WRITE_TIMEOUT_S)
             read_s = None if read_s is None or write_s is None else max(read_s, write_s)
+        pool_s = _given(pool_timeout, POOL_TIMEOUT_S)
+        connect_s = _given(connect_timeout, CONNECT_TIMEOUT_S)
         timeout = aiohttp.ClientTimeout(
             total=None,
-            connect=_given(pool_timeout, POOL_TIMEOUT_S),  # waiting for a free connection
-            sock_connect=_given(connect_timeout, CONNECT_TIMEOUT_S),
+            # aiohttp's `connect` covers waiting for a pooled connection and opening a new one
+            connect=None if pool_s is None or connect_s is None else pool_s + connect_s,
+            sock_connect=connect_s,
             sock_read=read_s)
+        # aiohttp's error texts hold the URL, and the URL holds the bot's token: keep both
+        # out of the error (and of every log line that prints it).
         try:
             async with self._session.request(method, url, data=_body(request_data),
                                              timeout=timeout) as response:
                 return response.status, await response.read()
-        except TimeoutError as err:
-            raise TimedOut from err
+        except TimeoutError:
+            raise TimedOut from None
         except aiohttp.ClientError as err:
-            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+            raise NetworkError(f"aiohttp.{err.__class__.__name__}") from None
 
 
 def _given(value: Any, default: float) -> float | None:

@@ -123,8 +123,8 @@ class _SharedToken:
 
     def ensure_token(self, stale: str | None) -> str:
         """A token other than `stale`: someone else's fresh one, or one we fetch."""
-        self.session.forget_local(self.access_token_key)
         with self.session.lock(self.access_token_key):
+            self.session.forget_local(self.access_token_key)  # ask Redis, under the lock
             current = self.session.get(self.access_token_key)
             if current and current != stale:
                 return current

@@ -59,8 +59,9 @@ class OutboxWorker:
         self.backoff_max_s = backoff_max_s
 
     async def claim(self, limit: int = 50) -> list[Notice]:
-        """Take due rows of channels we can send on, in one statement: PostgreSQL lets
-        several runners share the work (SKIP LOCKED), SQLite serialises writers anyway."""
+        """Take due rows of channels we can send on in one statement (then one read of the
+        reporters' ids): PostgreSQL lets several runners share the work (SKIP LOCKED),
+        SQLite serialises writers anyway."""
         if not self.senders:
             return []
         now = self.clock()
@@ -162,7 +163,11 @@ class OutboxWorker:
             # timing out) does not hold back the record of the others for long.
             done, pending = await asyncio.wait(pending, timeout=RECORD_EVERY_S)
             outcomes = [task.result() for task in done]
-            await self._record(outcomes)
+            try:
+                await self._record(outcomes)
+            except Exception:  # the database is away: the lease brings these rows back
+                log.warning("outbox: %d outcomes not recorded", len(outcomes), exc_info=True)
+                continue
             delivered += sum(status == "delivered" for _, status, _ in outcomes)
         return delivered
 

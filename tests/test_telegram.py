@@ -776,3 +776,34 @@ async def test_the_webhook_answers_with_the_last_reply(tg: Telegram) -> None:
                            "reply_markup": {"inline_keyboard": [[{"text": "是",
                                                                   "callback_data": "yes"}]]}}
     assert not answer.take("sendMessage", chat_id=CITIZEN, text="迟到"), "one call per answer"
+
+
+async def test_a_turn_with_a_case_number_and_a_dropped_webhook_still_reach_the_person(
+        tg: Telegram) -> None:
+    """A case number must arrive: such a turn sends through the Bot API (where a flood wait
+    is ridden out), not in the webhook's answer. A webhook call dropped while its turn runs
+    (a time-out, a shutdown) does not lose the turn nor the reply that would have ridden
+    in the answer."""
+    from telegram import Update
+
+    answer = telegram.WebhookAnswer()
+    token = telegram._webhook_answer.set(answer)
+    try:
+        await tg.channel.send_replies(CITIZEN, Outcome([Reply("已受理，案件编号 20261202-0001")],
+                                                       case={"number": "20261202-0001"}))
+    finally:
+        telegram._webhook_answer.reset(token)
+    assert answer.call is None
+    assert tg.api.texts_to(CITIZEN) == ["已受理，案件编号 20261202-0001"]
+    answer.close()
+    assert not answer.take("sendMessage", chat_id=CITIZEN, text="迟到"), "closed"
+
+    update = Update.de_json(private_text("帮助"), tg.channel.application.bot)
+    request = asyncio.ensure_future(tg.channel.work(update))
+    while not tg.channel._working:  # the turn has started
+        await asyncio.sleep(0)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    await tg.channel.drain()
+    assert "我的案件" in tg.api.texts_to(CITIZEN)[-1]
