@@ -39,6 +39,16 @@ CARD_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 RATING_SCORES = range(1, 6)
 LONG_LABEL = 8  # characters; longer labels get a row each
+# KEYS: lock, card record; ARGV: token, message id, notice id (both "" when nothing was
+# shown), record TTL.
+SAVE_AND_RELEASE = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '' then
+  redis.call('hset', KEYS[2], 'message', ARGV[2], 'notice', ARGV[3])
+  redis.call('expire', KEYS[2], ARGV[4])
+end
+return redis.call('del', KEYS[1])
+"""
 
 
 def card_key(chat_id: int | str, number: str) -> str:
@@ -163,20 +173,17 @@ class TelegramSender:
         try:
             yield card
         finally:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if card.save is not None:
-                    pipe.hset(key, mapping=card.save)
-                    pipe.expire(key, CARD_TTL_S)
-                pipe.get(lock)
-                holder = (await pipe.execute())[-1]
-            if holder == token:  # still ours (it may have expired and been taken since)
-                await self.redis.delete(lock)
+            # One script: only while the lock is still ours (it may have expired and been
+            # taken since) is the record written and the lock let go.
+            save = card.save or {}
+            await self.redis.eval(SAVE_AND_RELEASE, 2, lock, key, token,
+                                  save.get("message", ""), save.get("notice", ""), CARD_TTL_S)
 
 
 @dataclass
 class CardLock:
     shown: dict[str, str]  # the card's record: message id, newest notice id shown
-    save: dict[str, int] | None = None  # the record to write when the lock is released
+    save: dict[str, int] | None = None  # the record to write as the lock is released
 
 
 def _chat_id(recipient: str) -> int:

@@ -807,3 +807,25 @@ async def test_a_turn_with_a_case_number_and_a_dropped_webhook_still_reach_the_p
         await request
     await tg.channel.drain()
     assert "我的案件" in tg.api.texts_to(CITIZEN)[-1]
+
+
+async def test_a_card_update_that_lost_its_lock_writes_nothing(tg: Telegram) -> None:
+    """A card's record is written, and its lock let go, only while the lock is still the
+    writer's: one that expired mid-send and was taken must not be undone by the old holder."""
+    redis, sender = tg.services.redis, tg.channel.sender
+    key = card_key(GROUP, "20261202-0099")
+    async with sender._locked(key) as card:
+        await redis.set(f"{key}:lock", "someone-else", px=5000)  # ours expired; taken
+        card.save = {"message": 5, "notice": 9}
+    assert await redis.hgetall(key) == {}
+    assert await redis.get(f"{key}:lock") == "someone-else"
+
+    other = card_key(GROUP, "20261202-0100")
+    async with sender._locked(other) as card:
+        assert card.shown == {}
+        card.save = {"message": 6, "notice": 10}
+    assert await redis.hgetall(other) == {"message": "6", "notice": "10"}
+    assert await redis.ttl(other) > 0 and await redis.get(f"{other}:lock") is None
+    async with sender._locked(other) as card:  # nothing shown: the record stays as it was
+        assert card.shown == {"message": "6", "notice": "10"}
+    assert await redis.hgetall(other) == {"message": "6", "notice": "10"}
