@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from quart import Quart, Response, current_app, jsonify, request
 
 from bot.config import LimitsConfig
-from bot.kv import PREFIX, Remember
+from bot.kv import PREFIX, Remember, queue_sets
 from bot.services import Services
 
 WINDOW_S = 60
@@ -77,13 +77,12 @@ class RateLimiter:
         digest = hashlib.blake2b(ident.encode("utf-8", "replace"), digest_size=12).hexdigest()
         key = f"{PREFIX}rl:{kind}:{digest}:{window}"
         async with self.redis.pipeline(transaction=False) as pipe:
-            for remembered, (value, ttl_s) in (remember or {}).items():
-                pipe.set(remembered, value, ex=ttl_s)
+            remembered = queue_sets(pipe, remember)
             pipe.incr(key)
             pipe.expire(key, self.window_s + 1)
             if mark:
                 pipe.set(mark, "1", nx=True, ex=mark_ttl_s)
-            count, _, *marked = (await pipe.execute())[len(remember or {}):]
+            count, _, *marked = (await pipe.execute())[remembered:]
         count = int(count)
         new = bool(marked and marked[0])
         if count <= limit:

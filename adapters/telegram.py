@@ -205,9 +205,7 @@ class TelegramChannel:
         if not await self._first_time(update):
             return {}
         answer = WebhookAnswer()
-        task = asyncio.ensure_future(self._work(update, answer))
-        self._working.add(task)
-        task.add_done_callback(self._working.discard)
+        task = self._track(self._work(update, answer))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -226,10 +224,14 @@ class TelegramChannel:
             return
         params = dict(call)
         method = params.pop("method")
-        task = asyncio.ensure_future(
-            self.application.bot.do_api_request(method, api_kwargs=params))
+        self._track(self.application.bot.do_api_request(method, api_kwargs=params))
+
+    def _track(self, work: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run `work` as a task that stop() and drain() wait for."""
+        task = asyncio.ensure_future(work)
         self._working.add(task)
         task.add_done_callback(self._working.discard)
+        return task
 
     async def drain(self) -> None:
         """Wait until every queued update and every webhook's turn has been worked (tests,

@@ -102,6 +102,7 @@ class TelegramSender:
     def __init__(self, bot: Bot, redis: aioredis.Redis) -> None:
         self.bot = bot
         self.redis = redis
+        self._save_and_release = redis.register_script(SAVE_AND_RELEASE)
 
     async def __call__(self, notice: Notice) -> None:
         kind = notice.payload.get("kind")
@@ -176,8 +177,9 @@ class TelegramSender:
             # One script: only while the lock is still ours (it may have expired and been
             # taken since) is the record written and the lock let go.
             save = card.save or {}
-            await self.redis.eval(SAVE_AND_RELEASE, 2, lock, key, token,
-                                  save.get("message", ""), save.get("notice", ""), CARD_TTL_S)
+            await self._save_and_release(
+                keys=[lock, key],
+                args=[token, save.get("message", ""), save.get("notice", ""), CARD_TTL_S])
 
 
 @dataclass

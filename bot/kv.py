@@ -19,6 +19,13 @@ PREFIX = "gridbot:"
 Remember = Mapping[str, tuple[str, int]]
 
 
+def queue_sets(pipe: Any, remember: Remember | None) -> int:
+    """Add `remember`'s SETs to a pipeline; how many replies they will take."""
+    for key, (value, ttl_s) in (remember or {}).items():
+        pipe.set(key, value, ex=ttl_s)
+    return len(remember or {})
+
+
 def connect(url: str) -> aioredis.Redis:
     if url:
         # A Redis restart takes a second or two: ride it out instead of failing the request
@@ -80,8 +87,7 @@ class Deduper:
             return bool(await self.redis.set(key, "1", nx=True, ex=self.ttl_s))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(key, "1", nx=True, ex=self.ttl_s)
-            for remembered, (value, ttl_s) in remember.items():
-                pipe.set(remembered, value, ex=ttl_s)
+            queue_sets(pipe, remember)
             return bool((await pipe.execute())[0])
 
     async def forget(self, channel: str, message_id: str) -> None:

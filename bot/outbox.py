@@ -128,15 +128,15 @@ class OutboxWorker:
                     .values(status="delivered", last_error="", delivered_at=self.clock()))
         for row_id, status, error in outcomes:
             if status == "failed":
-                await self._finish(row_id, "failed", error)
+                await self._fail(row_id, error)
             elif status == "retry":
                 await self._retry(row_id, error)
 
-    async def _finish(self, row_id: int, status: str, error: str) -> None:
+    async def _fail(self, row_id: int, error: str) -> None:
         async with self.db.session() as session, session.begin():
             await session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == row_id)
-                .values(status=status, last_error=error[:1000]))
+                .values(status="failed", last_error=error[:1000]))
 
     async def _retry(self, row_id: int, error: str) -> None:
         async with self.db.session() as session, session.begin():
