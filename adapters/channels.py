@@ -3,7 +3,8 @@
 - `blueprint`: a Quart Blueprint with its webhook routes (or None), and
 - `async def start(services: Services) -> None`: called once the services exist, when it
   reads its config section, builds its client and adds its outbox senders
-  (`services.outbox.senders[channel] = send`). A channel whose config is empty (no token)
+  (`services.outbox.register(channel, send)`; the started channel is kept in
+  `services.channels[name]`). A channel whose config is empty (no token)
   starts nothing: its routes answer 404 and its outbox rows wait.
 - optionally `async def stop(services: Services) -> None`, called when the server stops.
 """

@@ -6,6 +6,11 @@ before running the dialog and send the polite catalogue message (`guard.slow_dow
 window; further messages in that window are dropped silently so a flood gets no echo.
 Webhook routes (/telegram, /wechat, /wecom) are not limited per address: all their traffic
 comes from the platform's few servers, so they are limited per user after parsing.
+
+The client's address (`client_address`) is the peer's, or — only for a request from one of
+`server.trusted_proxies` — the one that proxy wrote into `server.proxy_header`; the console's
+login limits use the same function. `check_api_request` keeps browsers out of /api/*: JSON
+bodies only, no foreign Origin, no unknown Host (a DNS-rebinding page names its own host).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from quart import Quart, Response, current_app, jsonify, request
 
-from bot.config import LimitsConfig
+from adapters.json_body import json_or_none
+from bot.config import Config, LimitsConfig
 from bot.kv import PREFIX, Remember, queue_sets
 from bot.services import Services
 
@@ -31,6 +37,12 @@ SELF_LIMITED = frozenset({"api_v1.post_report"})
 API_PREFIXES = ("/api/", "/open311/")
 # Answers that carry case data or personal data must not sit in shared caches.
 NO_STORE_EXCEPT = ("/api/v1/grids", "/api/v1/openapi.json", "/api/openapi.json")
+# Methods whose body /api/* reads: JSON only (a browser can send text/plain, form and
+# multipart bodies cross-site without asking; JSON it cannot).
+BODY_METHODS = ("POST", "PUT", "PATCH")
+# /api routes that take an upload by design (multipart, or JSON without photos).
+MULTIPART_ENDPOINTS = frozenset({"wechat_mp.post_report"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
@@ -120,6 +132,73 @@ async def chat_turn_allowed(services: Services, channel: str, user: str,
     return verdict.allowed, verdict.first_refusal
 
 
+# -- the client's address ---------------------------------------------------------------------
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    """`server.trusted_proxies`, parsed once (config validation refused bad entries)."""
+    return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
+
+
+def _ip(text: str) -> IpAddress | None:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    return address
+
+
+def _trusted(address: IpAddress | None, networks: tuple[IpNetwork, ...]) -> bool:
+    return address is not None and any(address in n for n in networks)
+
+
+def _hop(text: str, forwarded: bool) -> IpAddress | None:
+    """One hop of X-Forwarded-For (`1.2.3.4`, `1.2.3.4:5678`, `[::1]:80`, `::1`) or of
+    RFC 7239 Forwarded (`for=1.2.3.4;proto=https`, `for="[::1]:80"`), as an address."""
+    text = text.strip()
+    if forwarded:
+        params = dict(p.strip().partition("=")[::2] for p in text.split(";"))
+        text = next((v for k, v in params.items() if k.strip().lower() == "for"), "")
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # IPv4 with a port
+        text = text.partition(":")[0]
+    return _ip(text)
+
+
+def client_address(config: Config | None = None) -> str:
+    """The client's address for limits and logs. The peer's address, unless the peer is one
+    of `server.trusted_proxies`: then the right-most address in `server.proxy_header` that is
+    not a trusted proxy itself — the address the last trusted proxy saw connecting. Entries
+    further left were written by the client and are never read, so a client cannot choose
+    its address; a header from anyone but a trusted proxy is ignored."""
+    peer = request.remote_addr or ""
+    server = (config or current_app.config["GRIDBOT"]).server
+    if not server.trusted_proxies:
+        return peer
+    networks = _networks(tuple(server.trusted_proxies))
+    if not _trusted(_ip(peer), networks):
+        return peer
+    forwarded = server.proxy_header.lower() == "forwarded"
+    hops = [hop for value in request.headers.getlist(server.proxy_header)
+            for hop in value.split(",") if hop.strip()]
+    address: IpAddress | None = None
+    for hop in reversed(hops):
+        address = _hop(hop, forwarded)
+        if address is None:  # not an address where our proxy writes one: trust nothing
+            return peer
+        if not _trusted(address, networks):
+            return str(address)
+    return str(address) if address is not None else peer  # only trusted hops
+
+
 def _exempt(address: str | None, limits: LimitsConfig) -> bool:
     if address is None:
         return False
@@ -161,11 +240,73 @@ async def limit_address() -> Response | None:
     if services is None:
         return None
     limits = services.config.limits
-    address = request.remote_addr or "unknown"
+    address = client_address() or "unknown"
     if _exempt(address, limits):
         return None
     verdict = await limiter(services).hit("ip", address, limits.per_ip_per_minute)
     return None if verdict.allowed else too_many(verdict, "from this address")
+
+
+def _refused(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def _host_name(header: str) -> str:
+    """The host of a Host header, lower-case, without port, brackets or a final dot."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    if host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+def host_allowed(config: Config, header: str) -> bool:
+    """Loopback names, server.host, the address the request came in on (an IP literal, which
+    no rebinding page can send) and `api.allowed_hosts` (".example.org": and subdomains)."""
+    host = _host_name(header)
+    if not host:
+        return False
+    allowed = config.api.allowed_hosts
+    if "*" in allowed or host in LOOPBACK_HOSTS or host in allowed:
+        return True
+    if host == _host_name(config.server.host):
+        return True
+    local = request.scope.get("server")  # the socket the request came in on
+    if local and local[0] and host == _host_name(str(local[0])) and _ip(host) is not None:
+        return True
+    return any(a.startswith(".") and (host == a[1:] or host.endswith(a)) for a in allowed)
+
+
+def _json_body(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
+async def check_api_request() -> Response | None:
+    """Before every /api/* request: a known Host, no foreign Origin, a JSON body. With no
+    api.keys loopback clients need no key, so without this a web page could use the API
+    through the browser of someone on this machine (a form or text/plain POST needs no
+    CORS preflight; DNS rebinding gets around the same-origin rule but not the Host check).
+    Open311 (/open311, form-encoded by its standard) and the multipart upload keep theirs."""
+    if not request.path.startswith("/api/"):
+        return None
+    config: Config = current_app.config["GRIDBOT"]
+    if not host_allowed(config, request.headers.get("Host", "")):
+        return _refused(400, "unknown Host header: add the name to api.allowed_hosts")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.strip().rstrip("/").lower() not in \
+            config.api.allowed_origins:
+        return _refused(403, "requests from this Origin are not allowed "
+                             "(api.allowed_origins)")
+    if request.method in BODY_METHODS:
+        mimetype = request.mimetype
+        upload = request.endpoint in MULTIPART_ENDPOINTS and mimetype == "multipart/form-data"
+        if not upload and not _json_body(mimetype):
+            return _refused(400, "send the body as JSON (Content-Type: application/json)")
+    return None
 
 
 async def limit_api_user() -> Response | None:
@@ -174,10 +315,7 @@ async def limit_api_user() -> Response | None:
     the hit themselves (`user_verdict_and_mark`), in one round trip with their own check."""
     if request.method != "POST" or request.endpoint in SELF_LIMITED:
         return None
-    try:
-        data = await request.get_json(force=True, silent=True)
-    except UnicodeDecodeError:  # not UTF-8, so not JSON: the route answers 400
-        return None
+    data = await json_or_none()  # not JSON we can read: the route answers 400
     user = data.get("user") if isinstance(data, dict) else None
     if not isinstance(user, str) or not user:
         return None  # the route answers 400 for that
@@ -197,6 +335,7 @@ async def security_headers(response: Response) -> Response:
 def install(app: Quart) -> None:
     """Register the guard on the app (one line in bot.app.create_app)."""
     app.before_request(limit_address)
+    app.before_request(check_api_request)  # before the blueprints' own (authentication)
     # After the blueprint's own before_request (authenticate), which is registered first.
     app.before_request_funcs.setdefault("api_v1", []).append(limit_api_user)
     app.after_request(security_headers)

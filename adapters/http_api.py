@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from adapters import guard
+from adapters.json_body import json_or_none
 from bot.apikeys import verify_key
-from bot.cases import ReporterRef
+from bot.cases import MAX_MEDIA_REF, ReporterRef
 from bot.messages import InboundMessage, Location
 from bot.outbox import updates_for
 from handlers.one_shot import OneShotReport, ReportRejected, file_report
@@ -36,12 +37,16 @@ class LocationIn(BaseModel):
         return Location(self.lat, self.lon, self.coord)
 
 
+# case_media.ref holds 500 characters: a longer reference is refused at the door (400).
+MediaRef = Annotated[str, Field(min_length=1, max_length=MAX_MEDIA_REF)]
+
+
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: str = Field(min_length=1, max_length=128)
     text: str = Field("", max_length=100_000)
     location: LocationIn | None = None
-    media: list[str] = Field(default_factory=list, max_length=9)
+    media: list[MediaRef] = Field(default_factory=list, max_length=9)
     message_id: str = Field("", max_length=128)
 
 
@@ -58,22 +63,56 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
-@api.before_request
-async def authenticate() -> Response | None:
-    """A key from config (`api.keys`) or from the database (`gridbot apikeys add`); with no
-    configured keys, loopback clients need none (as before database keys existed)."""
-    keys: list[str] = current_app.config["GRIDBOT"].api.keys
-    if not keys and is_loopback(request.remote_addr):
+WRONG_KEY = "missing or wrong X-API-Key header"
+
+
+def _same_key(given: str, key: str) -> bool:
+    """Constant time, on bytes: hmac.compare_digest raises TypeError for a str with
+    non-ASCII characters, which a header can carry (that was a 500)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                               key.encode("utf-8", "surrogateescape"))
+
+
+async def key_check(scope: str) -> Response | None:
+    """None when the request may go on to an API of `scope` (chat, suggest): a key from
+    config (`api.keys`, full access), or a database key (`gridbot apikeys add`) whose scopes
+    include it (or admin); with no configured keys, loopback clients need none. The client
+    address is guard.client_address: behind a trusted proxy, the client's, not the proxy's."""
+    from bot.apikeys import find_key
+
+    config = current_app.config["GRIDBOT"]
+    keys: list[str] = config.api.keys
+    if not keys and is_loopback(guard.client_address(config)):
         return None
     given = request.headers.get("X-API-Key", "")
-    if any(hmac.compare_digest(given, key) for key in keys):
+    if not (given.isascii() and given.isprintable()):
+        return error(401, WRONG_KEY)  # no key of ours looks like that
+    if any(_same_key(given, key) for key in keys):
         return None
-    if given and await verify_key(current_app.config["SERVICES"].db, given) is not None:
-        return None
+    if given:
+        db = current_app.config["SERVICES"].db
+        if await verify_key(db, given, scope=scope) is not None:
+            return None
+        found = await find_key(db, given)
+        if found is not None:
+            return error(403, f"this API key may not use the {scope} API (its scopes: "
+                              f"{', '.join(found.scopes)}); `gridbot apikeys set-scopes` "
+                              "changes them")
     if not keys and not given:
         return error(403, "no X-API-Key header: without a key only loopback clients are "
                           "served")
-    return error(401, "missing or wrong X-API-Key header")
+    return error(401, WRONG_KEY)
+
+
+async def authenticate_suggest() -> Response | None:
+    """The gate of the suggest API (adapters/suggest_api.py): the suggest scope."""
+    return await key_check("suggest")
+
+
+@api.before_request
+async def authenticate() -> Response | None:
+    """The chat API's gate: the chat scope (see key_check)."""
+    return await key_check("chat")
 
 
 NUL_ERROR = "NUL characters (\\u0000) are not accepted"
@@ -102,10 +141,7 @@ async def refuse_nul_arguments() -> Response | None:
 
 async def validated_body(model: type[Body]) -> Body | Response:
     """The JSON body checked against `model`, or a 400 response naming the first problem."""
-    try:
-        data = await request.get_json(force=True, silent=True)
-    except UnicodeDecodeError:  # `silent` covers bad JSON, not bytes that are not UTF-8
-        data = None
+    data = await json_or_none()
     if not isinstance(data, dict):
         return error(400, "the body must be a JSON object")
     if _has_nul(data):
@@ -142,7 +178,7 @@ class ReportIn(BaseModel):
     location: LocationIn | None = None
     address: str = Field("", max_length=200)
     item_code: str | None = Field(None, max_length=16)
-    media: list[str] = Field(default_factory=list, max_length=9)
+    media: list[MediaRef] = Field(default_factory=list, max_length=9)
     report_id: str = Field("", max_length=128)
 
 
@@ -153,26 +189,21 @@ async def post_report() -> Response:
     if isinstance(body, Response):
         return body
     services = current_app.config["SERVICES"]
-    # The user's rate limit and the report id's first-time check in one Redis round trip
-    # (the busiest route: guard.limit_api_user leaves this one to us).
-    seen_as = f"{CHANNEL}-report:{body.user}"
-    mark = services.dedupe.key(seen_as, body.report_id) if body.report_id else ""
-    verdict, new = await guard.user_verdict_and_mark(services, CHANNEL, body.user, mark)
+    # The busiest route counts its user's hit itself (guard.limit_api_user leaves it to us).
+    verdict = await guard.user_verdict(services, CHANNEL, body.user)
     if not verdict.allowed:
-        if new:  # refused before anything was filed: a retry may reuse the id
-            await services.dedupe.forget(seen_as, body.report_id)
         return guard.too_many(verdict, "for this user")
-    if mark and not new:
-        return error(409, "this report_id was already filed")
     location = body.location.to_location() if body.location is not None else None
     try:
         result = await file_report(OneShotReport(
             CHANNEL, body.user, body.text, location, body.address, body.item_code, body.media,
-        ), services)
+            body.report_id), services)
     except ReportRejected as exc:
-        if body.report_id:  # nothing was filed: the corrected report may reuse its id
-            await services.dedupe.forget(seen_as, body.report_id)
         return error(422, str(exc))
+    # report_id means "filed" (stored in the filing's transaction): a retry of a filed
+    # report gets 409 with the case it filed; a retry of a failed one files it now.
+    if result.pop("replayed"):
+        return error(409, "this report_id was already filed", case=result["case"])
     response = jsonify(result)
     response.status_code = 201
     return response

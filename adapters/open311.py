@@ -35,7 +35,7 @@ from bot.services import Services
 from bot.texts import t
 from bot.workflow import OPEN, Status
 from handlers.one_shot import OneShotReport, ReportRejected, file_report
-from nlp.normalize import clean, mask_personal
+from nlp.normalize import clean, mask_personal, public_text
 
 CHANNEL = "open311"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
@@ -45,9 +45,11 @@ MAX_SPAN = timedelta(days=90)  # the spec's default window and largest start..en
 MAX_DESCRIPTION = 4000  # request.json: description maxLength
 MAX_FIELD = 256  # identity fields, ids: longer is not a real value
 _SPACED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9000  # dates outside are refused (400), not overflowed
 CLOSED = (Status.CLOSED.value, Status.REJECTED.value)  # Open311 has open and closed only
 
-open311 = Blueprint("open311", __name__, url_prefix="/open311/v2")
+URL_PREFIX = "/open311/v2"
+open311 = Blueprint("open311", __name__, url_prefix=URL_PREFIX)
 
 
 class Open311Error(Exception):
@@ -122,9 +124,21 @@ def service_entry(item: CatalogueItem) -> dict[str, Any]:
 def _status_notes(services: Services, case: Case) -> str | None:
     """The note of the latest status change on the public timeline: why it is where it is.
     Other events (attached reports, reminders) are not explanations and stay out."""
-    timeline = services.cases.public_view(case)["timeline"]
+    timeline = services.cases.public_timeline(case)
     notes = [e["note"] for e in timeline if e["action"] == "transition" and e["note"]]
-    return mask_personal(notes[-1]) if notes else None
+    return notes[-1] if notes else None
+
+
+def public_place(services: Services, case: Case) -> str | None:
+    """Where, as the public may read it: the named place the address contains (a gazetteer
+    entry: road and number, compound, landmark), else the grid's name — never the free text
+    someone typed, which may hold a flat number, a name or a phone."""
+    if case.address:
+        found = services.gazetteer.find(case.address)
+        if found:
+            return found[0].place.name
+    grid = services.grids.get(case.grid_code)
+    return grid.name if grid else None
 
 
 def _media_url(case: Case) -> str | None:
@@ -144,7 +158,7 @@ def request_entry(services: Services, case: Case) -> dict[str, Any]:
         "service_name": case.item_name,
         "service_code": case.item_code,
         # The reporter's own words are published only when they were sent to be (Open311).
-        "description": mask_personal(case.text) if case.channel == CHANNEL else None,
+        "description": public_text(case.text) if case.channel == CHANNEL else None,
         "agency_responsible": case.department,
         "service_notice": None if closed else t(
             "open311.request_notice", department=case.department,
@@ -153,7 +167,7 @@ def request_entry(services: Services, case: Case) -> dict[str, Any]:
         "updated_datetime": _w3c(case.closed_at if closed and case.closed_at
                                  else case.updated_at, tz),
         "expected_datetime": _w3c(case.handling_due, tz),
-        "address": case.address or None,
+        "address": public_place(services, case),
         "lat": case.lat,  # cases keep WGS-84 (the locator converts GCJ-02 on the way in)
         "long": case.lon,
         "media_url": _media_url(case),
@@ -183,7 +197,7 @@ async def discovery(fmt: str) -> Response:
         "key_service": t("open311.key_service"),
         "endpoints": [{
             "specification": SPEC,
-            "url": request.host_url.rstrip("/") + open311.url_prefix,
+            "url": request.host_url.rstrip("/") + URL_PREFIX,
             "changeset": changeset,
             "type": "production",
             "formats": ["application/json", "text/xml"],
@@ -220,6 +234,10 @@ def _moment(name: str, tz: ZoneInfo) -> datetime | None:
         moment = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:
         raise Open311Error(400, t("open311.bad_date", name=name, value=raw[:40])) from None
+    # Years near 1 or 9999 overflow when moved to UTC or by the 90-day window: no case
+    # is that old or that far ahead, so they are refused as dates this API does not serve.
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise Open311Error(400, t("open311.bad_date", name=name, value=raw[:40]))
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 

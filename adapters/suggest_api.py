@@ -1,9 +1,11 @@
 """Hotline suggestions: POST /api/v1/suggest and /api/v1/suggest/confirm.
 
-Staff type or paste a call; they get the three most likely catalogue items (department,
-time limits, confidence) and the grid if the text names a known place. What they confirm
-or correct is stored as a labelled example for `gridbot train --from-cases`. Transport only:
-the same authentication as the chat API, validation, and the project's own services.
+Staff type or paste a call; they get its scope (catalogue / department / question /
+emergency), the topic and department when it is not a grid matter, whether it is
+urgent, the three most likely catalogue items (department, time limits, confidence) and
+the grid if the text names a known place (nlp.triage; as `gridbot suggest --json`). What
+they confirm or correct is stored as a labelled example for `gridbot train --from-cases`.
+Transport only: the same authentication as the chat API, validation, and the project's own services.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, Response, current_app, jsonify
 
-from adapters.http_api import authenticate, error, validated_body
+from adapters.http_api import authenticate_suggest, error, validated_body
 from bot.cases import utcnow
 from bot.locator import Located, Spot
 from bot.models import TrainingExample
@@ -22,6 +24,7 @@ from bot.services import Services
 from bot.texts import t
 from nlp.normalize import has_chinese, prepare
 from nlp.place_tags import place_names
+from nlp.triage import ItemFacts, item_facts, triage
 
 SOURCE = "hotline"
 TOP_K = 3
@@ -29,8 +32,9 @@ TOP_K = 3
 # limit loses nothing it would read, and a 1 MB body costs no more than a short one.
 RAW_FACTOR = 4
 suggest_api = Blueprint("suggest_v1", __name__, url_prefix="/api/v1/suggest")
-# One gate for every /api/v1 blueprint: keys, or loopback clients only when none are set.
-suggest_api.before_request(authenticate)
+# The chat API's gate with the suggest scope: configured keys, database keys with the
+# suggest (or admin) scope, or loopback clients only when no keys are set.
+suggest_api.before_request(authenticate_suggest)
 
 
 class SuggestIn(BaseModel):
@@ -62,20 +66,34 @@ def _location(located: Located, text: str) -> dict[str, Any]:
     return found
 
 
+_FACTS: dict[int, tuple[Any, dict[str, ItemFacts]]] = {}
+
+
+def _facts(catalogue: Any) -> dict[str, ItemFacts]:
+    """Item facts of the running catalogue, computed once per catalogue object."""
+    cached = _FACTS.get(id(catalogue))
+    if cached is None or cached[0] is not catalogue:
+        cached = (catalogue, item_facts(catalogue))
+        _FACTS.clear()
+        _FACTS[id(catalogue)] = cached
+    return cached[1]
+
+
 def _suggest(services: Services, text: str) -> dict[str, Any]:
     model = services.models.get()
-    suggestions = model.rank(text, k=TOP_K)
+    facts = _facts(services.catalogue)
+    result = triage(model, text, services.config.triage.departments, facts, k=TOP_K)
     items = []
-    for s in suggestions:
+    for s in result.suggestions:
         if s.code not in services.catalogue:  # a model older than the catalogue
             continue
         item = services.catalogue.get(s.code)
         items.append({**item.public_dict(), "label": item.label,
                       "confidence": round(s.confidence, 4)})
-    sure = model.is_sure(suggestions)
+    sure = result.sure
     answer: dict[str, Any] = {
         "items": items,
-        "sure": sure,
+        **result.as_dict(facts),  # scope, topic, department, urgent, sure, suggestions …
         "threshold": round(model.threshold, 4),
         "model_version": services.models.version,
         "location": _location(services.locator.from_text(text), text),

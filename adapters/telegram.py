@@ -48,6 +48,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from adapters.guard import chat_turn_allowed
+from adapters.json_body import json_or_none
 from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_outbound import (
     CHANNEL,
@@ -64,7 +65,7 @@ from bot.messages import InboundMessage, Location, Outcome, Reply
 from bot.queries import open_cases_of_grid, refusal_before_prompt
 from bot.services import Services
 from bot.texts import t
-from handlers import intents
+from handlers import intents, team
 from handlers.router import handle
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,6 @@ class WebhookAnswer:
 # Set while POST /telegram works its update: handlers in that task may answer through it.
 _webhook_answer: ContextVar[WebhookAnswer | None] = ContextVar("telegram_webhook_answer",
                                                                default=None)
-_running: dict[int, TelegramChannel] = {}  # started channels, by id(services)
 
 
 def language_of_user(user: User | None) -> str:
@@ -130,7 +130,10 @@ class PerUserUpdates(BaseUpdateProcessor):
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary())
 
-    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    # PTB marks process_update @final (its semaphore, then do_process_update); the order here
+    # is the point of this class, so it is overridden on purpose.
+    async def process_update(  # type: ignore[misc]
+            self, update: object, coroutine: Awaitable[Any]) -> None:
         """The person's lock first, a concurrency slot second: taken the other way round, one
         person's queued updates would hold slots while they wait and stall everyone else."""
         user = update.effective_user if isinstance(update, Update) else None
@@ -294,11 +297,11 @@ class TelegramChannel:
     async def send_replies(self, chat_id: int, outcome: Outcome) -> None:
         """In order; the last may ride in the webhook's answer, which Telegram runs after,
         unless the turn carries a case number (that one goes where failures are seen)."""
-        *first, last = outcome.replies or [None]
+        if not outcome.replies:
+            return
+        *first, last = outcome.replies
         for reply in first:
             await self._send_reply(chat_id, reply)
-        if last is None:
-            return
         answer = _webhook_answer.get()
         markup = keyboard(last.buttons)
         if outcome.case is None and answer is not None and answer.take(
@@ -387,12 +390,7 @@ class TelegramChannel:
                     chat.id, t(PROMPTED[action], language, name=worker.name, number=number),
                     reply_markup=ForceReply(selective=False))
                 return
-            if action == "accept":
-                await s.actions.accept(number, worker)
-            elif action == "arrive":
-                await s.actions.arrive(number, worker)
-            else:
-                await s.actions.hand_up(number, worker)
+            await team.perform(team.TeamCommand(action, number), worker, s)
         except ActionRefused as refused:  # nothing changed: say why, to the presser only
             await self._answer_query(query, refused.text(language), show_alert=True)
             return
@@ -424,13 +422,10 @@ class TelegramChannel:
             return
         s, number = self.services, pending["case"]
         worker = await s.teams.worker(CHANNEL, str(user.id))
+        done = "team.resolved" if pending["action"] == "resolve" else "team.given_back"
         try:
-            if pending["action"] == "resolve":
-                await s.actions.resolve(number, worker, text, pending["media"])
-                done = "team.resolved"
-            else:
-                await s.actions.give_back(number, worker, text)
-                done = "team.given_back"
+            await team.perform(team.TeamCommand(pending["action"], number, text,
+                                                pending["media"]), worker, s)
         except ActionRefused as refused:
             await message.reply_text(refused.text(language))
             return
@@ -520,20 +515,20 @@ async def start(services: Services, config: TelegramConfig | None = None,
                     "(use `gridbot telegram poll` locally)")
     channel = TelegramChannel(services, config, request, get_updates_request)
     await channel.start()
-    _running[id(services)] = channel
-    services.outbox.senders[CHANNEL] = channel.sender
+    services.channels[CHANNEL] = channel
+    services.outbox.register(CHANNEL, channel.sender)
     return channel
 
 
 async def stop(services: Services) -> None:
-    channel = _running.pop(id(services), None)
+    channel = services.channels.pop(CHANNEL, None)
     if channel is not None:
-        services.outbox.senders.pop(CHANNEL, None)
+        services.outbox.unregister(CHANNEL)
         await channel.stop()
 
 
 def running(services: Services) -> TelegramChannel | None:
-    return _running.get(id(services))
+    return services.channels.get(CHANNEL)
 
 
 async def poll(channel: TelegramChannel, stop_event: asyncio.Event, timeout_s: int = 30) -> None:
@@ -568,7 +563,7 @@ async def webhook() -> Response:
         return _error(404, "the Telegram channel is not configured")
     if not channel.accepts(request.headers.get(SECRET_HEADER, "")):
         return _error(403, "wrong or missing secret token")
-    data = await request.get_json(force=True, silent=True)
+    data = await json_or_none()
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
         return _error(400, "not a Telegram update")
     try:

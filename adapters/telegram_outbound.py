@@ -20,11 +20,11 @@ import redis.asyncio as aioredis
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
-from bot.kv import PREFIX
+from bot.kv import PREFIX, as_text
 from bot.messages import Button
 from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
 from bot.texts import DEFAULT_LANGUAGE, t
-from bot.workflow import Status
+from bot.workflow import TEAM_ACTIONS, Status, offered
 
 CHANNEL = "telegram"
 MAX_TEXT = 4096  # Bot API limit for one message
@@ -32,11 +32,6 @@ CARD_TTL_S = 180 * 24 * 3600  # long enough to outlive any case
 LANGUAGE_TTL_S = 365 * 24 * 3600
 CARD_LOCK_MS = 15_000
 CARD_LOCK_WAIT_S = 10.0
-# The actions a card offers while the team still owns the case; none once it is handled.
-CARD_ACTIONS: dict[str, tuple[str, ...]] = {
-    Status.DISPATCHED: ("accept", "resolve", "give_back", "hand_up"),
-    Status.HANDLING: ("arrive", "resolve", "give_back", "hand_up"),
-}
 RATING_SCORES = range(1, 6)
 LONG_LABEL = 8  # characters; longer labels get a row each
 # KEYS: lock, card record; ARGV: token, message id, notice id (both "" when nothing was
@@ -63,9 +58,11 @@ def action_data(action: str, number: str) -> str:
     return f"act:{action}:{number}"
 
 
-def card_buttons(number: str, status: str, language: str = DEFAULT_LANGUAGE) -> list[Button]:
-    return [Button(t(f"button.{action}", language), action_data(action, number))
-            for action in CARD_ACTIONS.get(status, ())]
+def card_buttons(number: str, status: str, language: str = DEFAULT_LANGUAGE,
+                 level: str | None = None) -> list[Button]:
+    """The team's actions the case allows now (bot.workflow.ACTIONS); none once handled."""
+    return [Button(t(f"button.{action.name}", language), action_data(action.name, number))
+            for action in TEAM_ACTIONS if offered(action, status, level)]
 
 
 def rating_buttons(number: str, language: str = DEFAULT_LANGUAGE) -> list[Button]:
@@ -93,7 +90,7 @@ def fit(text: str) -> str:
 
 
 async def language_of(redis: aioredis.Redis, user_id: int | str) -> str:
-    return await redis.get(language_key(user_id)) or DEFAULT_LANGUAGE
+    return as_text(await redis.get(language_key(user_id))) or DEFAULT_LANGUAGE
 
 
 class TelegramSender:
@@ -135,7 +132,8 @@ class TelegramSender:
 
     async def _card(self, notice: Notice, chat: int) -> None:
         number = str(notice.payload.get("case", ""))
-        markup = keyboard(card_buttons(number, str(notice.payload.get("status", ""))))
+        markup = keyboard(card_buttons(number, str(notice.payload.get("status", "")),
+                                       level=notice.payload.get("level")))
         async with self._locked(card_key(chat, number)) as card:
             if int(card.shown.get("notice", 0)) >= notice.id:
                 return  # rows can arrive out of order: a newer state is on screen already

@@ -1,6 +1,8 @@
 """WeChat official account (公众号): the webhook (inbound) and the outbox sender (outbound).
 
-Inbound: check the signature of every request, decrypt in safe (AES) mode, parse with
+Inbound: check the signature of every request, refuse stale timestamps and reused nonces
+(plaintext mode signs only timestamp and nonce, not the body, so a captured query string
+would otherwise carry any body), decrypt in safe (AES) mode, parse with
 wechatpy, drop WeChat's retries (they get the first answer again), run the dialog within
 WeChat's 5-second window or finish it in the background and push the reply through the
 customer-service API. Outbound: customer-service text while the user's 48-hour window is
@@ -53,6 +55,8 @@ REPLY_CACHE_TTL_S = 120  # WeChat's three retries come within ~15 s
 WINDOW = timedelta(hours=48)  # customer-service messages reach users who wrote this recently
 WINDOW_MARGIN = timedelta(minutes=5)  # … and a send must not land just after it closes
 MAX_CLOCK_SKEW_S = 300  # older signed requests are replays
+# A (timestamp, nonce) is remembered as long as its timestamp can pass `fresh`.
+NONCE_TTL_S = 2 * MAX_CLOCK_SKEW_S + 10
 MEDIA_DIR = "var/media"
 MENU_KEYS = ("REPORT", "MY_CASES", "HELP")
 # Menu clicks that mean the same as words a user can type: those words go to the dialog.
@@ -64,7 +68,6 @@ _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _MENTIONED_LINE = "(?m)^{}[.、．]"
 
 blueprint = Blueprint("wechat", __name__)
-_channels: dict[int, WechatChannel] = {}
 
 
 def render_text(replies: list[Reply]) -> str:
@@ -300,7 +303,7 @@ def menu_definition() -> dict[str, Any]:
 async def start(services: Services) -> None:
     cfg = services.config.wechat
     if not cfg.token:
-        _channels.pop(id(services), None)
+        services.channels.pop(CHANNEL, None)
         return
     crypto = WeChatCrypto(cfg.token, cfg.encoding_aes_key, cfg.app_id) \
         if cfg.encoding_aes_key else None
@@ -308,12 +311,12 @@ async def start(services: Services) -> None:
         services, cfg, official_api(cfg.app_id, cfg.app_secret, cfg.api_base_url,
                                     services.redis),
         crypto, services.config.path(MEDIA_DIR))
-    _channels[id(services)] = channel
-    services.outbox.senders[CHANNEL] = channel.send
+    services.channels[CHANNEL] = channel
+    services.outbox.register(CHANNEL, channel.send)
 
 
 def channel_for(services: Services) -> WechatChannel | None:
-    return _channels.get(id(services))
+    return services.channels.get(CHANNEL)
 
 
 def plain(status: int, body: str = "") -> Response:
@@ -368,6 +371,10 @@ async def receive() -> Response:
         return plain(403)
     except Exception:  # anything unreadable from outside is the sender's fault, not ours
         return plain(400, "not a WeChat message")
+    if not await first_use(channel.services, timestamp, nonce, xml):
+        log.warning("WeChat: a signed timestamp/nonce came again with another message; "
+                    "refused as a replay")
+        return plain(403)
     answer = await channel.answer(msg)
     if answer == SUCCESS:
         return plain(200, SUCCESS)
@@ -379,6 +386,22 @@ async def receive() -> Response:
 def fresh(timestamp: str) -> bool:
     """Signed requests are replayable: refuse ones far from now."""
     return timestamp.isdigit() and abs(time.time() - int(timestamp)) <= MAX_CLOCK_SKEW_S
+
+
+async def first_use(services: Services, timestamp: str, nonce: str, xml: bytes | str) -> bool:
+    """Whether this (timestamp, nonce) may carry this message: the first time it is seen
+    (SET NX EX, kept while the timestamp is fresh), or again with the very same message —
+    WeChat's own retry, which the MsgId dedupe answers without running anything twice. The
+    same signature with another message is a replay (in plaintext mode the signature does
+    not cover the body): False, and nothing is processed."""
+    pair = hashlib.sha256(f"{timestamp}:{nonce}".encode("utf-8", "replace")).hexdigest()[:32]
+    key = f"{PREFIX}wxnonce:{pair}"
+    data = xml.encode("utf-8") if isinstance(xml, str) else xml
+    digest = hashlib.sha256(data).hexdigest()
+    redis = services.redis
+    if await redis.set(key, digest, nx=True, ex=NONCE_TTL_S):
+        return True
+    return await redis.get(key) == digest
 
 
 async def create_menu(config: Config) -> dict[str, Any]:

@@ -18,8 +18,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from wechatpy import WeChatClient
@@ -53,7 +53,10 @@ class LoopRedisStorage(SessionStorage):
         self.prefix = prefix
         self._local: dict[str, tuple[float, Any]] = {}  # key → (read at, value)
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _run(self, call: Awaitable[T]) -> T:
+        # redis-py types its commands Awaitable (one signature for the sync and asyncio
+        # clients); on redis.asyncio.Redis (and fakeredis's subclass) they are coroutines.
+        coro = cast(Coroutine[Any, Any, T], call)
         with contextlib.suppress(RuntimeError):
             if asyncio.get_running_loop() is self.loop:
                 coro.close()

@@ -10,9 +10,10 @@ message — WeChat's rule).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,25 +24,38 @@ from wechatpy.exceptions import WeChatClientException
 
 from adapters.guard import chat_turn_allowed
 from adapters.http_api import error
+from adapters.json_body import json_or_none
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
 from bot.cases import CaseNotFound, RatingRefused, ReporterRef
 from bot.config import Config, WechatConfig
 from bot.kv import PREFIX
+from bot.media import (
+    MEDIA_DIR,
+    MP_FOLDER,
+    ORPHAN_AGE_S,
+    PhotoLimits,
+    PhotoQuota,
+    PhotoRefused,
+    check_photo,
+    referenced,
+    remove_files,
+)
 from bot.messages import InboundMessage, Location, Outcome, Reply
 from bot.outbox import Notice, PermanentDeliveryError
+from bot.periodic import sweep_media
 from bot.services import Services
 from bot.texts import t
 from handlers.router import MAX_MEDIA_PER_REPORT, handle
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "mp"
-MEDIA_DIR = "var/media"
-PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+CHANNEL = MP_FOLDER  # "mp": the channel, and its photos' folder under var/media
+# A multipart report's fields (JSON ones are ReportIn's); the photos come as "photos".
+FORM_FIELDS = {"text", "address", "community", "lat", "lon", "coord", "confirm"}
+PHOTO_FIELD = "photos"
 GRANT_TTL_S = 365 * 24 * 3600
 blueprint = Blueprint("wechat_mp", __name__)
-_channels: dict[int, MiniProgram] = {}
 
 
 class LocationIn(BaseModel):
@@ -73,12 +87,23 @@ class RatingIn(BaseModel):
 
 
 @dataclass
+class StoredPhotos:
+    """The photos one report request wrote, and the quota they took."""
+    paths: list[Path] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    quota_key: str | None = None
+
+
+@dataclass
 class MiniProgram:
     services: Services
     config: WechatConfig
     api: WechatApi
     signer: URLSafeTimedSerializer
     media_dir: Path
+    # The orphan-photo sweep this channel started: (stop event, task).
+    sweep: tuple[asyncio.Event, asyncio.Task[None]] | None = None
 
     def token_for(self, openid: str) -> str:
         return self.signer.dumps({"openid": openid})
@@ -127,11 +152,58 @@ class MiniProgram:
     async def step(self, openid: str) -> str | None:
         return (await self.services.dialogs.load(CHANNEL, openid)).get("step")
 
-    async def keep_photo(self, data: bytes, suffix: str) -> str:
-        name = f"{uuid.uuid4().hex}.{suffix}"
-        path = self.media_dir / CHANNEL / name
-        await asyncio.to_thread(_write, path, data)
-        return f"{MEDIA_DIR}/{CHANNEL}/{name}"
+    # -- photos -----------------------------------------------------------------------------
+
+    def quota(self) -> PhotoQuota:
+        return PhotoQuota(self.services.redis, self.config.mp_photos_per_day,
+                          self.config.mp_photo_bytes_per_day,
+                          self.services.config.cases.timezone, self.services.cases.clock)
+
+    async def store_photos(self, openid: str, photos: list[bytes]) -> StoredPhotos:
+        """Check every photo (PhotoRefused, with `n` the photo's number, names the first
+        that fails), take them from the user's daily quota (PhotoRefused "mp.photo_quota"),
+        then write them. Nothing is left behind when any step fails."""
+        stored = StoredPhotos()
+        if not photos:
+            return stored
+        limits = PhotoLimits(self.config.mp_photo_max_bytes, self.config.mp_photo_max_pixels)
+        suffixes = await asyncio.to_thread(_check_all, photos, limits)
+        total = sum(map(len, photos))
+        quota = self.quota()
+        stored.quota_key = await quota.reserve(openid, len(photos), total)
+        if stored.quota_key is None:
+            raise PhotoRefused("mp.photo_quota", files=quota.files_per_day,
+                               mb=f"{quota.bytes_per_day / 1_048_576:g}")
+        for data, suffix in zip(photos, suffixes, strict=True):
+            name = f"{uuid.uuid4().hex}.{suffix}"
+            stored.paths.append(self.media_dir / CHANNEL / name)
+            stored.refs.append(f"{MEDIA_DIR}/{CHANNEL}/{name}")
+            stored.sizes.append(len(data))
+        try:
+            await asyncio.to_thread(_write_all, stored.paths, photos)
+        except BaseException:
+            await self.discard(stored)
+            raise
+        return stored
+
+    async def discard(self, stored: StoredPhotos, keep: set[str] | frozenset[str] = frozenset(),
+                      ) -> None:
+        """Remove the photos of a request that failed or kept them for nothing (but those
+        in `keep`), and give their quota back."""
+        gone = [i for i, ref in enumerate(stored.refs) if ref not in keep]
+        if not gone:
+            return
+        remove_files([stored.paths[i] for i in gone])  # first, and without awaiting
+        if stored.quota_key is not None:
+            with contextlib.suppress(Exception):
+                await self.quota().release(stored.quota_key, len(gone),
+                                           sum(stored.sizes[i] for i in gone))
+
+    async def held_by_dialog(self, openid: str) -> set[str]:
+        """The media references the user's unfinished report holds."""
+        media = (await self.services.dialogs.load(CHANNEL, openid)).get("media")
+        return {ref for ref in media if isinstance(ref, str)} if isinstance(media, list) \
+            else set()
 
     # -- outbound: subscribe messages -------------------------------------------------------
 
@@ -169,26 +241,65 @@ class MiniProgram:
             raise
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+def _check_all(photos: list[bytes], limits: PhotoLimits) -> list[str]:
+    suffixes = []
+    for n, data in enumerate(photos, start=1):
+        try:
+            suffixes.append(check_photo(data, limits))
+        except PhotoRefused as exc:
+            exc.values["n"] = n
+            raise
+    return suffixes
+
+
+def _write_all(paths: list[Path], photos: list[bytes]) -> None:
+    try:
+        for path, data in zip(paths, photos, strict=True):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    except BaseException:
+        remove_files(paths)  # a full disk leaves no half of a request behind
+        raise
 
 
 async def start(services: Services) -> None:
+    await stop(services)
     cfg = services.config.wechat
     if not (cfg.mp_app_id and cfg.session_secret):
-        _channels.pop(id(services), None)
+        services.channels.pop(CHANNEL, None)
         return
     api = official_api(cfg.mp_app_id, cfg.mp_app_secret, cfg.api_base_url, services.redis)
     mp = MiniProgram(services, cfg, api,
                      URLSafeTimedSerializer(cfg.session_secret, salt="gridbot-mp-session"),
                      services.config.path(MEDIA_DIR))
-    _channels[id(services)] = mp
-    services.outbox.senders[CHANNEL] = mp.send
+    services.channels[CHANNEL] = mp
+    services.outbox.register(CHANNEL, mp.send)
+    if cfg.mp_media_sweep_interval_s:
+        # Orphan photos (a report never filed, a server stopped mid-request) are removed
+        # once over an hour old — and older than a half-finished report may wait.
+        done = asyncio.Event()
+        min_age_s = max(ORPHAN_AGE_S, services.config.redis.dialog_ttl_s)
+        task = asyncio.create_task(sweep_media(
+            services.db, lambda: mp.media_dir / CHANNEL, done, cfg.mp_media_sweep_interval_s,
+            log, services.redis, min_age_s))
+        mp.sweep = (done, task)
+
+
+async def stop(services: Services) -> None:
+    """End the orphan sweep (channels.stop_all calls this when the server stops)."""
+    mp = channel_for(services)
+    if mp is None or mp.sweep is None:
+        return
+    (done, task), mp.sweep = mp.sweep, None
+    if task.done() or task.get_loop() is not asyncio.get_running_loop():
+        return  # over, or of an event loop gone by
+    done.set()
+    await asyncio.wait([task], timeout=5)
+    task.cancel()  # (when it did not end in time)
 
 
 def channel_for(services: Services) -> MiniProgram | None:
-    return _channels.get(id(services))
+    return services.channels.get(CHANNEL)
 
 
 def _validation_error(exc: ValidationError) -> Response:
@@ -205,11 +316,26 @@ def _openid(mp: MiniProgram) -> str | None:
     return mp.openid_of(token.strip()) if scheme.lower() == "bearer" and token else None
 
 
+def _configured() -> MiniProgram:
+    """The channel, in a route `authenticate` let through (it answers 404 without one)."""
+    mp = _mp()
+    if mp is None:
+        raise RuntimeError("the mini-program API is not configured (authenticate runs first)")
+    return mp
+
+
+def _caller() -> tuple[MiniProgram, str]:
+    """The channel and the caller's openid, in a route `authenticate` let through (it answers
+    401 without a valid session token)."""
+    mp = _configured()
+    openid = _openid(mp)
+    if openid is None:
+        raise RuntimeError("no valid session token (authenticate runs first)")
+    return mp, openid
+
+
 async def _json_object() -> dict[str, Any] | None:
-    try:
-        data = await request.get_json(force=True, silent=True)
-    except UnicodeDecodeError:  # `silent` covers bad JSON, not bytes that are not UTF-8
-        return None
+    data = await json_or_none()
     return data if isinstance(data, dict) else None
 
 
@@ -229,7 +355,7 @@ async def authenticate() -> Response | None:
 
 @blueprint.post("/api/mp/login")
 async def login() -> Response:
-    mp = _mp()
+    mp = _configured()
     data = await _json_object()
     code = data.get("code") if data else None
     if not isinstance(code, str) or not code or len(code) > 128:
@@ -243,44 +369,68 @@ async def login() -> Response:
 
 @blueprint.post("/api/mp/reports")
 async def post_report() -> Response:
-    mp = _mp()
-    openid = _openid(mp)
-    media: list[str] = []
+    """The whole request is checked before a byte is stored: fields, text and place, then
+    every photo (really an image, within the caps), then the user's daily quota. Photos a
+    failed request or a report that came to nothing stored are removed again."""
+    mp, openid = _caller()
+    photos: list[bytes] = []
     if request.mimetype == "multipart/form-data":
         form = await request.form
-        files = (await request.files).getlist("photos")
-        if len(files) > MAX_MEDIA_PER_REPORT:
-            return error(400, f"at most {MAX_MEDIA_PER_REPORT} photos")
+        files = await request.files
+        unknown = sorted((set(form) - FORM_FIELDS) | (set(files) - {PHOTO_FIELD}))
+        if unknown:
+            return error(400, t("mp.unknown_field", name=unknown[0][:40]))
+        uploads = files.getlist(PHOTO_FIELD)
+        if len(uploads) > MAX_MEDIA_PER_REPORT:
+            return error(400, t("mp.too_many_photos", max=MAX_MEDIA_PER_REPORT))
         raw: dict[str, Any] = {k: form[k] for k in ("text", "address", "community") if k in form}
         if "lat" in form or "lon" in form:
             raw["location"] = {"lat": form.get("lat"), "lon": form.get("lon"),
                                "coord": form.get("coord", "gcj02")}
         raw["confirm"] = form.get("confirm", "") in ("1", "true", "yes")
-        for photo in files:
-            suffix = PHOTO_TYPES.get(photo.mimetype)
-            if suffix is None:
-                return error(400, f"photos must be JPEG, PNG or WebP, not {photo.mimetype}")
-            media.append(await mp.keep_photo(photo.read(), suffix))
+        # One byte past the cap is enough to refuse a photo as too large.
+        photos = [upload.read(mp.config.mp_photo_max_bytes + 1) for upload in uploads]
     else:
         raw = await _json_object() or {}
     try:
         body = ReportIn.model_validate(raw)
     except ValidationError as exc:
         return _validation_error(exc)
-    return jsonify(await mp.report(openid, body, media))
+    if not body.text.strip():
+        return error(400, t("mp.text_required"), field="text")
+    try:
+        stored = await mp.store_photos(openid, photos)
+    except PhotoRefused as exc:
+        status = 429 if exc.key == "mp.photo_quota" else 400
+        return error(status, t(exc.key, **exc.values), field=PHOTO_FIELD)
+    try:
+        answer = await mp.report(openid, body, stored.refs)
+    except BaseException:
+        # The report failed (storage, or the client went away): keep nothing — but what a
+        # case filed before the failure refers to, when that can still be told.
+        keep: set[str] = set()
+        with contextlib.suppress(Exception):
+            keep = await asyncio.wait_for(referenced(mp.services.db, stored.refs), 5)
+        await mp.discard(stored, keep=keep)
+        raise
+    if stored.refs and answer.get("case") is None:
+        # Not filed (refused, cancelled, not a report): only a dialog that waits for the
+        # place or a confirmation (or keeps a draft whose filing failed, to confirm again)
+        # still needs them; once it expires the sweep takes them.
+        await mp.discard(stored, keep=await mp.held_by_dialog(openid))
+    return jsonify(answer)
 
 
 @blueprint.post("/api/mp/reports/reply")
 async def reply_report() -> Response:
     """Answer the dialog's question: a category number, a place, 确认 or 取消."""
-    mp = _mp()
     try:
         body = ReplyIn.model_validate(await _json_object() or {})
     except ValidationError as exc:
         return _validation_error(exc)
     if not body.text.strip() and body.location is None:
         return error(400, "send text or a location")
-    openid = _openid(mp)
+    mp, openid = _caller()
     loc = body.location
     outcome = await mp.turn(openid, body.text,
                             Location(loc.lat, loc.lon, loc.coord) if loc else None)
@@ -289,16 +439,16 @@ async def reply_report() -> Response:
 
 @blueprint.get("/api/mp/cases")
 async def list_cases() -> Response:
-    mp = _mp()
-    cases = await mp.services.cases.for_reporter(ReporterRef(CHANNEL, _openid(mp)), limit=50)
+    mp, openid = _caller()
+    cases = await mp.services.cases.for_reporter(ReporterRef(CHANNEL, openid), limit=50)
     return jsonify({"cases": [mp.services.cases.public_view(c, with_timeline=False)
                               for c in cases]})
 
 
 @blueprint.get("/api/mp/cases/<number>")
 async def get_case(number: str) -> Response:
-    mp = _mp()
-    case = await mp.services.cases.get(number, ReporterRef(CHANNEL, _openid(mp)))
+    mp, openid = _caller()
+    case = await mp.services.cases.get(number, ReporterRef(CHANNEL, openid))
     if case is None:
         return error(404, "no such case among yours")
     return jsonify(mp.services.cases.public_view(case))
@@ -306,13 +456,13 @@ async def get_case(number: str) -> Response:
 
 @blueprint.post("/api/mp/cases/<number>/rating")
 async def rate_case(number: str) -> Response:
-    mp = _mp()
+    mp, openid = _caller()
     try:
         body = RatingIn.model_validate(await _json_object() or {})
     except ValidationError as exc:
         return _validation_error(exc)
     try:
-        case = await mp.services.cases.rate(number, ReporterRef(CHANNEL, _openid(mp)),
+        case = await mp.services.cases.rate(number, ReporterRef(CHANNEL, openid),
                                             body.score, body.note)
     except CaseNotFound:
         return error(404, "no such case among yours")
@@ -324,12 +474,12 @@ async def rate_case(number: str) -> Response:
 @blueprint.post("/api/mp/subscriptions")
 async def subscribed() -> Response:
     """What wx.requestSubscribeMessage answered: one 'accept' = one update we may push."""
-    mp = _mp()
+    mp, openid = _caller()
     data = await _json_object() or {}
     template, accepted = data.get("template_id"), data.get("accepted", 1)
     if not isinstance(template, str) or not isinstance(accepted, int) or not 0 < accepted < 100:
         return error(400, "give template_id and accepted (how many grants)")
-    total = await mp.granted(_openid(mp), template, accepted)
+    total = await mp.granted(openid, template, accepted)
     return jsonify({"grants": total})
 
 
@@ -367,7 +517,7 @@ def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str,
 
 _ERRORS = {"400": _answer("bad request", _ref("Error")),
            "401": _answer("no valid session token", _ref("Error"))}
-_AUTH = [{"session": []}]
+_AUTH: list[dict[str, list[str]]] = [{"session": []}]
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -419,7 +569,8 @@ OPENAPI: dict[str, Any] = {
             "responses": {"200": _answer("session", {"type": "object", "properties": {
                 "token": {"type": "string"}, "expires_in": {"type": "integer"}}}), **_ERRORS}}},
         "/api/mp/reports": {"post": {
-            "summary": "Report a problem (JSON, or multipart with up to 9 photos)",
+            "summary": "Report a problem (JSON, or multipart with up to 9 photos: JPEG, "
+                       "PNG, WebP, GIF or HEIC)",
             "security": _AUTH,
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": _ref("Report")},
@@ -429,7 +580,9 @@ OPENAPI: dict[str, Any] = {
                     "coord": {"type": "string"}, "confirm": {"type": "string"},
                     "photos": {"type": "array",
                                "items": {"type": "string", "format": "binary"}}}}}}},
-            "responses": {"200": _answer("the dialog's answer", _ref("Turn")), **_ERRORS}}},
+            "responses": {"200": _answer("the dialog's answer", _ref("Turn")),
+                          "429": _answer("the user's photos for today are used up",
+                                         _ref("Error")), **_ERRORS}}},
         "/api/mp/reports/reply": {"post": {
             "summary": "Answer the dialog's question (category number, place, 确认, 取消)",
             "security": _AUTH,

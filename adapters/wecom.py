@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +33,13 @@ from adapters.wechat import fresh, has_dtd, plain, well_formed
 from adapters.wechat_api import WechatApi, media_bytes, work_api
 from bot.actions import ActionRefused
 from bot.config import WecomConfig
-from bot.kv import PREFIX
+from bot.kv import PREFIX, as_text
 from bot.models import Case, Worker
 from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
 from bot.services import Services
 from bot.texts import t
-from bot.workflow import Status
-from handlers.intents import CASE_NUMBER
+from bot.workflow import ACTIONS, Status
+from handlers import team
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +50,11 @@ MARKDOWN_MAX_BYTES = 4000  # the robot takes 4096
 PHOTOS_TTL_S = 24 * 3600  # photos wait this long for the worker's 办结
 REPLY_CACHE_TTL_S = 120
 ROBOT_GONE = {93000, 93008}  # invalid webhook key, robot removed from the group
-_COMMAND = re.compile(rf"^\s*(接单|到场|办结|退回|上报)\s*{CASE_NUMBER.pattern}?\s*(.*)$",
-                      re.DOTALL)
 # Markdown the citizen's words must not inject into a staff group (links, emphasis, tags).
 _MARKDOWN = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞", "*": "＊", "`": "｀",
                            "#": "＃"})
 
 blueprint = Blueprint("wecom", __name__)
-_channels: dict[int, WecomChannel] = {}
 
 
 def markdown_card(notice: Notice) -> str:
@@ -117,7 +113,7 @@ class WecomChannel:
         key = str(msg.id) if msg.id else f"{msg.source}:{msg.time}:{msg.type}"
         cached = f"{PREFIX}wecomreply:{key}"
         if not await self.services.dedupe.first_time(CHANNEL, key):
-            return await redis.get(cached) or ""
+            return as_text(await redis.get(cached)) or ""
         allowed, tell = await chat_turn_allowed(self.services, CHANNEL, msg.source)
         if not allowed:  # a flood: one polite word per window, then nothing
             return t("guard.slow_down") if tell else ""
@@ -138,30 +134,23 @@ class WecomChannel:
         if msg.type == "image":
             await self.keep_photo(msg.source, msg.media_id)
             return t("wecom.photo_kept")
-        match = _COMMAND.match(msg.content or "")
-        if match is None or not match.group(2):
+        command = team.parse(msg.content or "")
+        if command is None or not command.number:
             return t("wecom.usage")
-        command, number, rest = match.group(1), match.group(2), match.group(3).strip()
         try:
-            case = await self.act(command, number.upper(), worker, rest)
+            case = await self.act(command, worker)
         except ActionRefused as refused:
             return refused.text()
-        return t("wecom.done", command=command, number=case.number,
+        return t("wecom.done", command=ACTIONS[command.action].command, number=case.number,
                  status=t(f"status.{case.status}"))
 
-    async def act(self, command: str, number: str, worker: Worker, rest: str) -> Case:
-        actions = self.services.actions
-        if command == "接单":
-            return await actions.accept(number, worker)
-        if command == "到场":
-            return await actions.arrive(number, worker)
-        if command == "退回":
-            return await actions.give_back(number, worker, rest)
-        if command == "上报":
-            return await actions.hand_up(number, worker, rest)
+    async def act(self, command: team.TeamCommand, worker: Worker) -> Case:
+        if command.action != "resolve":
+            return await team.perform(command, worker, self.services)
         photos_key = self._photos_key(worker.external_id)
-        photos = list(await self.services.redis.lrange(photos_key, 0, -1))
-        case = await actions.resolve(number, worker, rest, photos)
+        photos = await self.services.redis.lrange(photos_key, 0, -1)
+        command.media = [as_text(photo) for photo in photos]
+        case = await team.perform(command, worker, self.services)
         await self.services.redis.delete(photos_key)  # used only once the case took them
         return case
 
@@ -203,7 +192,7 @@ def _write(path: Path, data: bytes) -> None:
 async def start(services: Services) -> None:
     cfg = services.config.wecom
     if not cfg.corp_id:
-        _channels.pop(id(services), None)
+        services.channels.pop(CHANNEL, None)
         return
     # The robot sender works with the webhook alone; the app callback needs token and key.
     crypto = WeChatCrypto(cfg.token, cfg.encoding_aes_key, cfg.corp_id) \
@@ -212,12 +201,12 @@ async def start(services: Services) -> None:
         services, cfg, crypto,
         work_api(cfg.corp_id, cfg.secret, cfg.api_base_url, services.redis),
         httpx.AsyncClient(timeout=10), services.config.path(MEDIA_DIR))
-    _channels[id(services)] = channel
-    services.outbox.senders[CHANNEL] = channel.send
+    services.channels[CHANNEL] = channel
+    services.outbox.register(CHANNEL, channel.send)
 
 
 def channel_for(services: Services) -> WecomChannel | None:
-    return _channels.get(id(services))
+    return services.channels.get(CHANNEL)
 
 
 

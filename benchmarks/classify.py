@@ -8,6 +8,15 @@ and JSON and appends a dated entry to benchmarks/RESULTS.md.
 
     ./run bench                      # installs the fastText wheel first
     .venv/bin/python benchmarks/classify.py [--data DIR] [--core N] [--no-record]
+
+`--catalogue`: the catalogue / triage table instead, on the fixed held-out part of the
+hand-labelled real board messages (training.labels: 20% by scope, seeded hash of msg_id):
+the seed-only model, the triage model (training.triage_model) and a plain TF-IDF +
+LinearSVC trained on the same data — item top-1 / top-3 / big class among catalogue
+matters, scope accuracy, the share of non-grid messages sent away from `catalogue` and of
+grid matters kept, sure share and precision, messages/s one by one on one core.
+
+    .venv/bin/python benchmarks/classify.py --catalogue [--data DIR] [--core N] [--no-record]
 """
 
 from __future__ import annotations
@@ -230,15 +239,175 @@ the command, the data and the machine.
 """
 
 
+@dataclass
+class CatalogueResult:
+    name: str
+    figures: dict[str, float | None]
+    train_s: float
+    note: str = ""
+
+
+CATALOGUE_COLUMNS = (("top1", "top-1"), ("top3", "top-3"), ("big_class", "big class"),
+                     ("scope_accuracy", "scope acc."), ("nongrid_away", "non-grid → other"),
+                     ("grid_keep", "grid → catalogue"), ("sure_share", "sure share"),
+                     ("sure_precision", "right when sure"), ("topic_accuracy", "topic acc."),
+                     ("msgs_per_s_one_by_one", "msgs/s (1 by 1)"))
+
+
+def catalogue_table(results: list[CatalogueResult]) -> str:
+    head = ("| model | " + " | ".join(h for _, h in CATALOGUE_COLUMNS) + " | train s |\n|"
+            + "---|" * (len(CATALOGUE_COLUMNS) + 2) + "\n")
+
+    def cell(key: str, value: float | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value:,.0f}" if key.startswith("msgs") else f"{value:.3f}"
+
+    return head + "".join(
+        f"| {r.name} | " + " | ".join(cell(k, r.figures.get(k)) for k, _ in CATALOGUE_COLUMNS)
+        + f" | {r.train_s:.0f} |\n" for r in results)
+
+
+def _flat_baseline(train_rows: list, held: list, seed_x: list[str], seed_y: list[str],
+                   catalogue) -> CatalogueResult:
+    """TF-IDF (jieba words) + LinearSVC, sklearn defaults, on the same data: one flat label
+    per text (the item for catalogue matters, `scope:department` / `scope:question` else);
+    scope = catalogue when an item wins; items ranked among the item columns."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
+
+    def flat(r) -> str | None:
+        if r.scope in ("catalogue", "emergency") and r.item in catalogue:
+            return r.item
+        return f"scope:{r.scope}" if r.scope in ("department", "question") else None
+
+    rows = [(r.text, flat(r)) for r in train_rows if flat(r)]
+    started = time.perf_counter()
+    pipe = Pipeline([
+        ("words", TfidfVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False,
+                                  sublinear_tf=True)),
+        ("model", LinearSVC()),
+    ]).fit([t for t, _ in rows] + seed_x, [y for _, y in rows] + seed_y)
+    train_s = time.perf_counter() - started
+    classes = list(pipe.classes_)
+    item_cols = np.array([i for i, c in enumerate(classes) if not c.startswith("scope:")])
+    scores = pipe.decision_function([r.text for r in held])
+    best = np.array(classes)[scores.argmax(axis=1)]
+    item_rank = item_cols[np.argsort(-scores[:, item_cols], axis=1)[:, :3]]
+    cat = [i for i, r in enumerate(held) if r.scope in ("catalogue", "emergency")
+           and r.item in catalogue]
+    top1 = [classes[item_rank[i, 0]] == held[i].item for i in cat]
+    top3 = [held[i].item in {classes[j] for j in item_rank[i]} for i in cat]
+    big = [catalogue.get(classes[item_rank[i, 0]]).big_class
+           == catalogue.get(held[i].item).big_class for i in cat]
+    predicted = ["catalogue" if not b.startswith("scope:") else b[6:] for b in best]
+    truth = [r.scope if r.scope != "emergency" else "catalogue" for r in held]
+    grid = [p == "catalogue" for p, r in zip(predicted, held, strict=True)
+            if r.scope == "catalogue"]
+    away = [p != "catalogue" for p, r in zip(predicted, held, strict=True)
+            if r.scope in ("department", "question")]
+    sample = [r.text for r in held[:300]]
+    started = time.perf_counter()
+    for text in sample:
+        pipe.decision_function([text])
+    speed = len(sample) / (time.perf_counter() - started)
+    return CatalogueResult("TF-IDF (jieba words) + LinearSVC, flat labels", {
+        "top1": float(np.mean(top1)), "top3": float(np.mean(top3)),
+        "big_class": float(np.mean(big)),
+        "scope_accuracy": float(np.mean([a == b for a, b in zip(predicted, truth,
+                                                                  strict=True)])),
+        "nongrid_away": float(np.mean(away)), "grid_keep": float(np.mean(grid)),
+        "sure_share": None, "sure_precision": None, "topic_accuracy": None,
+        "msgs_per_s_one_by_one": speed}, train_s,
+        "sklearn defaults (C=1), full text; no calibration, so no 'sure'")
+
+
+def run_catalogue(data_dir: Path, folds: int) -> tuple[list[CatalogueResult], dict, str]:
+    from bot.catalogue import load_catalogue
+    from nlp.places import Gazetteer, load_gazetteer
+    from nlp.triage import TOPICS
+    from training.catalogue_model import train_catalogue_model
+    from training.corpus import read_seed_corpus
+    from training.labels import read_dev_topics, read_labelled
+    from training.labels import split as split_labels
+    from training.triage_model import evaluate_triage, train_triage_model
+
+    catalogue = load_catalogue(ROOT / "data/catalogue.csv")
+    words = Gazetteer(load_gazetteer(ROOT / "data/demo/gazetteer.csv")).words()
+    seed_dir = ROOT / "data/seed_corpus"
+    rows = read_labelled(data_dir)
+    train_rows, held = split_labels(rows)
+    dev = read_dev_topics(data_dir)
+    results: list[CatalogueResult] = []
+    print("seed-only model …", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    seed_model, _ = train_catalogue_model(seed_dir, catalogue, words)
+    seed_s = time.perf_counter() - started
+    results.append(CatalogueResult("seed-only model (before)", evaluate_triage(
+        seed_model, held, catalogue), seed_s, "training.catalogue_model; scope by rules only"))
+    print("triage model …", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    model, report = train_triage_model(seed_dir, catalogue, words, train_rows, dev, None,
+                                       folds=folds)
+    train_s = time.perf_counter() - started
+    results.append(CatalogueResult("gridbot triage model", evaluate_triage(
+        model, held, catalogue), train_s, "training.triage_model (scope + topic + item)"))
+    print("TF-IDF + LinearSVC …", file=sys.stderr, flush=True)
+    seed_x, seed_y = read_seed_corpus(seed_dir, catalogue)
+    results.append(_flat_baseline(train_rows, held, seed_x, seed_y, catalogue))
+    counts = {s: sum(r.scope == s for r in held) for s in ("catalogue", "department",
+                                                           "question", "emergency")}
+    data_note = (f"Held-out part: {len(held)} of {len(rows)} labelled board messages "
+                 f"({counts}); training part {len(train_rows)} + seed corpus "
+                 f"{len(seed_x)} sentences + dev_raw.csv {len(dev[0])} (topic router only; "
+                 f"{len(TOPICS)} topics).")
+    return results, report.cv, data_note
+
+
+def record_catalogue(path: Path, command: str, results: list[CatalogueResult], cv: dict,
+                     data_note: str, core: int) -> None:
+    if not path.exists():
+        path.write_text(HEADER, encoding="utf-8")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"\n## classify --catalogue — {stamp}\n",
+        f"`{command}`\n",
+        f"\n{data_note} One core (cpu {core}), Python {platform.python_version()}, load "
+        f"average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work "
+        "on the machine slows every row alike).\n",
+        "\n" + catalogue_table(results),
+        *(f"\n- {r.name}: {r.note}" for r in results if r.note),
+        "\n- Cross-validated on the training part (what the thresholds were chosen on): "
+        + json.dumps(cv, ensure_ascii=False) + "\n",
+    ]
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="TIPDM data folder")
     parser.add_argument("--core", type=int, default=None, help="CPU to pin to (default: last)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-record", action="store_true", help="do not append RESULTS.md")
+    parser.add_argument("--catalogue", action="store_true",
+                        help="the catalogue / triage table on the held-out real messages")
+    parser.add_argument("--folds", type=int, default=5, help="with --catalogue: CV folds")
     args = parser.parse_args(argv)
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
+    if args.catalogue:
+        cat_results, cv, data_note = run_catalogue(args.data, args.folds)
+        print(catalogue_table(cat_results))
+        print(data_note)
+        print(json.dumps({"core": core, "results": [asdict(r) for r in cat_results],
+                          "cross_validation": cv}, ensure_ascii=False, indent=2))
+        if not args.no_record:
+            command = "python benchmarks/classify.py " + shlex.join(
+                argv if argv is not None else sys.argv[1:])
+            record_catalogue(args.results, command.strip(), cat_results, cv, data_note, core)
+        return 0
     split = load_split(args.data)
     results: list[Result] = []
     notes: list[str] = []

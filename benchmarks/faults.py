@@ -37,7 +37,9 @@ from benchmarks.fakes import FakeApi, FakeTelegramApi, FakeWeChatApi  # noqa: E4
 from benchmarks.harness import Stack  # noqa: E402
 from benchmarks.load import options_from, parse_args, run, stop_on_sigterm  # noqa: E402
 
-TOKEN_EXPIRY_EVERY_S = 3.0  # while in 40001 mode, every token dies again this often
+TOKEN_EXPIRY_EVERY_S = 3.0
+REPORT_EVERY_S = 0.25  # the idempotency client's pace: a form report every so often
+RETRY_EVERY_S = 0.5  # while in 40001 mode, every token dies again this often
 
 
 class Schedule:
@@ -113,10 +115,80 @@ async def inject(stack: Stack, wechat: FakeWeChatApi, telegram: FakeTelegramApi,
             if await schedule.at(schedule.now() + 5):
                 await schedule.mode(telegram, mode, seconds)
 
+    reports = asyncio.ensure_future(idempotent_reports(stack, schedule))
     await processes()
     if await schedule.at(schedule.now() + 10):
         await asyncio.gather(wechat_api(), telegram_api())
+    schedule.log.append(await reports)
     return sorted(schedule.log, key=lambda e: e["at_s"])
+
+
+async def idempotent_reports(stack: Stack, schedule: Schedule) -> dict[str, Any]:
+    """Issue 15's scenario through every process fault: a web form files with a report_id;
+    its first try fails (an over-long media URL: 400), and every retry — after that 400, a
+    5xx, a refused connection or a cut answer while the server, Redis or PostgreSQL is down —
+    sends the same id until the server says 201 (filed) or 409 (filed before). Then the
+    database is asked: every id must have its case (lost = 0)."""
+    import httpx
+
+    from bot.cases import report_key
+
+    assert stack.server is not None
+    url = stack.server.base_url + "/api/v1/reports"
+    started = schedule.now()
+    ids: list[str] = []
+    outcomes = {"400_first": 0, "201": 0, "409": 0, "retries": 0}
+    async with httpx.AsyncClient(timeout=10) as client:
+        async def one(n: int) -> None:
+            report_id = f"form-{n}"
+            ids.append(report_id)
+            body = {"user": f"form-user-{n}", "text": "小区门口路灯不亮，晚上很黑",
+                    "location": {"lat": 23.0215, "lon": 113.1214}, "report_id": report_id}
+            overlong = {**body, "media": ["https://x.example/" + "a" * 600]}
+            first = await _post(client, url, overlong)
+            outcomes["400_first"] += first == 400
+            while time.monotonic() < schedule.deadline + 60:
+                status = await _post(client, url, body)
+                if status in (201, 409):
+                    outcomes[str(status)] += 1
+                    return
+                outcomes["retries"] += 1
+                await asyncio.sleep(RETRY_EVERY_S)
+
+        tasks = []
+        n = 0
+        while time.monotonic() < schedule.deadline and schedule.now() < started + 60:
+            tasks.append(asyncio.ensure_future(one(n)))
+            n += 1
+            await asyncio.sleep(REPORT_EVERY_S)
+        await asyncio.gather(*tasks)
+    keys = [report_key("http", f"form-user-{i}", report_id) for i, report_id in enumerate(ids)]
+    filed = await asyncio.to_thread(_count_filed, stack.postgres.url, keys)
+    return {"at_s": started, "fault": "idempotency: a failing filing, then its retry",
+            "took_s": round(schedule.now() - started, 1), "outcome": "ok" if filed == len(ids)
+            else "lost reports", "sent": len(ids), "filed": filed, "lost": len(ids) - filed,
+            **outcomes}
+
+
+async def _post(client: Any, url: str, body: dict[str, Any]) -> int:
+    try:
+        return (await client.post(url, json=body)).status_code
+    except Exception:  # refused, reset or timed out while a process is down: retry
+        return 0
+
+
+def _count_filed(database_url: str, keys: list[str]) -> int:
+    import asyncpg
+
+    async def count() -> int:
+        conn = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            return int(await conn.fetchval(
+                "SELECT count(*) FROM filed_reports WHERE key = ANY($1::varchar[])", keys))
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
 
 
 def main(argv: list[str] | None = None) -> int:

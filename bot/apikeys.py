@@ -3,6 +3,12 @@
 A key is made here, shown once (`gridbot apikeys add NAME` prints it) and never stored: the
 table holds its SHA-256 and a short prefix that names it in listings and narrows the lookup.
 Revoking keeps the row (Open311 tokens point at it) and stops it at once.
+
+Each key has scopes, chosen when it is made: `open311` (filing through Open311), `chat` (the
+chat and report API, /api/v1), `suggest` (hotline suggestions; /api/v1/suggest/confirm
+stores training examples) and `admin` (all of them). A new key gets open311 alone unless
+told otherwise: an integrator's key does not reach the chat API or the training data.
+Keys from config (`api.keys`) are not here and keep full access.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +35,11 @@ NAME_MAX = 64
 TOUCH_EVERY = timedelta(minutes=1)
 
 
+OPEN311, CHAT, SUGGEST, ADMIN = "open311", "chat", "suggest", "admin"
+SCOPES = (OPEN311, CHAT, SUGGEST, ADMIN)
+DEFAULT_SCOPES = (OPEN311,)
+
+
 class ApiKeyError(ValueError):
     """Bad key-management input; the message says what is wrong."""
 
@@ -42,10 +54,33 @@ class KeyInfo:
     active: bool
     created_at: datetime
     last_used_at: datetime | None
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or ADMIN in self.scopes
+
+
+def parse_scopes(stored: str | None) -> tuple[str, ...]:
+    """The stored comma-separated scopes, known ones only, in SCOPES order."""
+    given = {part.strip() for part in (stored or "").split(",")}
+    return tuple(s for s in SCOPES if s in given)
+
+
+def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Scopes as given on the command line: known ones, at least one, in SCOPES order."""
+    given = {s.strip().lower() for s in scopes}
+    unknown = sorted(given - set(SCOPES))
+    if unknown:
+        raise ApiKeyError(f"unknown scope {', '.join(unknown)}: choose from "
+                          f"{', '.join(SCOPES)}")
+    if not given:
+        raise ApiKeyError("give a key at least one scope")
+    return tuple(s for s in SCOPES if s in given)
 
 
 def _info(row: ApiKey) -> KeyInfo:
-    return KeyInfo(row.id, row.name, row.prefix, row.active, row.created_at, row.last_used_at)
+    return KeyInfo(row.id, row.name, row.prefix, row.active, row.created_at, row.last_used_at,
+                   parse_scopes(row.scopes))
 
 
 def hash_key(key: str) -> str:
@@ -60,12 +95,14 @@ def _check_name(name: str) -> str:
     return name
 
 
-async def create_key(db: Database, name: str, now: datetime | None = None) -> tuple[KeyInfo, str]:
+async def create_key(db: Database, name: str, now: datetime | None = None,
+                     scopes: Iterable[str] = DEFAULT_SCOPES) -> tuple[KeyInfo, str]:
     """(the stored key's info, the key): the only moment the key exists in the clear."""
     name = _check_name(name)
+    chosen = check_scopes(scopes)
     key = KEY_MARK + secrets.token_urlsafe(32)
     row = ApiKey(name=name, prefix=key[:PREFIX_LEN], key_hash=hash_key(key), active=True,
-                 created_at=now or datetime.now(UTC))
+                 created_at=now or datetime.now(UTC), scopes=",".join(chosen))
     try:
         async with db.session() as session, session.begin():
             session.add(row)
@@ -89,9 +126,26 @@ async def revoke_key(db: Database, name: str) -> bool:
         return bool(result.rowcount)
 
 
-async def verify_key(db: Database, given: str, now: datetime | None = None) -> KeyInfo | None:
-    """The active key `given` is, or None. The prefix finds the candidates; the hashes are
-    compared in constant time, so timing tells nothing about how much of a hash matched."""
+async def set_scopes(db: Database, name: str, scopes: Iterable[str]) -> KeyInfo | None:
+    """Change a key's scopes (None when no key has that name)."""
+    chosen = check_scopes(scopes)
+    async with db.session() as session, session.begin():
+        row = (await session.execute(
+            select(ApiKey).where(ApiKey.name == name.strip()))).scalar()
+        if row is None:
+            return None
+        row.scopes = ",".join(chosen)
+        return _info(row)
+
+
+async def find_key(db: Database, given: str) -> KeyInfo | None:
+    """The active key `given` is, whatever its scopes (nothing is touched): tells a key
+    used outside its scopes (403) from a wrong one (401)."""
+    found = await _find(db, given)
+    return _info(found) if found is not None else None
+
+
+async def _find(db: Database, given: str) -> ApiKey | None:
     if (not given or len(given) > MAX_KEY_LEN or not given.startswith(KEY_MARK)
             or not given.isascii() or not given.isprintable()):
         return None  # not one of ours; and a NUL would make PostgreSQL refuse the query
@@ -103,7 +157,17 @@ async def verify_key(db: Database, given: str, now: datetime | None = None) -> K
     for row in rows:  # no early exit: every candidate costs the same
         if hmac.compare_digest(row.key_hash, digest):
             found = row
-    if found is None:
+    return found
+
+
+async def verify_key(db: Database, given: str, now: datetime | None = None,
+                     scope: str = OPEN311) -> KeyInfo | None:
+    """The active key `given` is, when it may be used for `scope`; else None. The prefix
+    finds the candidates; the hashes are compared in constant time, so timing tells nothing
+    about how much of a hash matched. The default scope is open311: the Open311 filing
+    route asks without naming one; the HTTP API asks for chat or suggest."""
+    found = await _find(db, given)
+    if found is None or not _info(found).allows(scope):
         return None
     now = now or datetime.now(UTC)
     if found.last_used_at is None or now - found.last_used_at >= TOUCH_EVERY:

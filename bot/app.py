@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from quart import Quart, Response, jsonify
 
@@ -15,6 +16,8 @@ from adapters.openapi import openapi_blueprint
 from adapters.suggest_api import suggest_api
 from bot.config import Config, ConfigError
 from bot.services import Services, build_services
+
+log = logging.getLogger(__name__)
 
 
 def check_exposure(config: Config, host: str | None = None) -> None:
@@ -57,6 +60,11 @@ def create_app(config: Config, services: Services | None = None,
         if app.config["SERVICES"] is None:
             app.config["SERVICES"] = await build_services(config)
             app.config["OWNS_SERVICES"] = True
+        # Load the model now: the first suggestion must not wait seconds for it.
+        try:
+            await asyncio.to_thread(app.config["SERVICES"].models.get)
+        except FileNotFoundError:
+            log.warning("no model yet: run `gridbot train`; reports cannot be classified")
         await channels.start_all(app.config["SERVICES"])
         if background:
             services = app.config["SERVICES"]
@@ -73,6 +81,11 @@ def create_app(config: Config, services: Services | None = None,
     @app.get("/healthz")
     async def healthz() -> Response:
         return jsonify({"ok": True})
+
+    @app.get("/favicon.ico")
+    async def favicon() -> Response:
+        """Browsers ask for it on every console page: no content, not a 404 in the log."""
+        return Response(b"", status=204)
 
     @app.errorhandler(413)
     async def too_large(_error: Exception) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import hashlib
 import json
 import math
 import uuid
@@ -12,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
-from sqlalchemy import bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import Insert, bindparam, delete, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
@@ -27,6 +29,7 @@ from bot.models import (
     CaseEvent,
     CaseMedia,
     CaseTimer,
+    FiledReport,
     OutboxMessage,
     Reporter,
 )
@@ -36,10 +39,14 @@ from bot.teams import Teams
 from bot.texts import t
 from bot.workflow import OPEN, Status, TransitionError, check_transition
 from bot.worktime import WorkCalendar
+from nlp.normalize import clean, mask_personal, prepare
 
 Clock = Callable[[], datetime]
 REMIND_AT = (0.5, 0.8)  # shares of the handling time at which the assignee is reminded
 NEXT_LEVEL = {"grid": "street", "street": "district"}
+# Events the public and reporters see (in their own words, public.<action>); the rest —
+# reminders, 督办, merges and splits — are internal.
+PUBLIC_ACTIONS = ("report", "attach", "arrive", "on_spot", "rate")
 
 # Built once: a statement object caches its compiled form, so the hot filing path skips
 # SQLAlchemy's per-call statement construction and cache-key work.
@@ -109,6 +116,10 @@ WITH found AS (
     SELECT c.id, 'photo', m.ref, 'citizen', :now
     FROM c, unnest(CAST(:media AS varchar[])) WITH ORDINALITY AS m(ref, n)
     ORDER BY m.n
+), filed AS (
+    INSERT INTO filed_reports (key, case_id, created_at)
+    SELECT CAST(:report_key AS varchar), c.id, :now FROM c
+    WHERE CAST(:report_key AS varchar) <> ''
 )
 SELECT id, reporter_id FROM c
 """)
@@ -144,12 +155,32 @@ class CaseDraft:
     address: str = ""
     media: list[str] = field(default_factory=list)
     confidence: float | None = None
+    # channel:user:id of the client's report (its 确认 message, a form's report_id): the same
+    # key files once; a retry gets the case it filed (Filing.replayed).
+    report_key: str = ""
+
+
+MAX_MEDIA_REF = 500  # case_media.ref: a longer reference is not a file id or a link
+MAX_ADDRESS = 200  # cases.address
 
 
 @dataclass(frozen=True)
 class Filing:
     case: Case
     attached: bool  # True: an open case of the same problem nearby took this report
+    replayed: bool = False  # True: this report key was filed before; `case` is what it filed
+
+
+def report_key(channel: str, user: str, report_id: str) -> str:
+    """The filed_reports key of a client's report id: hashed, so it fits and holds no id."""
+    digest = hashlib.blake2b(f"{user}\x00{report_id}".encode(), digest_size=20).hexdigest()
+    return f"{channel[:32]}:{digest}"
+
+
+def is_report_clash(exc: IntegrityError) -> bool:
+    """The filed_reports key was taken: the report was filed before (PostgreSQL or SQLite)."""
+    text = str(exc.orig)
+    return "filed_reports_pkey" in text or "filed_reports.key" in text
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -217,12 +248,21 @@ class CaseService:
         grid = self.grids.get(draft.grid_code)
         if grid is None:
             raise ValueError(f"unknown grid {draft.grid_code}")
+        # Every free-text field is cleaned and masked here, once, for every way in: what is
+        # stored is what teams, the console and the public may see.
+        draft.address = prepare(draft.address, MAX_ADDRESS)
+        draft.media = [ref for ref in draft.media if 0 < len(ref) <= MAX_MEDIA_REF]
         resync = False
         for attempt in range(3):
             try:
                 return await self._file_once(draft, reporter, attach_duplicates, item,
                                              grid.code, resync)
             except IntegrityError as exc:
+                if draft.report_key and is_report_clash(exc):
+                    # The same report, filed a moment ago by a retry that overtook this one.
+                    replay = await self.filed_by(draft.report_key)
+                    if replay is not None:
+                        return replay
                 # Only a number clash is worth another go (the counter was behind the
                 # database); the retry resyncs it first.
                 if not is_number_clash(exc) or attempt == 2:
@@ -232,6 +272,16 @@ class CaseService:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    async def filed_by(self, report_key: str) -> Filing | None:
+        """The case a report key filed or joined, if it was filed."""
+        async with self.db.session() as session:
+            row = (await session.execute(
+                select(Case, FiledReport.key).join(FiledReport, FiledReport.case_id == Case.id)
+                .where(FiledReport.key == report_key))).first()
+        if row is None:
+            return None
+        return Filing(row[0], attached=False, replayed=True)
 
     async def _file_once(self, draft: CaseDraft, reporter: ReporterRef,
                          attach_duplicates: bool, item: CatalogueItem, grid_code: str,
@@ -247,7 +297,8 @@ class CaseService:
                 if not attach_duplicates or not await self._any_duplicate(conn, draft, now):
                     case = self._new_case(draft, reporter, item, grid_code, now,
                                           await self.numbers.take(conn, now, resync))
-                    await self._insert_filed_pg(conn, case, reporter, draft.media, now)
+                    await self._insert_filed_pg(conn, case, reporter, draft.media, now,
+                                                draft.report_key)
                     return Filing(case, attached=False)
         async with self.db.session() as session, session.begin():
             duplicate = (await self._open_duplicate(session, draft, now)
@@ -256,17 +307,26 @@ class CaseService:
                 reporter_id = await self._reporter_id(session, reporter, now)
                 await self._attach(session, duplicate, draft, reporter_id, reporter.channel,
                                    now)
+                self._mark_filed(session, draft, duplicate.id, now)
                 return Filing(duplicate, attached=True)
             case = self._new_case(draft, reporter, item, grid_code, now,
                                   await self.numbers.take(session, now, resync))
             if self.db.dialect == "postgresql":
-                await self._insert_filed_pg(session, case, reporter, draft.media, now)
+                await self._insert_filed_pg(session, case, reporter, draft.media, now,
+                                            draft.report_key)
             else:
                 case.reporter_id = await self._reporter_id(session, reporter, now)
                 session.add(case)
                 await session.flush()
                 await self._write_filed_rows(session, case, draft.media, now)
+                self._mark_filed(session, draft, case.id, now)
         return Filing(case, attached=False)
+
+    @staticmethod
+    def _mark_filed(session: AsyncSession, draft: CaseDraft, case_id: int,
+                    now: datetime) -> None:
+        if draft.report_key:
+            session.add(FiledReport(key=draft.report_key, case_id=case_id, created_at=now))
 
     def _new_case(self, draft: CaseDraft, reporter: ReporterRef, item: CatalogueItem,
                   grid_code: str, now: datetime, number: str) -> Case:
@@ -289,7 +349,8 @@ class CaseService:
         )
 
     async def _insert_filed_pg(self, session: AsyncSession | AsyncConnection, case: Case,
-                               reporter: ReporterRef, media: list[str], now: datetime) -> None:
+                               reporter: ReporterRef, media: list[str], now: datetime,
+                               report_key: str = "") -> None:
         """The rows `_write_filed_rows` writes (and the case and reporter), in one statement
         (_FILE_PG). Sets case.id and case.reporter_id; the case object stays outside the
         session, like a committed one with expire_on_commit off."""
@@ -311,13 +372,15 @@ class CaseService:
             room_channel=room[0] if room else None, room_chat=room[1] if room else None,
             card_uuid=uuid.uuid4().hex, card_text=self.card_text(case),
             card_payload=json.dumps({"case": case.number, "status": str(case.status),
-                                     "kind": "card"}, ensure_ascii=False),
-            media=list(media),
+                                     "level": case.current_level, "kind": "card"},
+                                    ensure_ascii=False),
+            media=list(media), report_key=report_key,
         )
         row = (await session.execute(_FILE_PG, params)).first()
         if row is None:
             raise _ReporterRaced(reporter.channel)
-        case.id, case.reporter_id = row
+        # Indexed, not unpacked: mypy types the items of an untyped (text) row as object.
+        case.id, case.reporter_id = row[0], row[1]
         # No ORM flush saw this case: tell the change publisher (bot/changes.py) directly.
         if isinstance(session, AsyncSession):
             mark_changed(session, case.id)  # published when the session commits
@@ -393,7 +456,9 @@ class CaseService:
         assert draft.lat is not None and draft.lon is not None
         rows = (await conn.execute(select(Case.lat, Case.lon).where(*where))).all()
         radius = self.config.duplicate_radius_m
-        return any(distance_m(draft.lat, draft.lon, lat, lon) <= radius for lat, lon in rows)
+        # (The filter's BETWEEN already leaves out cases without a location.)
+        return any(distance_m(draft.lat, draft.lon, lat, lon) <= radius for lat, lon in rows
+                   if lat is not None and lon is not None)
 
     async def _open_duplicate(self, session: AsyncSession, draft: CaseDraft,
                               now: datetime) -> Case | None:
@@ -406,7 +471,8 @@ class CaseService:
         query = select(Case).where(*where).with_for_update()
         rows = (await session.execute(query)).scalars().all()
         radius = self.config.duplicate_radius_m
-        near = [(distance_m(draft.lat, draft.lon, c.lat, c.lon), c.id, c) for c in rows]
+        near = [(distance_m(draft.lat, draft.lon, c.lat, c.lon), c.id, c) for c in rows
+                if c.lat is not None and c.lon is not None]  # (the filter's BETWEEN has them)
         near = [n for n in near if n[0] <= radius]
         return min(near)[2] if near else None
 
@@ -436,14 +502,20 @@ class CaseService:
         if found is not None:
             return found
         dialect = self.db.dialect
+        values: dict[str, Any] = {**params, "phone": ref.phone, "created_at": now}
+        keys = ["channel", "external_id"]
+        insert_new: Insert  # each dialect's insert has its own on_conflict_do_nothing
         if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            insert_new = pg_insert(Reporter).values(**values).on_conflict_do_nothing(
+                index_elements=keys)
         else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        created = (await session.execute(
-            upsert(Reporter).values(**params, phone=ref.phone, created_at=now)
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-            .returning(Reporter.id))).scalar()
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            insert_new = sqlite_insert(Reporter).values(**values).on_conflict_do_nothing(
+                index_elements=keys)
+        created = (await session.execute(insert_new.returning(Reporter.id))).scalar()
         if created is not None:
             return created
         return (await session.execute(_REPORTER_ID, params)).scalar_one()
@@ -452,8 +524,9 @@ class CaseService:
 
     def event(self, session: AsyncSession, case: Case, actor: str, action: str,
                old: str | None, new: str | None, now: datetime, note: str = "") -> CaseEvent:
+        # Notes are free text from workers and staff: cleaned and masked like a report.
         event = CaseEvent(case_id=case.id, at=now, actor=actor, action=action,
-                          from_status=old, to_status=new, note=note)
+                          from_status=old, to_status=new, note=mask_personal(clean(note)))
         session.add(event)
         return event
 
@@ -579,8 +652,11 @@ class CaseService:
             raise ValueError("a rating is 1 to 5")
         now = self.clock()
         async with self.db.session() as session, session.begin():
+            # Only the first reporter rates: a follower's score would count one case twice
+            # and could reopen someone else's case.
             case = (await session.execute(
-                select(Case).where(Case.number == number, self._visible_to(reporter))
+                select(Case).where(Case.number == number,
+                                   Case.reporter_id.in_(self._me(reporter)))
                 .with_for_update()
             )).scalar_one_or_none()
             if case is None:
@@ -712,7 +788,9 @@ class CaseService:
         attached = await session.execute(
             select(AttachedReport.channel, AttachedReport.reporter_id)
             .where(AttachedReport.case_id == case.id).order_by(AttachedReport.id))
-        return [(case.channel, case.reporter_id), *((c, r) for c, r in attached.all())]
+        # (The column allows a case without a reporter row: then only the attached ones.)
+        first = [(case.channel, case.reporter_id)] if case.reporter_id is not None else []
+        return [*first, *((c, r) for c, r in attached.all())]
 
     async def notify_to(self, session: AsyncSession, case: Case, now: datetime,
                         assignee: str, text: str) -> None:
@@ -736,35 +814,51 @@ class CaseService:
         return {
             "idempotency_key": f"{case.number}:{kind}:{channel}:{uuid.uuid4().hex}",
             "case_id": case.id, "channel": channel, "recipient": recipient, "text": text,
-            "payload": {"case": case.number, "status": str(case.status), "kind": kind},
+            "payload": {"case": case.number, "status": str(case.status),
+                        "level": case.current_level, "kind": kind},
             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
         }
 
     # -- reading ----------------------------------------------------------------------------
 
     @staticmethod
-    def _visible_to(reporter: ReporterRef):
+    def _me(reporter: ReporterRef) -> Any:
+        return select(Reporter.id).where(Reporter.channel == reporter.channel,
+                                         Reporter.external_id == reporter.external_id)
+
+    @classmethod
+    def _visible_to(cls, reporter: ReporterRef) -> Any:
         """Cases this person reported or whose report was attached to."""
-        me = select(Reporter.id).where(Reporter.channel == reporter.channel,
-                                       Reporter.external_id == reporter.external_id)
+        me = cls._me(reporter)
         attached = select(AttachedReport.case_id).where(AttachedReport.reporter_id.in_(me))
         return or_(Case.reporter_id.in_(me), Case.id.in_(attached))
 
-    async def for_reporter(self, reporter: ReporterRef, limit: int = 10) -> list[Case]:
+    async def _seen_by(self, query: Any, reporter: ReporterRef) -> list[Case]:
+        """The cases of `query` visible to the reporter, each marked with whether they are its
+        first reporter (`viewer_owns`): a follower sees the status, not the first report."""
+        query = query.where(self._visible_to(reporter)).add_columns(
+            Case.reporter_id.in_(self._me(reporter)).label("own"))
         async with self.db.session() as session:
-            rows = await session.execute(
-                select(Case).where(self._visible_to(reporter))
-                .order_by(Case.id.desc()).limit(limit)
-            )
-            return list(rows.scalars())
+            rows = (await session.execute(query)).all()
+        cases: list[Case] = []
+        for row in rows:  # (indexed: mypy types an unpacked untyped row's items as object)
+            case, own = row[0], row[1]
+            case.viewer_owns = bool(own)
+            cases.append(case)
+        return cases
+
+    async def for_reporter(self, reporter: ReporterRef, limit: int = 10) -> list[Case]:
+        return await self._seen_by(select(Case).order_by(Case.id.desc()).limit(limit), reporter)
 
     async def get(self, number: str, reporter: ReporterRef | None = None) -> Case | None:
-        """The case with its timeline; with `reporter`, only if that person reported it."""
+        """The case with its timeline; with `reporter`, only if that person reported it (or
+        follows it: then `viewer_owns` is False)."""
         query = select(Case).where(Case.number == number).options(
             selectinload(Case.events), selectinload(Case.media)
         )
         if reporter is not None:
-            query = query.where(self._visible_to(reporter))
+            found = await self._seen_by(query, reporter)
+            return found[0] if found else None
         async with self.db.session() as session:
             return (await session.execute(query)).scalar_one_or_none()
 
@@ -790,8 +884,14 @@ class CaseService:
             return area.name if area else ref
         return ref
 
-    def public_view(self, case: Case, with_timeline: bool = True) -> dict[str, Any]:
-        """What the reporter, or anyone allowed to see the case, gets: no reporter identity."""
+    def public_view(self, case: Case, with_timeline: bool = True,
+                    own: bool | None = None) -> dict[str, Any]:
+        """What the reporter, or anyone allowed to see the case, gets: no reporter identity,
+        no staff names, no internal notes. `own` False (a follower whose report was attached,
+        or the public): the status only — never another reporter's words, address or photos.
+        None: what `get`/`for_reporter` found about the viewer (the reporter by default)."""
+        if own is None:
+            own = getattr(case, "viewer_owns", True)
         grid = self.grids.get(case.grid_code)
         view: dict[str, Any] = {
             "number": case.number,
@@ -805,9 +905,10 @@ class CaseService:
             "urgent": case.urgent,
             "grid": {"code": case.grid_code, "name": grid.name if grid else case.grid_code,
                      "leader": grid.leader if grid else None},
-            "address": case.address,
+            "address": case.address if own else (grid.name if grid else ""),
             "location": None if case.lat is None else {"lat": case.lat, "lon": case.lon},
-            "text": case.text,
+            "text": case.text if own else None,
+            "own": own,
             "created_at": case.created_at.isoformat(),
             "response_due": case.response_due.isoformat() if case.response_due else None,
             "handling_due": case.handling_due.isoformat() if case.handling_due else None,
@@ -815,11 +916,27 @@ class CaseService:
             "rating": case.rating,
         }
         if with_timeline:
-            view["timeline"] = [
-                {"at": e.at.isoformat(), "action": e.action, "status": e.to_status,
-                 "status_label": t(f"status.{e.to_status}") if e.to_status else "",
-                 "note": e.note}
-                for e in case.events
-            ]
-            view["photos"] = len(case.media)
+            view["timeline"] = self.public_timeline(case)
+            view["photos"] = len(case.media) if own else 0
         return view
+
+    def public_timeline(self, case: Case) -> builtins.list[dict[str, Any]]:  # (not self.list)
+        """The case's story in public words: what happened, never who inside did it nor
+        internal notes (督办, reminders, merges). The handler's result note at 办结 is for the
+        reporter: it is kept, masked."""
+        entries = []
+        for e in case.events:
+            if e.to_status:  # a status change (older releases named them file, dispatch …)
+                note = t(f"public.status.{e.to_status}")
+                if e.to_status == Status.HANDLED and e.note and e.note != t("event.resolved"):
+                    note = t("public.handled_with", note=mask_personal(e.note, plates=True))
+                elif e.to_status == Status.REJECTED and case.merged_into:
+                    note = t("public.merged", number=case.merged_into)
+            elif e.action in PUBLIC_ACTIONS:
+                note = t(f"public.{e.action}")
+            else:
+                continue
+            entries.append({"at": e.at.isoformat(), "action": e.action, "status": e.to_status,
+                            "status_label": t(f"status.{e.to_status}") if e.to_status else "",
+                            "note": note})
+        return entries

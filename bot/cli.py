@@ -72,7 +72,7 @@ def demo(config: ConfigOpt = None) -> None:
 
     cfg = config_or_exit(config)
     if ModelStore(cfg.path(cfg.nlp.model_dir)).current() is None:
-        err.print("首次运行：正在用种子语料训练分类模型……")
+        err.print("首次运行：正在训练分类模型（种子语料 + 已标注的真实留言）……")
         _train_catalogue(cfg)
     url = f"http://{cfg.server.host}:{cfg.server.port}"
     err.print(f"\ngridbot 已启动：{url}\n在另一个终端运行：  .venv/bin/gridbot chat\n"
@@ -94,27 +94,60 @@ def chat(
 
 
 def _train_catalogue(cfg: Config) -> str:
+    """The default model, made current: the triage model (item model from real words +
+    the seed corpus, scope model, topic router) when the labelled real messages' texts are
+    found (config triage.real_data, env GRIDBOT_TRIAGE_REAL_DATA, ../shared/data/tipdm);
+    else the seed-only model, with a warning."""
     from bot.catalogue import load_catalogue
     from nlp.model_store import ModelStore
     from nlp.places import Gazetteer, load_gazetteer
-    from training.catalogue_model import train_catalogue_model
+    from training.labels import find_real_data, read_dev_topics, read_labelled, split
+    from training.triage_model import train_triage_model
 
     catalogue = load_catalogue(cfg.path(cfg.catalogue.file))
     gazetteer = Gazetteer(load_gazetteer(cfg.path(cfg.grids.gazetteer)))
-    with console.status("training the catalogue model…"):
-        model, report = train_catalogue_model(
-            cfg.path(cfg.nlp.seed_corpus), catalogue, gazetteer.words()
+    real = find_real_data(cfg.path(cfg.triage.real_data))
+    rows = train_part = held = []
+    dev: tuple[list[str], list[str]] = ([], [])
+    if real is None:
+        err.print("[yellow]警告 / warning: labelled real messages not found "
+                  f"({cfg.path(cfg.triage.real_data)}/board_messages.csv; set triage.real_data "
+                  "or GRIDBOT_TRIAGE_REAL_DATA): training the seed-only model — every text "
+                  "is a catalogue matter (or an emergency), and real letters are classified "
+                  "much worse[/yellow]")
+    else:
+        rows = read_labelled(real)
+        train_part, held = split(rows)
+        dev = read_dev_topics(real)
+    label = (f"training the triage model on {len(train_part)} real messages + seed corpus…"
+             if rows else "training the seed-only catalogue model…")
+    with console.status(label) as status:
+        model, report = train_triage_model(
+            cfg.path(cfg.nlp.seed_corpus), catalogue, gazetteer.words(), train_part, dev,
+            held, departments=cfg.triage.departments,
+            progress=lambda m: status.update(f"{label} {m}"),
         )
+    if real is not None:
+        model.card["data_seen"]["real_data"] = str(real)
     store = ModelStore(cfg.path(cfg.nlp.model_dir))
-    directory = store.new_version_dir("catalogue")
+    directory = store.new_version_dir("triage" if rows else "catalogue")
     model.save(directory)
     store.use(directory.name)
-    err.print(
-        f"model {directory.name}: validation top-1 {report.top1_accuracy:.3f}, "
-        f"top-3 {report.top3_accuracy:.3f}, big class {report.big_class_accuracy:.3f}; "
-        f"threshold {report.threshold:.2f} (sure on {report.sure_share:.0%}, "
-        f"right {report.sure_precision:.0%} of those)"
-    )
+    if report.held_out:
+        h = report.held_out
+        err.print(
+            f"model {directory.name}: held-out real messages ({h['n']}): top-1 {h['top1']:.3f}, "
+            f"top-3 {h['top3']:.3f} of {h['n_catalogue']} catalogue matters; sure on "
+            f"{h['sure_share']:.0%}, right {h['sure_precision']:.0%} of those; grid matters "
+            f"kept {h['grid_keep']:.0%}, others sent on {h['nongrid_away']:.0%}"
+        )
+    else:
+        seed = report.cv["item"]["seed_validation"]
+        err.print(
+            f"model {directory.name}: seed validation top-1 {seed['top1_accuracy']:.3f}, "
+            f"top-3 {seed['top3_accuracy']:.3f}; threshold {seed['threshold']:.2f} (sure on "
+            f"{seed['sure_share']:.0%}, right {seed['sure_precision']:.0%} of those)"
+        )
     return directory.name
 
 
@@ -244,7 +277,9 @@ def train(
     c: Annotated[float, typer.Option("--c", help="SVM regularisation C")] = 3.0,
     config: ConfigOpt = None,
 ) -> None:
-    """Train a model. With no --data: the catalogue model from the seed corpus, made current.
+    """Train a model. With no --data: the default model, made current — the triage model
+    (seed corpus + the labelled real messages, when triage.real_data has them; else the
+    seed-only model, with a warning).
 
     --data FILE … --out DIR: a message classifier from any labelled file, with a report.
     --from-cases: the catalogue model from the seed corpus plus confirmed examples."""
@@ -289,6 +324,62 @@ def evaluate(
     console.print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f}  macro-F1 "
                   f"{metrics['macro_f1']:.4f}  weighted-F1 {metrics['weighted_f1']:.4f}  "
                   f"top-3 {metrics['top3_accuracy']:.4f}  {metrics['msgs_per_s']} msgs/s")
+
+
+@app.command()
+def suggest(
+    data: Annotated[Path, typer.Option("--data", help="CSV, JSONL or XLSX of texts")],
+    text_col: TextColOpt = None,
+    id_col: Annotated[str | None, typer.Option("--id-col", help="id column to echo")] = None,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="model folder (default: the current model of nlp.model_dir)")] = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Triage a backlog: one JSON line per row — scope, topic, department, urgent, sure and
+    the suggested items (code, name, confidence), as POST /api/v1/suggest answers."""
+    from bot.catalogue import load_catalogue
+    from nlp.classifier import TextClassifier
+    from nlp.model_store import ModelStore
+    from nlp.triage import item_facts, triage
+    from training.labelled_data import LabelledDataError, read_texts
+
+    if not text_col:
+        err.print("[red]--data needs --text-col (one or more)[/red]")
+        raise typer.Exit(2)
+    cfg = config_or_exit(config)
+    try:
+        rows = read_texts(data, text_col, id_col)
+    except LabelledDataError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    directory = model or ModelStore(cfg.path(cfg.nlp.model_dir)).current_dir()
+    if directory is None:
+        err.print("[red]no trained model: run `gridbot train` first (or give --model)[/red]")
+        raise typer.Exit(2)
+    try:
+        classifier = TextClassifier.load(directory)
+    except (FileNotFoundError, TypeError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    classifier.max_chars = cfg.nlp.max_text_chars
+    items = item_facts(load_catalogue(cfg.path(cfg.catalogue.file)))
+    for number, (row_id, text) in enumerate(rows, start=1):
+        answer: dict[str, Any] = {"row": number}
+        if id_col:
+            answer["id"] = row_id
+        if text.strip():
+            answer.update(triage(classifier, text, cfg.triage.departments, items).as_dict(items))
+        else:
+            answer["error"] = "no text"
+        if as_json:
+            sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        else:
+            best = answer.get("suggestions") or [{}]
+            console.print(f"{number}\t{answer.get('scope', '-')}\t{answer.get('topic') or ''}\t"
+                          f"{answer.get('department') or ''}\t"
+                          f"{'urgent' if answer.get('urgent') else ''}\t"
+                          f"{best[0].get('code', '')} {best[0].get('name', '')}", markup=False)
 
 
 @model_app.command("list")

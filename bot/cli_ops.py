@@ -1,4 +1,5 @@
-"""Operations commands: `gridbot backup`, `gridbot restore`, `gridbot doctor`."""
+"""Operations commands: `gridbot backup`, `gridbot restore`, `gridbot doctor`,
+`gridbot media sweep`."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from bot.cli_common import ConfigOpt, config_or_exit, console, err
 
 cli = typer.Typer()  # merged into gridbot's top level (no name of its own)
+media_app = typer.Typer(help="Stored photos (var/media).")
+cli.add_typer(media_app, name="media")
 MARKS = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
 
 
@@ -79,3 +82,55 @@ def doctor(
                       else "\n一切正常 / all good")
     if failed:
         raise typer.Exit(1)
+
+
+@media_app.command("sweep")
+def media_sweep(
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="list the orphans, remove nothing")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="sweep even though no case refers to any photo")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Remove mini-program photos (var/media/mp) no case uses, once over an hour old."""
+    from bot import kv
+    from bot.media import MEDIA_DIR, MP_FOLDER, ORPHAN_AGE_S, any_referenced, sweep_orphans
+    from bot.storage import Database
+
+    cfg = config_or_exit(config)
+    folder = cfg.path(MEDIA_DIR) / MP_FOLDER
+
+    async def run() -> Any:
+        db = Database(cfg.database_url)
+        # Half-finished reports hold photos too; the embedded store lives in the server's
+        # process, where the hour (or the dialog TTL, when longer) covers them.
+        redis = kv.connect(cfg.redis.url) if cfg.redis.url else None
+        try:
+            # A database with no photo in any case is most likely not this folder's.
+            trusted = force or await any_referenced(db)
+            return trusted, await sweep_orphans(
+                db, folder, redis=redis, dry_run=dry_run or not trusted,
+                min_age_s=max(ORPHAN_AGE_S, cfg.redis.dialog_ttl_s))
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await db.close()
+
+    try:
+        trusted, report = asyncio.run(run())
+    except Exception as exc:  # no database yet, or it is not reachable
+        err.print(f"[red]清理失败 / sweep failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    for path in report.removed:
+        console.print(f"  {path}", highlight=False)
+    if not trusted and report.removed:
+        err.print(f"[yellow]注意 / note:[/yellow] 数据库中没有任何案件引用小程序照片，请确认配置"
+                  f"的数据库是否正确 / no case in {cfg.database_url.split('@')[-1]} refers to "
+                  "any photo: is it the right database? (--force sweeps anyway)")
+        if not dry_run:
+            err.print("[red]未删除 / nothing removed[/red]")
+            raise typer.Exit(1)
+    verb = "将删除 / would remove" if dry_run else "已删除 / removed"
+    console.print(f"{verb}: {len(report.removed)} orphan photo(s), "
+                  f"{report.removed_bytes / 1_048_576:.1f} MB, of {report.examined} old "
+                  f"enough in {folder}", highlight=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,21 @@ class ServerConfig(_Section):
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # Reverse proxies (addresses or networks) whose `proxy_header` names the client. Only a
+    # request that comes from one of them is read that way; empty = the peer address is the
+    # client (the header is ignored, so nobody can claim another address).
+    trusted_proxies: list[str] = []
+    proxy_header: str = Field("X-Forwarded-For", pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"'{entry}' is not an IP address or network") from None
+        return [entry.strip() for entry in value]
 
 
 class DatabaseConfig(_Section):
@@ -40,6 +57,39 @@ class RedisConfig(_Section):
 
 class ApiConfig(_Section):
     keys: list[str] = []
+    # Browser origins (scheme://host[:port]) whose pages may call /api/*; a request with any
+    # other Origin header is refused. Empty = no browser page may (server-side clients send
+    # no Origin).
+    allowed_origins: list[str] = []
+    # Host headers /api/* answers, besides 127.0.0.1, localhost, ::1, server.host and the
+    # address the request came in on (any port): the names the deployment is reached by.
+    # ".example.org" also allows its subdomains; "*" turns the check off.
+    allowed_hosts: list[str] = []
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        cleaned = []
+        for entry in value:
+            origin = entry.strip().rstrip("/").lower()
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"'{entry}' is not an origin like https://web.example.org")
+            cleaned.append(origin)
+        return cleaned
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        cleaned = []
+        for entry in value:
+            host = entry.strip().lower().strip("[]").rstrip(".")
+            if not host or any(c.isspace() or c in "/@?#" for c in host):
+                raise ValueError(f"'{entry}' is not a host name (no scheme, path or port)")
+            cleaned.append(host)
+        return cleaned
+
+
+_ORIGIN = re.compile(r"^https?://[^/\s?#@]+$")
 
 
 class CatalogueConfig(_Section):
@@ -56,6 +106,22 @@ class NlpConfig(_Section):
     seed_corpus: str = "data/seed_corpus"
     max_text_chars: int = Field(2000, ge=50)
     confidence_threshold: float = Field(-1.0, ge=-1.0, le=1.0)
+
+
+class TriageConfig(_Section):
+    """Scope before item (nlp.triage): where the labelled real messages' texts are, and
+    which department a non-grid topic goes to."""
+    # board_messages.csv + dev_raw.csv; missing → the default model is trained seed-only.
+    real_data: str = "../shared/data/tipdm"
+    departments: dict[str, str] = {
+        "城乡建设": "区住房城乡建设和水利局",
+        "劳动和社会保障": "区人力资源和社会保障局",
+        "教育文体": "区教育局",
+        "商贸旅游": "区市场监督管理局",
+        "环境保护": "佛山市生态环境局禅城分局",
+        "卫生计生": "区卫生健康局",
+        "交通运输": "区交通运输局",
+    }
 
 
 class CasesConfig(_Section):
@@ -112,6 +178,13 @@ class WechatConfig(_Section):
     mp_subscribe_template_id: str = ""
     session_secret: str = ""  # signs mini-program session tokens
     session_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    # Mini-program photo uploads: caps per photo, quota per user and local day (counted in
+    # Redis), and how often orphans (stored photos no case uses, over an hour old) are swept.
+    mp_photo_max_bytes: int = Field(10_485_760, ge=1024)
+    mp_photo_max_pixels: int = Field(50_000_000, ge=1)
+    mp_photos_per_day: int = Field(60, ge=0)
+    mp_photo_bytes_per_day: int = Field(67_108_864, ge=0)
+    mp_media_sweep_interval_s: int = Field(600, ge=0)  # 0 = only `gridbot media sweep`
 
 
 class WecomConfig(_Section):
@@ -135,7 +208,10 @@ class LimitsConfig(_Section):
 class ConsoleConfig(_Section):
     session_ttl_s: int = Field(28800, ge=60)  # a staff session ends after this long idle
     secure_cookies: bool = False  # set true behind HTTPS: the cookie is then never sent plain
-    login_attempts: int = Field(10, ge=1)  # per username and per IP, per 15 minutes
+    login_attempts: int = Field(10, ge=1)  # per account, per 15 minutes
+    login_attempts_per_ip: int = Field(30, ge=1)  # per client address, per 15 minutes
+    login_hash_workers: int = Field(2, ge=1, le=16)  # password checks at once (threads)
+    login_queue: int = Field(8, ge=0)  # checks allowed to wait; beyond that: "too many"
     map_tiles: str = ""  # URL template for map tiles; empty = draw the grid GeoJSON only
 
 
@@ -147,6 +223,7 @@ class Config(_Section):
     catalogue: CatalogueConfig = CatalogueConfig()
     grids: GridsConfig = GridsConfig()
     nlp: NlpConfig = NlpConfig()
+    triage: TriageConfig = TriageConfig()
     cases: CasesConfig = CasesConfig()
     calendar: CalendarConfig = CalendarConfig()
     telegram: TelegramConfig = TelegramConfig()

@@ -59,6 +59,8 @@ class Period:
             first = datetime.strptime(text.strip(), "%Y-%m").date()
         except ValueError:
             raise PeriodError(f"month '{text}' must look like 2026-11") from None
+        if not 1970 <= first.year <= 9000:  # 9999-12 would overflow into year 10000
+            raise PeriodError(f"month '{text}' is out of range")
         after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
         return cls.days(first, after, tz)
 
@@ -187,7 +189,7 @@ class Dashboard:
 
     # -- per day ----------------------------------------------------------------------------
 
-    def _hour_bucket(self, column: Any) -> Any:
+    def _hour_bucket(self, column: Any) -> ColumnElement[str]:
         """The UTC hour of `column` as text 'YYYY-MM-DD HH' — the same on both databases.
         Local days are made from hours in Python, which stays exact for any zone whose offset
         is whole hours (China's is +8, with no summer time)."""
@@ -254,6 +256,7 @@ class Dashboard:
                 .order_by(Case.handling_due, Case.id).limit(OVERDUE_LIMIT))).all()
         cases = []
         for number, big, item, grid_code, department, level, status, due in rows:
+            assert due is not None  # `handling_due < now` is never true of NULL
             grid = self.grids.get(grid_code)
             cases.append({
                 "number": number, "item": f"{big} › {item}", "grid_code": grid_code,
@@ -303,18 +306,22 @@ class Dashboard:
     async def _points(self) -> dict[str, Any]:
         """Open cases with a location, newest first (WGS-84, as stored)."""
         late = and_(Case.status.in_(list(PENDING)), Case.handling_due < self.now)
+        is_late: ColumnElement[bool] = case((late, True), else_=False)
         async with self.db.session() as session:
             rows = (await session.execute(
                 select(Case.number, Case.big_class, Case.item_name, Case.status, Case.grid_code,
-                       Case.lat, Case.lon, case((late, True), else_=False))
+                       Case.lat, Case.lon, is_late)
                 .where(Case.status.in_(list(OPEN)), Case.lat.is_not(None),
                        Case.lon.is_not(None), self.where)
                 .order_by(Case.id.desc()).limit(POINTS_LIMIT))).all()
-        return {"points": [
-            {"number": number, "item": f"{big} › {item}", "status": status,
-             "status_label": t(f"status.{status}"), "grid_code": grid_code,
-             "lat": round(lat, 6), "lon": round(lon, 6), "overdue": bool(overdue)}
-            for number, big, item, status, grid_code, lat, lon, overdue in rows]}
+        points = []
+        for number, big, item, status, grid_code, lat, lon, overdue in rows:
+            assert lat is not None and lon is not None  # the query keeps located cases only
+            points.append(
+                {"number": number, "item": f"{big} › {item}", "status": status,
+                 "status_label": t(f"status.{status}"), "grid_code": grid_code,
+                 "lat": round(lat, 6), "lon": round(lon, 6), "overdue": bool(overdue)})
+        return {"points": points}
 
 
 # -- tables: the same figures as rows, for CSV and the report ---------------------------------

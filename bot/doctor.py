@@ -205,6 +205,15 @@ def check_channels(config: Config) -> list[Check]:
             problems.append(("EncodingAESKey 应为 43 位字母或数字",
                              "the EncodingAESKey must be 43 letters or digits"))
         checks.append(_channel("wechat", "微信公众号 / WeChat official account", problems))
+        if not wx.encoding_aes_key:
+            checks.append(_warn(
+                "wechat_mode", "微信公众号使用明文模式，不安全：消息不加密，签名也不覆盖消息内容。"
+                "应以安全模式为默认：请在公众号后台改为安全模式，并设置 "
+                "GRIDBOT_WECHAT_ENCODING_AES_KEY（wechat.encoding_aes_key）。",
+                "The WeChat official account runs in plaintext mode, which is unsafe: messages "
+                "are not encrypted and the signature does not cover them. Safe mode should be "
+                "the default: switch the account to safe mode (安全模式) and set "
+                "GRIDBOT_WECHAT_ENCODING_AES_KEY (wechat.encoding_aes_key)."))
     if wx.mp_app_id:
         problems = []
         if not WECHAT_APP_ID.match(wx.mp_app_id):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -17,6 +17,16 @@ from redis.backoff import ExponentialWithJitterBackoff
 PREFIX = "gridbot:"
 # Plain SETs that ride along in another call's round trip: key → (value, TTL in seconds).
 Remember = Mapping[str, tuple[str, int]]
+
+
+@overload
+def as_text(reply: bytes | str) -> str: ...
+@overload
+def as_text(reply: bytes | str | None) -> str | None: ...
+def as_text(reply: bytes | str | None) -> str | None:
+    """A Redis reply as text. redis-py types replies `bytes | str` whatever the client;
+    ours decode (`connect` sets decode_responses=True), so this only narrows the type."""
+    return reply.decode() if isinstance(reply, bytes) else reply
 
 
 def queue_sets(pipe: Any, remember: Remember | None) -> int:
@@ -57,7 +67,7 @@ class DialogStore:
         except json.JSONDecodeError:
             return {}  # a corrupt state restarts the conversation rather than failing it
 
-    async def save(self, channel: str, user: str, state: dict[str, Any]) -> None:
+    async def save(self, channel: str, user: str, state: Mapping[str, Any]) -> None:
         if not state:
             await self.clear(channel, user)
             return

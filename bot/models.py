@@ -102,6 +102,8 @@ class Case(Base):
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     merged_into: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Not a column: whether the person a reporter query ran for is the first reporter.
+    viewer_owns = True
 
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
@@ -212,6 +214,17 @@ class AttachedReport(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class FiledReport(Base):
+    """A client's report id (channel:user:id) and the case it filed or joined. Inserted in
+    the filing's own transaction, so the id means "filed": a failed filing leaves it free
+    for the retry, and a retry of a filed report finds its case."""
+
+    __tablename__ = "filed_reports"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Worker(Base):
     """Someone who works cases: a grid worker or leader, street or department staff.
 
@@ -273,7 +286,8 @@ class StaffAudit(Base):
 
 
 class ApiKey(Base):
-    """A key for the HTTP and Open311 APIs. Only its SHA-256 is stored; `prefix` names it."""
+    """A key for the HTTP and Open311 APIs. Only its SHA-256 is stored; `prefix` names it.
+    `scopes`: what it may do, comma-separated (open311, chat, suggest, admin = all)."""
 
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -283,6 +297,8 @@ class ApiKey(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    scopes: Mapped[str] = mapped_column(String(64), default="open311",
+                                        server_default="open311")
 
 
 class Open311Token(Base):

@@ -58,6 +58,13 @@ class OutboxWorker:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
 
+    def register(self, channel: str, sender: Sender) -> None:
+        """A started channel delivers its rows from now on (until `unregister`)."""
+        self.senders[channel] = sender
+
+    def unregister(self, channel: str) -> None:
+        self.senders.pop(channel, None)
+
     async def claim(self, limit: int = 50) -> list[Notice]:
         """Take due rows of channels we can send on in one statement (then one read of the
         reporters' ids): PostgreSQL lets several runners share the work (SKIP LOCKED),

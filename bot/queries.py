@@ -9,10 +9,7 @@ from bot.models import Case, Worker
 from bot.storage import Database
 from bot.teams import Teams
 from bot.texts import t
-from bot.workflow import OPEN, Status
-
-# What a worker may still resolve or give back: the states WorkerActions.resolve/give_back take.
-WORKABLE = frozenset({Status.DISPATCHED, Status.HANDLING})
+from bot.workflow import ACTIONS, OPEN, Status
 
 
 async def open_cases_of_grid(db: Database, grid_code: str, limit: int = 20) -> list[Case]:
@@ -37,7 +34,7 @@ async def refusal_before_prompt(db: Database, teams: Teams, number: str,
         return ActionRefused("not_found", number=number)
     if not teams.may_act(worker, case):
         return ActionRefused("not_yours", number=case.number)
-    if case.status not in WORKABLE:
+    if case.status not in ACTIONS[action].allowed:
         return ActionRefused("moved_on", number=case.number, status=t(f"status.{case.status}"))
     on_spot_ok = case.handling_level == "grid" and worker is not None \
         and worker.scope == f"grid:{case.grid_code}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -41,6 +42,9 @@ class Services:
     actions: WorkerActions
     outbox: OutboxWorker
     timers: TimerRunner
+    # The started channels (telegram, wechat, …), by name: state of this app's services,
+    # not module globals shared by every app in the process.
+    channels: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
         # Let the change notices of the last commits go out before their Redis closes.
@@ -67,7 +71,8 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
     changes.install(db, redis)  # every committed case change → Redis pub/sub (live console)
     store = ModelStore(config.path(config.nlp.model_dir))
     calendar = WorkCalendar(config.calendar, config.cases.timezone)
-    teams = Teams(db, grids, redis)
+    teams = Teams(db, grids, redis,
+                  frozenset(item.department for item in catalogue.items))
     cases = CaseService(db, catalogue, grids, calendar, config.cases, teams, clock)
     # Channels whose notices are read where they are stored: the HTTP API (GET
     # /api/v1/updates), Open311 (GeoReport v2 has no push: clients poll GET requests) and the

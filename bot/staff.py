@@ -8,6 +8,7 @@ console sees exactly the cases a grid leader could act on in chat.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -30,6 +31,33 @@ _hasher = PasswordHasher()
 # Verified against when the username is unknown, so a miss costs as much as a wrong password
 # and response times do not tell which usernames exist.
 _DUMMY_HASH = _hasher.hash("gridbot-no-such-user")
+
+
+class Account(Protocol):
+    """What the scope rules read of an account: a StaffUser row, or the console's signed-in
+    session (adapters.console.auth.StaffSession) standing in for it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+
+
+class CasePlace(Protocol):
+    """What `may_see` reads of a case: a loaded Case, or a change notice's fields."""
+
+    @property
+    def department(self) -> str: ...
+    @property
+    def grid_code(self) -> str: ...
 
 
 class StaffError(ValueError):
@@ -132,7 +160,7 @@ def _grid_codes_under(ref: str, grids: GridMap) -> list[str]:
     return [g.code for g in grids.grids if ref in {a.code for a in grids.ancestors(g.code)}]
 
 
-def visible_cases(user: StaffUser, grids: GridMap) -> ColumnElement[bool]:
+def visible_cases(user: Account, grids: GridMap) -> ColumnElement[bool]:
     """A WHERE clause on Case: what this account may see (and so act on)."""
     if not user.active or user.role not in ROLES:
         return false()
@@ -148,7 +176,7 @@ def visible_cases(user: StaffUser, grids: GridMap) -> ColumnElement[bool]:
     return false()
 
 
-def may_see(user: StaffUser, case: Case, grids: GridMap) -> bool:
+def may_see(user: Account, case: CasePlace, grids: GridMap) -> bool:
     """The same rule as `visible_cases`, for one loaded case."""
     if not user.active or user.role not in ROLES:
         return False
@@ -162,7 +190,7 @@ def may_see(user: StaffUser, case: Case, grids: GridMap) -> bool:
     return bool(ref) and ref in {a.code for a in grids.ancestors(case.grid_code)}
 
 
-def may_reveal_phone(user: StaffUser) -> bool:
+def may_reveal_phone(user: Account) -> bool:
     return user.role in PHONE_ROLES
 
 
@@ -173,7 +201,7 @@ _WORKER_ROLE = {"operator": "dispatcher", "dispatcher": "dispatcher",
                 "grid_leader": "grid_leader"}
 
 
-def as_worker(user: StaffUser, case: Case, grids: GridMap) -> Worker:
+def as_worker(user: Account, case: Case, grids: GridMap) -> Worker:
     """A transient (never saved) Worker standing for this account on `case`. The all-case
     roles get the case's top area as scope: they were already checked with `may_see`."""
     scope = user.scope

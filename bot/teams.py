@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any, cast
 
 import redis.asyncio as aioredis
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.grids import GridMap
-from bot.kv import PREFIX
+from bot.kv import PREFIX, as_text
 from bot.models import Case, GroupBinding, Worker
 from bot.storage import Database
 
@@ -25,10 +26,13 @@ class TeamsError(ValueError):
 
 
 class Teams:
-    def __init__(self, db: Database, grids: GridMap, redis: aioredis.Redis) -> None:
+    def __init__(self, db: Database, grids: GridMap, redis: aioredis.Redis,
+                 departments: frozenset[str] | None = None) -> None:
         self.db = db
         self.grids = grids
         self.redis = redis
+        # The departments the catalogue names: a case or worker cannot be sent to another.
+        self.departments = departments
 
     # -- workers ----------------------------------------------------------------------------
 
@@ -37,10 +41,13 @@ class Teams:
         if kind not in SCOPE_KINDS or not ref:
             raise TeamsError(f"scope '{scope}' must be grid:CODE, street:CODE, district:CODE "
                              "or department:NAME")
-        if kind != "department":
-            area = self.grids.get(ref)
-            if area is None or area.level != kind:
-                raise TeamsError(f"no {kind} with code {ref}")
+        if kind == "department":
+            if self.departments is not None and ref not in self.departments:
+                raise TeamsError(f"no department named {ref} in the catalogue")
+            return
+        area = self.grids.get(ref)
+        if area is None or area.level != kind:
+            raise TeamsError(f"no {kind} with code {ref}")
 
     async def add_worker(self, name: str, role: str, scope: str, channel: str,
                          external_id: str, now: datetime) -> Worker:
@@ -88,7 +95,8 @@ class Teams:
 
     async def bind(self, code: str, channel: str, chat_id: str, now: datetime) -> str | None:
         """Bind the chat to the code's grid; the code works once. Returns the grid code."""
-        grid_code = await self.redis.getdel(f"{PREFIX}bindcode:{code.strip().upper()}")
+        key = f"{PREFIX}bindcode:{code.strip().upper()}"
+        grid_code = as_text(await self.redis.getdel(key))
         if not grid_code:
             return None
         async with self.db.session() as session, session.begin():
@@ -100,8 +108,10 @@ class Teams:
 
     async def unbind(self, channel: str, chat_id: str) -> bool:
         async with self.db.session() as session, session.begin():
-            result = await session.execute(delete(GroupBinding).where(
-                GroupBinding.channel == channel, GroupBinding.chat_id == chat_id))
+            # A DELETE without RETURNING always gives a CursorResult (it has rowcount);
+            # SQLAlchemy types execute() as the generic Result.
+            result = cast(CursorResult[Any], await session.execute(delete(GroupBinding).where(
+                GroupBinding.channel == channel, GroupBinding.chat_id == chat_id)))
         return bool(result.rowcount)
 
     async def grid_of_group(self, channel: str, chat_id: str) -> str | None:

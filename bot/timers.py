@@ -10,7 +10,7 @@ import logging
 
 from sqlalchemy import select
 
-from bot.cases import CaseService, Clock, utcnow
+from bot.cases import CaseService, Clock
 from bot.models import Case, CaseTimer
 from bot.periodic import repeat
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class TimerRunner:
     def __init__(self, cases: CaseService, clock: Clock | None = None) -> None:
         self.cases = cases
-        self.clock = clock or cases.clock or utcnow
+        self.clock = clock or cases.clock
 
     async def run_once(self, limit: int = 100) -> int:
         now = self.clock()

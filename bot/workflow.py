@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -52,3 +53,61 @@ class TransitionError(Exception):
 def check_transition(current: str, wanted: str) -> None:
     if Status(wanted) not in TRANSITIONS[Status(current)]:
         raise TransitionError(current, wanted)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing people do to a case. The one description every surface reads: the team's
+    cards and commands (Telegram, WeCom), the console's buttons, and WorkerActions, which
+    checks `allowed` again under the case lock."""
+
+    name: str
+    command: str  # the word a worker types or presses: 接单
+    allowed: frozenset[Status]  # the statuses it may be taken in
+    target: Status | None  # where it moves the case (None: recorded only, or several)
+    roles: tuple[str, ...]  # console roles that may take it
+    team: bool = False  # offered to the grid team on cards and as a typed command
+    needs_note: bool = False  # asks for a note or reason first
+
+
+_WORKABLE = frozenset({Status.DISPATCHED, Status.HANDLING})
+DISPATCH_ROLES = ("dispatcher", "supervisor")  # 派遣, 督办, 作废, 合并, 拆分
+_CHECK_ROLES = ("dispatcher", "supervisor", "grid_leader")
+_TEAM_ROLES = ("department", "grid_leader")
+
+ACTIONS: dict[str, Action] = {a.name: a for a in (
+    # The grid team's, in the order a card shows them.
+    Action("accept", "接单", frozenset({Status.DISPATCHED}), Status.HANDLING, _TEAM_ROLES,
+           team=True),
+    Action("arrive", "到场", frozenset({Status.HANDLING}), None, (), team=True),
+    # From dispatched too: 即办, a grid matter solved on the spot.
+    Action("resolve", "办结", _WORKABLE, Status.HANDLED, _TEAM_ROLES, team=True,
+           needs_note=True),
+    Action("give_back", "退回", _WORKABLE, Status.ESCALATED, _TEAM_ROLES, team=True,
+           needs_note=True),
+    Action("hand_up", "上报", _WORKABLE, Status.ESCALATED, ("grid_leader",), team=True),
+    # Staff's.
+    Action("verify", "核查通过", frozenset({Status.HANDLED}), Status.CLOSED, _CHECK_ROLES),
+    Action("verify_fail", "核查不通过", frozenset({Status.HANDLED}), Status.DISPATCHED,
+           _CHECK_ROLES, needs_note=True),
+    Action("dispatch", "派遣", frozenset({Status.DISPATCHED, Status.HANDLING,
+                                         Status.ESCALATED}), Status.DISPATCHED,
+           DISPATCH_ROLES, needs_note=True),
+    Action("urge", "督办", frozenset({Status.DISPATCHED, Status.HANDLING, Status.ESCALATED}),
+           None, DISPATCH_ROLES),
+    Action("reject", "作废", frozenset({Status.REPORTED, Status.FILED, Status.DISPATCHED,
+                                       Status.HANDLING, Status.REOPENED, Status.ESCALATED}),
+           Status.REJECTED, DISPATCH_ROLES, needs_note=True),
+    Action("merge", "合并", OPEN, Status.REJECTED, DISPATCH_ROLES, needs_note=True),
+    Action("split", "拆分", OPEN, None, DISPATCH_ROLES, needs_note=True),
+)}
+TEAM_ACTIONS = tuple(a for a in ACTIONS.values() if a.team)
+BY_COMMAND = {a.command: a for a in ACTIONS.values()}
+
+
+def offered(action: Action, status: str, level: str | None = None) -> bool:
+    """Whether `action` is possible for a case in `status` at `level`: a case at the
+    district has no level above to hand up or give back to."""
+    if status not in action.allowed:
+        return False
+    return not (action.name in ("hand_up", "give_back") and level == "district")

@@ -13,7 +13,11 @@ _YES = {"确认", "是", "是的", "对", "好", "好的", "提交", "ok", "yes"
 _SUBMIT = {"确认", "提交", "确定", "确认提交"}
 _STATUS = re.compile(r"^(?:查询|查|进度|查进度|/status)\s*(.*)$")
 _ORDINALS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
-_CHOICE = re.compile(r"^(?:第)?([0-9一二三四五])(?:个|项)?[.。、]?$")
+_CHOICE = re.compile(r"^(?:第)?([0-9]{1,2}|[一二三四五])(?:个|项)?[.。、]?$")
+# 「类别不对」 at the confirmation, or while choosing: offer other categories.
+_WRONG_CATEGORY = {"类别不对", "分类不对", "类别错了", "分类错了", "换一个", "换个类别",
+                   "不是这个", "不是这个类别", "都不对", "其他类别", "wrong category",
+                   "other category"}
 
 
 def _plain(text: str) -> str:
@@ -38,6 +42,10 @@ def is_greeting(text: str) -> bool:
 
 def is_yes(text: str) -> bool:
     return _plain(text) in _YES
+
+
+def is_wrong_category(text: str) -> bool:
+    return _plain(text) in _WRONG_CATEGORY
 
 
 def is_submit(text: str) -> bool:

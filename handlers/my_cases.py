@@ -45,7 +45,7 @@ async def show(msg: InboundMessage, number: str, s: Services) -> Outcome:
 
 
 async def rate(msg: InboundMessage, parsed: tuple[str, int] | str, s: Services) -> Outcome:
-    if not parsed:
+    if isinstance(parsed, str):  # 评价 without a usable number and score
         return Outcome([Reply(t("rate.ask"))])
     number, score = parsed
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.cases import CaseDraft, ReporterRef
+from bot.cases import CaseDraft, ReporterRef, report_key
 from bot.messages import Location
 from bot.services import Services
 from bot.texts import t
@@ -27,6 +27,7 @@ class OneShotReport:
     address: str = ""
     item_code: str | None = None
     media: list[str] | None = None
+    report_id: str = ""  # the client's id for this report: a retry files it once
 
 
 async def file_report(report: OneShotReport, s: Services) -> dict[str, Any]:
@@ -50,12 +51,17 @@ async def file_report(report: OneShotReport, s: Services) -> dict[str, Any]:
         CaseDraft(text=text, item_code=code, grid_code=spot.grid.code, lat=spot.lat,
                   lon=spot.lon, address=spot.address or report.address,
                   media=list(report.media or []),
-                  confidence=None if report.item_code else suggestions[0].confidence),
+                  confidence=None if report.item_code else suggestions[0].confidence,
+                  report_key=report_key(report.channel, report.user, report.report_id)
+                  if report.report_id else ""),
         ReporterRef(report.channel, report.user),
     )
+    # A newcomer whose report joined someone else's case follows its status, never its words.
     return {
-        "case": s.cases.public_view(filing.case, with_timeline=False),
+        "case": s.cases.public_view(filing.case, with_timeline=False,
+                                    own=not filing.attached),
         "attached": filing.attached,
+        "replayed": filing.replayed,
         "suggestions": [{"code": x.code, "label": s.catalogue.get(x.code).label,
                          "confidence": round(x.confidence, 4)} for x in suggestions],
     }

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import uuid
 
-from bot.cases import CaseDraft, ReporterRef
+from bot.cases import MAX_MEDIA_REF, CaseDraft, ReporterRef, report_key
+from bot.examples import remember
 from bot.locator import Located, Spot
 from bot.messages import Button, InboundMessage, Outcome, Reply
 from bot.services import Services
 from handlers import intents
 from handlers.lang import t
+from handlers.steps import Draft, PlaceDraft, Step, clear
 
 log = logging.getLogger(__name__)
-State = dict[str, Any]
+State = Draft
 MIN_REPORT_CHARS = 4
+OFFERED = 3  # categories offered at once
+RANKED = 12  # the model's ranking kept for 「换一个」
+LEARN_SOURCE = "chat"  # training_examples.source of a citizen's own choice
 
 
-def spot_dict(spot: Spot) -> dict[str, Any]:
+def spot_dict(spot: Spot) -> PlaceDraft:
     return {"lat": spot.lat, "lon": spot.lon, "address": spot.address, "grid": spot.grid.code}
 
 
@@ -26,10 +31,13 @@ async def start(msg: InboundMessage, text: str, state: State, s: Services) -> Ou
     if len(text) < MIN_REPORT_CHARS:
         return Outcome([Reply(t("too_short"))])
     model = s.models.get()
-    suggestions = model.rank(text, k=3)
-    state.update(text=text, media=state.get("media", []), item=None,
-                 suggestions=[x.code for x in suggestions],
-                 confidence=suggestions[0].confidence)
+    ranked = model.rank(text, k=RANKED)
+    suggestions = ranked[:OFFERED]
+    state.update({"text": text, "media": state.get("media", []),
+                  "suggestions": [x.code for x in suggestions],
+                  "ranked": [x.code for x in ranked], "offered": [],
+                  "model_pick": ranked[0].code, "confidence": suggestions[0].confidence})
+    state.pop("item", None)  # a new description: choose again
     if model.is_sure(suggestions):
         state["item"] = suggestions[0].code
     if not state.get("spot"):
@@ -41,12 +49,15 @@ async def start(msg: InboundMessage, text: str, state: State, s: Services) -> Ou
 
 async def next_step(state: State, s: Services) -> Outcome:
     if not state.get("item"):
-        state["step"] = "choose_item"
+        state["step"] = Step.CHOOSE_ITEM
         return Outcome([_item_choices(state, s)])
     if not state.get("spot"):
-        state["step"] = "await_location"
+        state["step"] = Step.AWAIT_LOCATION
         return Outcome([Reply(t("report.ask_location"))])
-    state["step"] = "confirm"
+    state["step"] = Step.CONFIRM
+    # The draft's own id keys its filing: a 确认 retried (by the channel, or by the citizen
+    # after an error) files it once.
+    state.setdefault("draft_id", uuid.uuid4().hex)
     return Outcome([_confirmation(state, s)])
 
 
@@ -58,7 +69,45 @@ def _item_choices(state: State, s: Services) -> Reply:
         lines.append(t("report.choose_item_line", index=index, label=label))
         buttons.append(Button(label, str(index)))
     lines.append(t("report.choose_item_none"))
+    lines.append(t("report.choose_item_more"))
+    buttons.append(Button(t("button.wrong_category"), t("button.wrong_category")))
     return Reply("\n".join(lines), buttons)
+
+
+async def other_items(state: State, s: Services) -> Outcome:
+    """「类别不对」/「换一个」: the model's next best items, then the big classes."""
+    offered = state.setdefault("offered", [])
+    offered += [c for c in (state.get("item"), *state.get("suggestions", [])) if c]
+    state.pop("item", None)
+    remaining = [c for c in state.get("ranked", []) if c not in offered]
+    if not remaining:
+        return big_classes(state, s)
+    state["suggestions"] = remaining[:OFFERED]
+    state["step"] = Step.CHOOSE_ITEM
+    return Outcome([_item_choices(state, s)])
+
+
+def big_classes(state: State, s: Services) -> Outcome:
+    state["step"] = Step.CHOOSE_BIG_CLASS
+    names = s.catalogue.big_classes()
+    lines = [t("report.choose_big_class")]
+    lines += [t("report.choose_big_class_line", index=i, name=name)
+              for i, name in enumerate(names, start=1)]
+    return Outcome([Reply("\n".join(lines),
+                          [Button(name, str(i)) for i, name in enumerate(names, start=1)])])
+
+
+async def choose_big_class(msg: InboundMessage, state: State, s: Services) -> Outcome:
+    names = s.catalogue.big_classes()
+    picked = intents.choice(msg.text)
+    if picked is None or not 1 <= picked <= len(names):
+        return Outcome([Reply(t("report.choose_big_class_again", count=len(names)))])
+    wanted = names[picked - 1]
+    state["suggestions"] = [i.code for i in s.catalogue.items if i.big_class == wanted]
+    state["ranked"] = []  # 换一个 from here goes back to the big classes
+    state["offered"] = []
+    state["step"] = Step.CHOOSE_ITEM
+    return Outcome([_item_choices(state, s)])
 
 
 def _confirmation(state: State, s: Services) -> Reply:
@@ -69,6 +118,7 @@ def _confirmation(state: State, s: Services) -> Reply:
           address=spot["address"] or t("report.pin_label", lat=spot["lat"], lon=spot["lon"]),
           grid=grid.name if grid else spot["grid"]),
         [Button(t("button.confirm"), t("button.confirm")),
+         Button(t("button.wrong_category"), t("button.wrong_category")),
          Button(t("button.cancel"), t("button.cancel"))],
     )
 
@@ -81,16 +131,19 @@ async def choose_item(msg: InboundMessage, state: State, s: Services) -> Outcome
             return Outcome([Reply(t("report.location_outside"))])
         state["spot"] = spot_dict(located.spot)
         return Outcome([Reply(t("report.location_kept")), _item_choices(state, s)])
+    if intents.is_wrong_category(msg.text):
+        return await other_items(state, s)
     picked = intents.choice(msg.text)
     count = len(state["suggestions"])
     if picked == 0:
-        state.clear()
+        clear(state)
         return Outcome([Reply(t("report.rephrase"))])
     if picked is None and len(msg.text.strip()) >= MIN_REPORT_CHARS:
         return await start(msg, msg.text.strip(), state, s)  # a fresh description
     if picked is None or picked > count:
         return Outcome([Reply(t("report.choose_item_again", count=count))])
     state["item"] = state["suggestions"][picked - 1]
+    state["chosen"] = True  # the citizen's own choice: worth learning from
     return await next_step(state, s)
 
 
@@ -111,7 +164,7 @@ async def _apply_location(located: Located, said: str, state: State, s: Services
     if located.status == "outside":
         return Outcome([Reply(t("report.location_outside"))])
     if located.status == "ambiguous" and located.choices:
-        state["step"] = "choose_place"
+        state["step"] = Step.CHOOSE_PLACE
         state["places"] = [spot_dict(c) for c in located.choices]
         lines = [t("report.choose_place")]
         buttons = []
@@ -140,6 +193,8 @@ async def choose_place(msg: InboundMessage, state: State, s: Services) -> Outcom
 async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
     if msg.location is not None:
         return await got_location(msg, state, s)
+    if intents.is_wrong_category(msg.text):
+        return await other_items(state, s)
     if not intents.is_yes(msg.text):
         located = s.locator.from_text(msg.text) if msg.text.strip() else Located("none")
         if located.status != "none":
@@ -149,7 +204,10 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
     draft = CaseDraft(
         text=state["text"], item_code=state["item"], grid_code=spot["grid"],
         lat=spot["lat"], lon=spot["lon"], address=spot["address"],
-        media=list(state.get("media", [])), confidence=state.get("confidence"),
+        media=[ref for ref in state.get("media", []) if len(ref) <= MAX_MEDIA_REF],
+        confidence=state.get("confidence"),
+        report_key=report_key(msg.channel, msg.user,
+                              state.get("draft_id") or msg.message_id or uuid.uuid4().hex),
     )
     try:
         filing = await s.cases.file(draft, ReporterRef(msg.channel, msg.user))
@@ -157,7 +215,11 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
         # Keep the draft: the citizen can confirm again once storage is back.
         log.exception("filing a case failed")
         return Outcome([Reply(t("report.failed"))])
-    state.clear()
+    if state.get("chosen") and not filing.replayed:
+        # The citizen chose (or corrected) the category: a labelled example, with the
+        # model's pick beside it.
+        await remember(s.db, state["text"], state["item"], LEARN_SOURCE, state.get("model_pick"))
+    clear(state)
     case = filing.case
     if filing.attached:
         return Outcome([Reply(t("report.attached", number=case.number,

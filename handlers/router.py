@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+from bot.cases import MAX_MEDIA_REF
 from bot.messages import InboundMessage, Outcome, Reply
 from bot.services import Services
 from handlers import intents, my_cases, report
 from handlers.lang import language, t
+from handlers.steps import Draft, Step, clear, step_of
 from nlp.normalize import has_chinese, prepare
 
 MAX_MEDIA_PER_REPORT = 9
+StepHandler = Callable[[InboundMessage, Draft, Services], Awaitable[Outcome]]
+# At each step of a report under way, who answers (commands such as 取消, 帮助, 我的案件,
+# 评价 and 查询 are answered first, at any step).
+STEPS: dict[Step, StepHandler] = {
+    Step.CHOOSE_ITEM: report.choose_item,
+    Step.CHOOSE_BIG_CLASS: report.choose_big_class,
+    Step.CHOOSE_PLACE: report.choose_place,
+    Step.AWAIT_LOCATION: report.got_location,
+    Step.CONFIRM: report.confirm,
+}
 
 
 async def handle(msg: InboundMessage, s: Services) -> Outcome:
     token = language.set(msg.language)  # the steps' t() answers in the person's language
     try:
-        state = await s.dialogs.load(msg.channel, msg.user)
+        state = cast(Draft, await s.dialogs.load(msg.channel, msg.user))
         had_state = bool(state)
         outcome = await _route(msg, state, s)
         if state or had_state:  # a stateless turn (help, my cases, a query) writes nothing
@@ -24,19 +39,21 @@ async def handle(msg: InboundMessage, s: Services) -> Outcome:
     return outcome
 
 
-async def _route(msg: InboundMessage, state: dict, s: Services) -> Outcome:
+async def _route(msg: InboundMessage, state: Draft, s: Services) -> Outcome:
     msg.text = prepare(msg.text, s.config.nlp.max_text_chars)
-    step = state.get("step")
+    step = step_of(state)
     if msg.media:
         media = state.setdefault("media", [])
-        media.extend(msg.media[: MAX_MEDIA_PER_REPORT - len(media)])
+        # A reference longer than a file id or link could be is dropped here, not at 确认.
+        usable = [ref for ref in msg.media if 0 < len(ref) <= MAX_MEDIA_REF]
+        media.extend(usable[: MAX_MEDIA_PER_REPORT - len(media)])
         if not msg.text and msg.location is None:
             return Outcome([Reply(t("photo_received" if step else "photo_first"))])
     text = msg.text
     if text:
         if intents.is_cancel(text):
             had = bool(state)
-            state.clear()
+            clear(state)
             return Outcome([Reply(t("cancelled" if had else "nothing_to_cancel"))])
         if intents.is_help(text):
             return Outcome([Reply(t("help"))])
@@ -48,14 +65,8 @@ async def _route(msg: InboundMessage, state: dict, s: Services) -> Outcome:
         number = intents.status_query(text)
         if number is not None:
             return await my_cases.show(msg, number, s)
-    if step == "choose_item":
-        return await report.choose_item(msg, state, s)
-    if step == "choose_place":
-        return await report.choose_place(msg, state, s)
-    if step == "await_location":
-        return await report.got_location(msg, state, s)
-    if step == "confirm":
-        return await report.confirm(msg, state, s)
+    if step is not None:
+        return await STEPS[step](msg, state, s)
     # No report under way.
     if msg.location is not None:
         located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord)

@@ -69,17 +69,24 @@ class LinearTfidfScorer:
             offset += len(vec.vocabulary_)
         if offset != coef.shape[1]:
             return None
-        return cls(parts, np.ascontiguousarray(np.asarray(coef, dtype=np.float64).T),
+        dtype = np.float32 if coef.dtype == np.float32 else np.float64  # keep small models small
+        return cls(parts, np.ascontiguousarray(np.asarray(coef, dtype=dtype).T),
                    np.asarray(intercept, dtype=np.float64))
 
-    def decision(self, text: str) -> np.ndarray:
-        scores = self.intercept.copy()
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The text's non-zero TF-IDF features: (column indices, values)."""
+        all_idx: list[np.ndarray] = []
+        all_values: list[np.ndarray] = []
         for analyzer, vocabulary, idf, binary, sublinear, norm, offset in self.parts:
-            counts = Counter(j for j in map(vocabulary.get, analyzer(text)) if j is not None)
-            if not counts:
+            # Count the terms first (in C), then look up each distinct term once.
+            get = vocabulary.get
+            found = [(j, n) for term, n in Counter(analyzer(text)).items()
+                     if (j := get(term)) is not None]
+            if not found:
                 continue
-            idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-            values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+            pairs = np.array(found, dtype=np.intp)
+            idx = pairs[:, 0]
+            values = pairs[:, 1].astype(np.float64)
             if binary:
                 values[:] = 1.0
             elif sublinear:
@@ -90,8 +97,18 @@ class LinearTfidfScorer:
                 values /= math.sqrt(float(values @ values))
             elif norm == "l1":
                 values /= float(np.abs(values).sum())
-            scores += values @ self.coef_t[idx + offset]
-        return scores
+            all_idx.append(idx + offset)
+            all_values.append(values)
+        if not all_idx:
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
+        return np.concatenate(all_idx), np.concatenate(all_values)
+
+    def score(self, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Decision scores from `features` (of this scorer or one sharing its vectorisers)."""
+        return self.intercept + values @ self.coef_t[idx]
+
+    def decision(self, text: str) -> np.ndarray:
+        return self.score(*self.features(text))
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,9 @@ class TextClassifier:
     `user_words`: domain words jieba must know before this pipeline's tokenizer runs.
     `temperature`: decision scores / temperature → softmax gives calibrated probabilities
     (fitted on validation data; 1.0 for pipelines that have predict_proba).
+    `focus`: (head, body) characters: the model reads the first `head` characters twice
+    (where real letters put the title) and the first `body` once; None: all of it.
+    `parts`: the scope model, topic router and item facts for `triage` (nlp.triage).
     """
 
     pipeline: Any
@@ -118,9 +138,21 @@ class TextClassifier:
     card: dict[str, Any] = field(default_factory=dict)
     max_chars: int = 2000
     temperature: float = 1.0
+    focus: tuple[int, int] | None = None
+    parts: Any = None
 
     def prepare(self, text: str) -> str:
-        return strip_urls(clean(text))[: self.max_chars]
+        text = strip_urls(clean(text))[: self.max_chars]
+        if self.focus is not None:
+            head, body = self.focus
+            text = f"{text[:head]} {text[:body]}"
+        return text
+
+    def triage(self, text: str, departments: dict[str, str] | None = None) -> Any:
+        """Scope, topic, department, urgency, sureness and suggestions (nlp.triage)."""
+        from nlp.triage import triage
+
+        return triage(self, text, departments)
 
     def _scorer(self) -> LinearTfidfScorer | None:
         """Built on first use, never pickled (see __getstate__); False: not applicable."""

@@ -28,7 +28,7 @@ def check(path: Path, codes: set[str]) -> list[str]:
             if len(row) != len(HEADER):
                 problems.append(f"{path}:{line}: {len(row)} fields, want {len(HEADER)}")
                 continue
-            rec = dict(zip(HEADER, row))
+            rec = dict(zip(HEADER, row, strict=True))
             seen[rec["source"] + ":" + rec["row_id"]] += 1
             if rec["scope"] not in SCOPES:
                 problems.append(f"{path}:{line}: scope {rec['scope']!r}")

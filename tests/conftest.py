@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+import warnings
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,12 +23,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.cases import Clock, utcnow
 from bot.config import PROJECT_ROOT, Config, load_config
 from bot.services import Services, build_services
+from tests.templates import DatabaseTemplates
 
 POSTGRES_URL = os.environ.get(
     "GRIDBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE = os.environ.get("GRIDBOT_REQUIRE_SERVICES") == "1"
+# GRIDBOT_TEST_NO_TEMPLATES=1: every `services` / `clocked` migrates an empty database of its
+# own (SQLite) or the one at GRIDBOT_TEST_POSTGRES_URL, as before tests/templates.py; to
+# compare timings or rule the templates out when a test behaves oddly.
+NO_TEMPLATES = os.environ.get("GRIDBOT_TEST_NO_TEMPLATES") == "1"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -121,36 +127,59 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
 
 
+@pytest.fixture(scope="session")
+def db_templates(tmp_path_factory: pytest.TempPathFactory,
+                 model_dir: Path) -> Iterator[DatabaseTemplates]:
+    """Databases migrated once per session (tests/templates.py): `services` and `clocked`
+    start from copies instead of running every migration for every test."""
+    templates = DatabaseTemplates(tmp_path_factory.mktemp("db-templates"), model_dir,
+                                  POSTGRES_URL, make_config, build_services)
+    yield templates
+    try:
+        asyncio.run(asyncio.wait_for(templates.close(), 30))
+    except Exception as exc:  # a leftover database is no test failure
+        warnings.warn(f"could not drop the session's PostgreSQL database: {exc}", stacklevel=1)
+
+
 @pytest.fixture(params=["sqlite+embedded", "postgres+redis"])
-async def services(request: pytest.FixtureRequest, tmp_path: Path,
-                   model_dir: Path) -> AsyncIterator[Services]:
+async def services(request: pytest.FixtureRequest, tmp_path: Path, model_dir: Path,
+                   db_templates: DatabaseTemplates) -> AsyncIterator[Services]:
     """Services on both storage set-ups the project ships: the embedded default and the
     production pair."""
-    built = await _build(request.param, tmp_path, model_dir, utcnow)
+    built = await _build(request.param, tmp_path, model_dir, utcnow, db_templates)
     yield built
     await built.close()
 
 
 @pytest.fixture(params=["sqlite+embedded", "postgres+redis"])
 async def clocked(request: pytest.FixtureRequest, tmp_path: Path, model_dir: Path,
-                  clock: FakeClock) -> AsyncIterator[Services]:
+                  clock: FakeClock, db_templates: DatabaseTemplates) -> AsyncIterator[Services]:
     """Like `services`, with time in the test's hands (`clock`)."""
-    built = await _build(request.param, tmp_path, model_dir, clock)
+    built = await _build(request.param, tmp_path, model_dir, clock, db_templates)
     yield built
     await built.close()
 
 
-async def _build(kind: str, tmp_path: Path, model_dir: Path, clock: Clock) -> Services:
+async def _build(kind: str, tmp_path: Path, model_dir: Path, clock: Clock,
+                 templates: DatabaseTemplates) -> Services:
+    """Services on a clean database already at the head revision (build_services' own
+    upgrade then only reads the version)."""
     if kind == "postgres+redis":
         try:
-            await asyncio.wait_for(_reset_postgres(POSTGRES_URL), 10)
+            if NO_TEMPLATES:
+                await asyncio.wait_for(_reset_postgres(POSTGRES_URL), 10)
+                database_url = POSTGRES_URL
+            else:
+                database_url = await asyncio.wait_for(templates.postgres_clean(), 60)
         except Exception as exc:
             _unavailable("PostgreSQL", exc)
         try:
             await asyncio.wait_for(_reset_redis(REDIS_URL), 5)
         except Exception as exc:
             _unavailable("Redis", exc)
-        config = make_config(tmp_path, model_dir, POSTGRES_URL, REDIS_URL)
+        config = make_config(tmp_path, model_dir, database_url, REDIS_URL)
     else:
+        if not NO_TEMPLATES:
+            await templates.sqlite_copy(tmp_path / "gridbot.db")
         config = make_config(tmp_path, model_dir)
     return await build_services(config, clock)

@@ -68,8 +68,9 @@ async def test_keys_are_shown_once_stored_hashed_and_revoked(services: Services)
 async def test_http_api_takes_database_keys_next_to_configured_ones(
     services: Services, tmp_path: Path, model_dir: Path
 ) -> None:
-    _, key = await create_key(services.db, "widget")
-    _, gone = await create_key(services.db, "old")
+    # A key for a web front end: the chat and suggest scopes (a new key has open311 only).
+    _, key = await create_key(services.db, "widget", scopes=("chat", "suggest"))
+    _, gone = await create_key(services.db, "old", scopes=("chat",))
     await revoke_key(services.db, "old")
     body = {"user": "u", "text": "你好"}
 

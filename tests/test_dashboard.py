@@ -276,6 +276,9 @@ async def test_console_json_and_csv_match_and_follow_scope(clocked: Services,
     # Bad requests get a clear error, not a trace.
     r = await boss.get("/console/dashboard/api/all.json?period=2026-13")
     assert r.status_code == 400 and "2026-11" in (await r.get_json())["error"]
+    for far in ("9999-12", "0001-01"):  # years that overflow were a 500
+        r = await boss.get(f"/console/dashboard/api/summary.json?period={far}")
+        assert r.status_code == 400 and "error" in await r.get_json()
     assert (await boss.get("/console/dashboard/api/secrets.json")).status_code == 404
     assert (await boss.get("/console/dashboard/api/all.csv")).status_code == 404
 

@@ -26,8 +26,9 @@ async def file_manhole_case(chat: TestChannel, user: str,
     out = await chat.send(user, "我家小区门口的井盖不见了，晚上很危险")
     text = out.replies[0].text
     if "回复序号" in text:  # unsure: the top 3 are offered; take the first manhole item
-        assert len(out.replies[0].buttons) == 3
-        labels = [b.label for b in out.replies[0].buttons]
+        *items, other = out.replies[0].buttons
+        assert len(items) == 3 and other.label == "换一个"
+        labels = [b.label for b in items]
         assert any("井盖" in label for label in labels), labels
         pick = next(i for i, label in enumerate(labels, 1) if "井盖" in label)
         text = await chat.say(user, str(pick))
@@ -246,3 +247,41 @@ async def test_a_lost_draft_is_explained_and_nothing_is_filed(services: Services
     # Starting over works as usual.
     number = await file_manhole_case(chat, "hana")
     assert await services.cases.get(number) is not None
+
+
+async def test_the_citizen_corrects_the_category_and_it_is_learned(services: Services) -> None:
+    """「类别不对」 at the confirmation offers the model's next items, then the big classes;
+    the citizen's final choice is filed and kept as a training example beside the model's."""
+    from bot.models import TrainingExample
+
+    chat = TestChannel(services)
+    user = "corrector"
+    out = await chat.send(user, "我家小区门口的井盖不见了，晚上很危险")
+    if "回复序号" in out.replies[0].text:
+        await chat.say(user, "1")
+    text = await chat.say(user, location=DEMO_POINT)
+    assert "请确认" in text
+    first = (await services.dialogs.load("test", user))["item"]
+
+    text = await chat.say(user, "类别不对")
+    assert "回复序号" in text and services.catalogue.get(first).name not in text
+    # Every 换一个 shows new items, until the big classes are offered.
+    for _ in range(6):
+        if "大类" in text:
+            break
+        text = await chat.say(user, "换一个")
+    assert "大类" in text, text
+    names = services.catalogue.big_classes()
+    text = await chat.say(user, str(names.index("市容环境") + 1))
+    wanted = next(i for i in services.catalogue.items if i.big_class == "市容环境")
+    codes = [i.code for i in services.catalogue.items if i.big_class == "市容环境"]
+    text = await chat.say(user, str(codes.index(wanted.code) + 1))
+    assert "请确认" in text and wanted.name in text
+    text = await chat.say(user, "确认")
+    assert NUMBER.search(text), text
+    async with services.db.session() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+        example = (await session.execute(select(TrainingExample))).scalar_one()
+    assert case.item_code == wanted.code
+    assert (example.item_code, example.source) == (wanted.code, "chat")
+    assert example.suggested_code not in (None, wanted.code)

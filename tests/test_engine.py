@@ -243,7 +243,7 @@ async def test_background_runner_delivers_and_stops(clocked: Services, clock: Fa
     async def telegram(notice: Notice) -> None:
         delivered.set()
 
-    s.outbox.senders["telegram"] = telegram
+    s.outbox.register("telegram", telegram)
     stop = asyncio.Event()
     runner = asyncio.create_task(s.outbox.run_forever(stop, interval_s=0.05))
     await asyncio.wait_for(delivered.wait(), 10)

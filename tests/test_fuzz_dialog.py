@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from adapters.guard import WINDOW_S
 from adapters.wecom import markdown_card
 from bot.app import create_app
+from bot.cases import report_key
 from bot.outbox import Notice
 from bot.services import Services
 from tests.conftest import make_config
@@ -150,8 +151,8 @@ async def _early_in_a_window() -> None:
 
 async def test_a_report_counts_its_user_and_checks_its_id_together(
         services: Services, tmp_path, model_dir) -> None:
-    """POST /reports counts the user's hit and checks its report_id in one round trip: a
-    reused id is 409, and a report refused for the limit leaves its id free for the retry."""
+    """POST /reports counts the user's hit; a filed report_id is 409 on a retry, and a report
+    refused for the limit leaves its id free for the retry (the id is kept with the filing)."""
     config = make_config(tmp_path, model_dir, services.config.database_url,
                          services.config.redis.url, GRIDBOT_LIMITS_PER_USER_PER_MINUTE="2")
     services.config = config
@@ -165,8 +166,8 @@ async def test_a_report_counts_its_user_and_checks_its_id_together(
         return r.status_code
 
     assert [await report("r-1"), await report("r-1"), await report("r-2")] == [201, 409, 429]
-    assert await services.dedupe.first_time("http-report:form", "r-2")  # still unused
-    assert not await services.dedupe.first_time("http-report:form", "r-1")
+    assert await services.cases.filed_by(report_key("http", "form", "r-2")) is None
+    assert (await services.cases.filed_by(report_key("http", "form", "r-1"))) is not None
 
 
 async def test_rate_limits_bite_over_http(services: Services, tmp_path, model_dir) -> None:

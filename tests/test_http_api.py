@@ -33,7 +33,7 @@ async def test_full_flow_over_http(services: Services) -> None:
     body = await r.get_json()
     assert body["case"] is None and body["replies"]
     if "回复序号" in body["replies"][0]["text"]:
-        assert [b["value"] for b in body["replies"][0]["buttons"]] == ["1", "2", "3"]
+        assert [b["value"] for b in body["replies"][0]["buttons"]] == ["1", "2", "3", "换一个"]
         body = await (await _post(client, {"user": "web-1", "text": "1"})).get_json()
     assert "请确认" in body["replies"][0]["text"]
     body = await (await _post(client, {"user": "web-1", "text": "确认"})).get_json()

@@ -270,7 +270,7 @@ async def test_fixmystreet_post_files_a_case_that_can_be_followed(
     assert "139****5678" in entry["description"]  # the number typed in the text is masked
     assert datetime.fromisoformat(entry["requested_datetime"]) == clock.now
     assert datetime.fromisoformat(entry["expected_datetime"]) == case.handling_due
-    assert entry["status_notes"] == case.events[-1].note  # the dispatch note
+    assert entry["status_notes"] == "已派遣至责任单位处理"  # public words, no staff names
     assert_same((await o.xml("get", f"/requests/{number}.xml")).find("request"), entry)
 
     tokens = await o.json("get", f"/tokens/{token}.json", TOKENS)
@@ -404,7 +404,7 @@ async def test_get_requests_filters_windows_and_statuses(
     closed_case = await s.cases.get(closed)
     assert done["status"] == "closed" and done["service_notice"] is None
     assert datetime.fromisoformat(done["updated_datetime"]) == closed_case.closed_at
-    assert done["status_notes"] == t("event.closed")
+    assert done["status_notes"] == t("public.status.closed")
     assert by_id[merged]["status"] == "closed"
     assert mine in by_id[merged]["status_notes"]
     # A chat citizen's words and photos are not published; the problem and place are.
@@ -486,7 +486,9 @@ async def test_open311_reporters_notices_are_delivered_by_polling(services: Serv
     moves = [e for e in (await s.cases.get(number)).events
              if e.action == "transition" and e.note]
     assert moves[-1].to_status in ("handling", "dispatched")
-    assert followed[0]["status_notes"] == moves[-1].note
+    # Public words for the status, never the worker's name or a staff note.
+    assert followed[0]["status_notes"] == t(f"public.status.{moves[-1].to_status}")
+    assert worker.name not in json.dumps(followed, ensure_ascii=False)
 
 
 def test_xml_leaves_out_what_xml_cannot_carry() -> None:

@@ -327,7 +327,7 @@ async def test_full_case_on_telegram(tg: Telegram) -> None:
     text = await tg.say(private_text("我家小区门口的井盖不见了，晚上很危险"))
     if "回复序号" in text:
         offered = api.last_to(CITIZEN)
-        assert callback_data(offered) == ["1", "2", "3"]
+        assert callback_data(offered) == ["1", "2", "3", "换一个"]
         labels = [b["text"] for row in offered["reply_markup"]["inline_keyboard"] for b in row]
         pick = next(i for i, label in enumerate(labels, 1) if "井盖" in label)
         text = await tg.say(press(str(pick), CITIZEN, CITIZEN))
@@ -335,7 +335,7 @@ async def test_full_case_on_telegram(tg: Telegram) -> None:
     assert "位置" in text
     text = await tg.say(private_location(*DEMO_POINT))
     assert "请确认" in text and "同济社区第3网格" in text
-    assert callback_data(api.last_to(CITIZEN)) == ["确认", "取消"]
+    assert callback_data(api.last_to(CITIZEN)) == ["确认", "换一个", "取消"]
     assert "照片已收到" in await tg.say(private_photo())
     text = await tg.say(press("确认", CITIZEN, CITIZEN))
     number = NUMBER.search(text).group(1)
@@ -404,6 +404,14 @@ async def test_full_case_on_telegram(tg: Telegram) -> None:
 
 
 # -- webhook hygiene -------------------------------------------------------------------------
+
+async def test_unreadable_bodies_are_a_400_not_a_500(tg: Telegram) -> None:
+    headers = {telegram.SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    for body in (b'{"update_id": 1, "x": "\xff\xfe"}', b"[" * 100_000):
+        response = await tg.client.post("/telegram", data=body, headers=headers,
+                                        scope_base={"client": ("127.0.0.1", 5000)})
+        assert response.status_code == 400
+
 
 async def test_secret_token_is_checked_before_anything(tg: Telegram) -> None:
     update = private_text("我家小区门口的井盖不见了，晚上很危险")

@@ -91,3 +91,26 @@ def read_labelled(path: Path, text_cols: list[str], label_col: str) -> tuple[lis
     if not texts:
         raise LabelledDataError(f"{path}: no rows with both text and a label")
     return texts, labels
+
+
+def read_texts(path: Path, text_cols: list[str],
+               id_col: str | None = None) -> list[tuple[str | None, str]]:
+    """(id, text) of every row, in file order, for triage: the text columns joined by a line
+    break (rows without text keep their place with ""); `id_col`'s value, or None."""
+    if not path.exists():
+        raise LabelledDataError(f"data file not found: {path}")
+    if not text_cols:
+        raise LabelledDataError("give at least one text column")
+    out: list[tuple[str | None, str]] = []
+    checked = False
+    for row in _rows(path):
+        if not checked:
+            missing = [c for c in (*text_cols, *([id_col] if id_col else [])) if c not in row]
+            if missing:
+                raise LabelledDataError(
+                    f"{path}: no column(s) {', '.join(missing)}; it has {', '.join(map(str, row))}"
+                )
+            checked = True
+        text = "\n".join(t for t in (_text(row.get(c)) for c in text_cols) if t)
+        out.append((_text(row.get(id_col)) if id_col else None, text))
+    return out

@@ -4,16 +4,26 @@ checks, security headers and the staff audit log.
 The cookie holds only a random token; Redis keeps the session under the token's SHA-256, so
 a dump of Redis does not hand out live cookies. The account is re-read on every request, so
 disabling a user or changing their role takes effect at once.
+
+Logins are counted before the password is checked (per client address, then per account, in
+Redis), so a burst of guesses costs at most the limit in password hashing; argon2 runs in
+worker threads, a few at a time with a short queue, never on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import sys
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -29,13 +39,17 @@ from quart import (
     request,
     url_for,
 )
+from sqlalchemy import select
+from werkzeug.urls import iri_to_uri
 
+import bot.staff as accounts  # by module: tests wrap accounts._verify to count checks
 from adapters.console import console
+from adapters.guard import client_address
 from bot.config import ConsoleConfig
 from bot.kv import PREFIX
 from bot.models import StaffAudit, StaffUser
 from bot.services import Services
-from bot.staff import ROLES, check_login, get_user
+from bot.staff import ROLES, get_user
 from bot.texts import t
 
 COOKIE = "gridbot_session"
@@ -74,7 +88,15 @@ def _session_key(token: str) -> str:
 
 
 def client_ip() -> str:
-    return request.remote_addr or ""
+    """The client's address: the peer's, or a trusted proxy's word for it (server.*)."""
+    return client_address()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison that takes any text (hmac.compare_digest raises on non-ASCII
+    str, which a header or form field can hold)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
+                               expected.encode("utf-8", "surrogatepass"))
 
 
 def current_staff() -> StaffSession | None:
@@ -151,7 +173,7 @@ async def _gate() -> Response | None:
     staff = current_staff()
     if staff is None:
         return _refuse(401, "login_needed")
-    if not hmac.compare_digest(await _submitted_csrf(), staff.csrf_token):
+    if not same_secret(await _submitted_csrf(), staff.csrf_token):
         return _refuse(403, "csrf_failed")
     return None
 
@@ -219,21 +241,135 @@ async def audit(action: str, target: str = "", **detail: Any) -> None:
 
 # -- login rate limit -------------------------------------------------------------------------
 
-def _limit_keys(username: str) -> list[str]:
-    name = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-    return [f"{PREFIX}login:user:{name}", f"{PREFIX}login:ip:{client_ip()}"]
+class LoginBusy(Exception):
+    """More password checks are waiting than `console.login_queue` allows."""
 
 
-async def _too_many(username: str) -> bool:
-    counts = await services().redis.mget(_limit_keys(username))
-    return any(int(c or 0) >= _config().login_attempts for c in counts)
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-async def _count_failure(username: str) -> None:
+def _limit_keys(username: str) -> tuple[tuple[str, int], tuple[str, int]]:
+    """(key, limit) for the client address and for the account, in the order they are
+    counted. Both hashed: neither addresses nor usernames appear in Redis keys."""
+    cfg = _config()
+    return ((f"{PREFIX}login:ip:{_digest(client_ip())}", cfg.login_attempts_per_ip),
+            (f"{PREFIX}login:user:{_digest(username.strip().lower())}", cfg.login_attempts))
+
+
+async def _count(key: str) -> int:
+    """One more attempt on `key`, atomically: the window starts with the first attempt
+    (SET NX EX; INCR keeps the TTL), so refused attempts never stretch a lockout, and it
+    needs no Redis 7 (EXPIRE NX)."""
+    async with services().redis.pipeline(transaction=True) as pipe:
+        pipe.set(key, 0, nx=True, ex=LOGIN_WINDOW_S)
+        pipe.incr(key)
+        _, count = await pipe.execute()
+    return int(count)
+
+
+async def _admit(username: str) -> bool:
+    """Count this attempt before any password is checked; False when it is over a limit.
+    The address is counted first and an address over its limit stops there, so it cannot
+    use up other accounts' attempts: one address does not lock everyone out, and one
+    account is not guessed at from many addresses."""
+    for key, limit in _limit_keys(username):
+        if await _count(key) > limit:
+            return False
+    return True
+
+
+async def _give_back(username: str) -> None:
+    """A successful login does not count against the limits (an office behind one address
+    signs in every morning), nor does one refused because too many checks were waiting:
+    only checked failures add up."""
     redis = services().redis
-    for key in _limit_keys(username):
-        if await redis.incr(key) == 1:
-            await redis.expire(key, LOGIN_WINDOW_S)
+    for key, _ in _limit_keys(username):
+        if int(await redis.decr(key)) <= 0:  # gone meanwhile: DECR made a key without TTL
+            await redis.delete(key)
+
+
+def _lower_priority() -> None:
+    """Hashing threads yield the CPU to the event loop: argon2 runs its lanes in threads of
+    its own (which inherit this nice value), and on a small machine they would otherwise
+    crowd out the thread that answers every other request. Linux only (elsewhere the call
+    would renice the whole process)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+
+HASH_NICE = 10
+# One pool for the process (the per-app semaphore sets how many threads work at once).
+_hash_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="gridbot-password",
+                                initializer=_lower_priority)
+
+
+class PasswordChecks:
+    """argon2 off the event loop: at most `workers` checks run at once (in low-priority
+    threads), at most `queue` wait for a slot, and any more are refused at once (LoginBusy)
+    rather than queued without bound. A slot is held until its thread is done, even when
+    the request that asked is cancelled."""
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self._slots = asyncio.Semaphore(workers)
+        self._most = workers + queue
+        self._pending = 0
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._pending >= self._most:
+            raise LoginBusy
+        self._pending += 1
+        try:
+            await self._slots.acquire()
+            try:
+                future = asyncio.get_running_loop().run_in_executor(_hash_pool, fn, *args)
+            except BaseException:
+                self._slots.release()
+                raise
+            future.add_done_callback(lambda _: self._slots.release())
+            return await asyncio.shield(future)
+        finally:
+            self._pending -= 1
+
+
+def _password_checks() -> PasswordChecks:
+    """This app's PasswordChecks (one per event loop: a semaphore belongs to its loop)."""
+    loop = asyncio.get_running_loop()
+    held = current_app.extensions.get("gridbot.password_checks")
+    if held is None or held[0] is not loop:
+        cfg = _config()
+        held = (loop, PasswordChecks(cfg.login_hash_workers, cfg.login_queue))
+        current_app.extensions["gridbot.password_checks"] = held
+    return held[1]
+
+
+async def verify_login(username: str, password: str) -> StaffUser | None:
+    """`bot.staff.check_login` with the hashing in PasswordChecks: the active account when
+    the password matches, else None. An unknown or disabled account costs one check too, so
+    timing does not tell which usernames exist. Raises LoginBusy when the queue is full."""
+    db = services().db
+    async with db.session() as session:
+        user = (await session.execute(
+            select(StaffUser).where(StaffUser.username == username.strip()))).scalar()
+    usable = user is not None and user.active
+    stored = user.password_hash if user is not None and usable else accounts._DUMMY_HASH
+    checks = _password_checks()
+    if not await checks.run(accounts._verify, stored, password) or user is None \
+            or not usable:
+        return None
+    rehashed = None
+    if accounts._hasher.check_needs_rehash(stored):
+        with contextlib.suppress(LoginBusy):  # busy now: the next login rehashes
+            rehashed = await checks.run(accounts.hash_password, password)
+    async with db.session() as session, session.begin():
+        row = await session.get(StaffUser, user.id)
+        if row is None or not row.active:
+            return None
+        if rehashed and row.password_hash == stored:
+            row.password_hash = rehashed
+        row.last_login_at = datetime.now(UTC)
+    return row
 
 
 # -- sessions ---------------------------------------------------------------------------------
@@ -252,10 +388,12 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int | None) 
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site console paths: the login form is no open redirect."""
+    """Only same-site console paths: the login form is no open redirect, no control
+    character (CR/LF would split the Location header) reaches a header, and anything
+    beyond ASCII is percent-encoded, as a Location header should be."""
     if target and target.startswith("/console/") and not target.startswith("//") \
-            and "\\" not in target:
-        return target
+            and "\\" not in target and target.isprintable() and len(target) <= 2000:
+        return iri_to_uri(target)
     return url_for("console.home")
 
 
@@ -269,19 +407,26 @@ async def login() -> Any:
         form = await request.form
         username = form.get("username", "")[:64]
         password = form.get("password", "")[:1024]
+        next_url = _safe_next(form.get("next") or request.args.get("next"))
         expected = request.cookies.get(LOGIN_COOKIE, "")
-        if not expected or not hmac.compare_digest(form.get(CSRF_FIELD, ""), expected):
+        if not expected or not same_secret(form.get(CSRF_FIELD, ""), expected):
             error, status = t("console.csrf_failed"), 403
-        elif await _too_many(username):
-            error, status = t("console.too_many_logins"), 429
-            await audit("login_blocked", username, username=username)
         else:
-            user = await check_login(services().db, username, password)
-            if user is None:
-                await _count_failure(username)
+            user, refused = None, not await _admit(username)
+            if not refused:
+                try:
+                    user = await verify_login(username, password)
+                except LoginBusy:  # not checked: the attempt does not count either
+                    refused = True
+                    await _give_back(username)
+            if refused:  # over a limit, or too many checks waiting: no hashing at all
+                error, status = t("console.too_many_logins"), 429
+                await audit("login_blocked", username, username=username)
+            elif user is None:
                 await audit("login_failed", username, username=username)
                 error, status = t("console.bad_login"), 401
             else:
+                await _give_back(username)
                 stale = request.cookies.get(COOKIE, "")
                 if stale:  # whatever session this browser had ends here
                     await services().redis.delete(_session_key(stale[:128]))
@@ -289,7 +434,7 @@ async def login() -> Any:
                 g.staff = StaffSession(user.id, user.username, user.display_name, user.role,
                                        user.scope, "")
                 await audit("login")
-                response = redirect(_safe_next(form.get("next")))
+                response = redirect(next_url)
                 _set_cookie(response, COOKIE, token, None)  # a browser-session cookie
                 response.delete_cookie(LOGIN_COOKIE, path="/console")
                 return response

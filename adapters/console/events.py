@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from types import SimpleNamespace
+from dataclasses import dataclass
+from typing import Any, cast
 
 from quart import Response, request
 
@@ -21,6 +22,14 @@ from bot.changes import subscribe
 from bot.staff import may_see
 
 RECHECK_S = 60  # a logged-out or disabled account's stream ends within this
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a changed case is, as `may_see` reads it."""
+
+    department: str
+    grid_code: str
 
 
 @console.get("/events")
@@ -34,7 +43,10 @@ async def events() -> Response:
     async def stream() -> AsyncIterator[bytes]:
         yield b"retry: 3000\n: connected\n\n"
         checked = time.monotonic()
-        async with aclosing(subscribe(s.redis)) as changes:
+        # `subscribe` is an async generator function (annotated as the AsyncIterator it
+        # yields), so it has the aclose that aclosing needs.
+        changes_gen = cast(AsyncGenerator[dict[str, Any] | None, None], subscribe(s.redis))
+        async with aclosing(changes_gen) as changes:
             async for change in changes:
                 if time.monotonic() - checked > RECHECK_S:
                     if not await session_alive(token):
@@ -43,8 +55,8 @@ async def events() -> Response:
                 if change is None:
                     yield b": keep-alive\n\n"
                     continue
-                seen = SimpleNamespace(department=change.get("department", ""),
-                                       grid_code=change.get("grid", ""))
+                seen = _Place(department=change.get("department", ""),
+                              grid_code=change.get("grid", ""))
                 if not may_see(staff, seen, s.grids):
                     continue
                 data = json.dumps({"number": change.get("number"),

@@ -15,62 +15,36 @@ import math
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from quart import Response, abort, jsonify, render_template, request
 from sqlalchemy import and_, func, or_, select
 
 from adapters.console import console
-from adapters.console.auth import audit, current_staff, require_staff, services
+from adapters.console.auth import StaffSession, audit, current_staff, require_staff, services
+from adapters.json_body import json_or_none
 from adapters.suggest_api import RAW_FACTOR, _location, _suggest
 from adapters.suggest_api import SOURCE as TRAINING_SOURCE
 from bot.actions import ActionRefused
 from bot.cases import CaseDraft, CaseNotFound, ReporterRef
 from bot.catalogue import TimeLimit
-from bot.models import AttachedReport, Case, CaseMedia, Reporter, TrainingExample
+from bot.examples import remember
+from bot.models import AttachedReport, Case, CaseMedia, Reporter
 from bot.services import Services
 from bot.staff import ROLES, as_worker, may_reveal_phone, may_see, visible_cases
 from bot.teams import TeamsError
 from bot.texts import catalogue, t
-from bot.workflow import OPEN, Status, TransitionError
+from bot.workflow import ACTIONS, OPEN, Status, TransitionError, offered
+from handlers import team
 from nlp.normalize import has_chinese, prepare
 
 CHANNEL = "hotline"
 PAGE_SIZE = 50
 PHONE_RE = re.compile(r"^\+?[0-9]{5,20}$")
 INTAKE_ROLES = ("operator", "dispatcher", "supervisor")
-DISPATCH_ROLES = ("dispatcher", "supervisor")
-# action → roles allowed to take it. The WorkerActions/CaseService checks still apply on top
-# (scope, status, "not your own work").
-ACTION_ROLES: dict[str, tuple[str, ...]] = {
-    "dispatch": DISPATCH_ROLES,  # 派遣 / 改派 to a named grid, street, district or department
-    "urge": DISPATCH_ROLES,  # 督办
-    "verify": ("dispatcher", "supervisor", "grid_leader"),  # 核查通过 → 结案
-    "verify_fail": ("dispatcher", "supervisor", "grid_leader"),  # 核查未通过 → 重新派遣
-    "reject": DISPATCH_ROLES,  # 作废 (invalid), with a reason
-    "merge": DISPATCH_ROLES,
-    "split": DISPATCH_ROLES,
-    "accept": ("department", "grid_leader"),  # 接单
-    "resolve": ("department", "grid_leader"),  # 办结
-    "give_back": ("department", "grid_leader"),  # 退回
-    "hand_up": ("grid_leader",),  # 上报
-}
-# Status each action needs before it is offered (the services check again when it is taken).
-ACTION_STATUSES: dict[str, frozenset[str]] = {
-    "dispatch": frozenset({Status.DISPATCHED, Status.HANDLING, Status.ESCALATED}),
-    "urge": frozenset({Status.DISPATCHED, Status.HANDLING, Status.ESCALATED}),
-    "verify": frozenset({Status.HANDLED}),
-    "verify_fail": frozenset({Status.HANDLED}),
-    "reject": frozenset({Status.REPORTED, Status.FILED, Status.DISPATCHED, Status.HANDLING,
-                         Status.REOPENED, Status.ESCALATED}),
-    "merge": frozenset(OPEN),
-    "split": frozenset(OPEN),
-    "accept": frozenset({Status.DISPATCHED}),
-    "resolve": frozenset({Status.DISPATCHED, Status.HANDLING}),
-    "give_back": frozenset({Status.DISPATCHED, Status.HANDLING}),
-    "hand_up": frozenset({Status.DISPATCHED, Status.HANDLING}),
-}
+# Who may take which action in which status: bot.workflow.ACTIONS (the one table). The
+# WorkerActions/CaseService checks still apply on top (scope, status, "not your own work").
 
 
 @console.context_processor
@@ -112,11 +86,11 @@ def _error(status: int, message: str, **extra: Any) -> Response:
 
 
 async def _json_body() -> dict[str, Any]:
-    body = await request.get_json(silent=True)
+    body = await json_or_none()
     return body if isinstance(body, dict) else {}
 
 
-def _staff_user():
+def _staff_user() -> StaffSession:
     staff = current_staff()
     assert staff is not None  # require_staff ran first
     return staff
@@ -171,8 +145,8 @@ def row_view(s: Services, case: Case, now: datetime | None = None) -> dict[str, 
 
 
 def allowed_actions(role: str, case: Case) -> list[str]:
-    return [a for a, roles in ACTION_ROLES.items()
-            if role in roles and case.status in ACTION_STATUSES[a]]
+    return [a.name for a in ACTIONS.values() if a.name in HANDLERS and role in a.roles
+            and offered(a, case.status, case.current_level)]
 
 
 # -- intake -----------------------------------------------------------------------------------
@@ -221,7 +195,7 @@ def _pick_spot(s: Services, address: str, text: str, grid_code: str):
         if chosen is not None:
             return chosen, None
         return None, t("console.choose_place")
-    if grid_code and s.grids.get(grid_code) is not None and s.grids.get(grid_code).level == "grid":
+    if grid_code and (area := s.grids.get(grid_code)) is not None and area.level == "grid":
         # Not in the gazetteer, but the operator knows the grid: file it there, no point.
         return grid_code, None
     return None, (t("report.location_outside") if located.status == "outside"
@@ -262,9 +236,7 @@ async def api_intake() -> Response:
         return _error(422, str(exc))
     corrected = suggested is not None and suggested != code
     # Every confirmation is a labelled example; a correction is the valuable kind.
-    async with s.db.session() as session, session.begin():
-        session.add(TrainingExample(text=text, item_code=code, source=TRAINING_SOURCE,
-                                    suggested_code=suggested, created_at=datetime.now(UTC)))
+    await remember(s.db, text, code, TRAINING_SOURCE, suggested)
     await audit("intake", filing.case.number, item=code, suggested=suggested,
                 corrected=corrected, attached=filing.attached)
     response = jsonify({"number": filing.case.number, "attached": filing.attached,
@@ -295,15 +267,18 @@ def _filters(s: Services) -> tuple[list[Any], dict[str, str]]:
         where.append(Case.grid_code.in_(codes or [wanted["grid"]]))
     if wanted["item"]:
         where.append(or_(Case.item_code == wanted["item"],
-                         Case.item_name.contains(wanted["item"])))
+                         Case.item_name.contains(wanted["item"], autoescape=True)))
     if wanted["overdue"] in ("1", "true", "yes"):
         where.append(and_(Case.status.in_([x.value for x in OPEN]),
                           Case.handling_due < s.cases.clock()))
     if wanted["channel"]:
         where.append(Case.channel == wanted["channel"])
     if wanted["q"]:
-        where.append(or_(Case.number.contains(wanted["q"]), Case.text.contains(wanted["q"]),
-                         Case.address.contains(wanted["q"])))
+        # autoescape: a typed % or _ is a character to find, not a LIKE wildcard.
+        q = wanted["q"]
+        where.append(or_(Case.number.contains(q, autoescape=True),
+                         Case.text.contains(q, autoescape=True),
+                         Case.address.contains(q, autoescape=True)))
     return where, wanted
 
 
@@ -367,10 +342,14 @@ async def case_detail(s: Services, case: Case) -> dict[str, Any]:
         merged = (await session.execute(
             select(Case.number, Case.text).where(Case.merged_into == case.number)
             .order_by(Case.id))).all()
+    # Staff see the whole trail (who, internal notes); reporters and the public see
+    # CaseService.public_timeline.
     view["timeline"] = [
-        {**entry, "at": s.cases.local(e.at), "actor": _actor_label(e.actor),
-         "label": entry["status_label"] or _text_or(f"console.event_{e.action}", e.action)}
-        for entry, e in zip(view["timeline"], case.events, strict=True)]
+        {"at": s.cases.local(e.at), "action": e.action, "status": e.to_status,
+         "actor": _actor_label(e.actor), "note": e.note,
+         "label": t(f"status.{e.to_status}") if e.to_status
+         else _text_or(f"console.event_{e.action}", e.action)}
+        for e in case.events]
     view.update({
         "channel": case.channel,
         "channel_label": channel_label(case.channel),
@@ -465,7 +444,7 @@ async def api_reveal_phone(number: str) -> Response:
     return jsonify({"phone": reporter.phone})
 
 
-Action = Callable[[Services, Case, dict[str, Any]], Awaitable[Any]]
+Handler = Callable[[Services, Case, dict[str, Any]], Awaitable[Any]]
 
 
 def _reason(body: dict[str, Any]) -> str:
@@ -483,7 +462,7 @@ async def _urge(s: Services, case: Case, body: dict[str, Any]) -> Any:
     staff = _staff_user()
 
     async def work(session, locked: Case, now: datetime) -> None:
-        if locked.status not in ACTION_STATUSES["urge"]:
+        if locked.status not in ACTIONS["urge"].allowed:
             raise ActionRefused("moved_on", number=locked.number,
                                 status=t(f"status.{locked.status}"))
         s.cases.event(session, locked, f"staff:{staff.display_name}", "urge", None, None, now,
@@ -520,25 +499,19 @@ async def _merge(s: Services, case: Case, body: dict[str, Any]) -> Any:
 
 async def _split(s: Services, case: Case, body: dict[str, Any]) -> Any:
     try:
-        attached_id = int(body.get("attached_id"))
-    except (TypeError, ValueError):
+        attached_id = int(body["attached_id"])
+    except (KeyError, TypeError, ValueError):
         raise ActionRefused("not_found", number=case.number) from None
     return await s.actions.split(case.number, attached_id,
                                  as_worker(_staff_user(), case, s.grids), _reason(body))
 
 
 async def _worker_action(name: str, s: Services, case: Case, body: dict[str, Any]) -> Any:
-    worker = as_worker(_staff_user(), case, s.grids)
-    if name == "accept":
-        return await s.actions.accept(case.number, worker)
-    if name == "resolve":
-        return await s.actions.resolve(case.number, worker, _reason(body))
-    if name == "give_back":
-        return await s.actions.give_back(case.number, worker, _reason(body))
-    return await s.actions.hand_up(case.number, worker, _reason(body))
+    return await team.perform(team.TeamCommand(name, case.number, _reason(body)),
+                              as_worker(_staff_user(), case, s.grids), s)
 
 
-ACTIONS: dict[str, Action] = {
+HANDLERS: dict[str, Handler] = {
     "dispatch": _dispatch,
     "urge": _urge,
     "reject": _reject,
@@ -549,8 +522,8 @@ ACTIONS: dict[str, Action] = {
     **{name: functools.partial(_worker_action, name)
        for name in ("accept", "resolve", "give_back", "hand_up")},
 }
-assert set(ACTIONS) == set(ACTION_ROLES)
-assert all(set(roles) <= set(ROLES) for roles in ACTION_ROLES.values())
+assert set(HANDLERS) == {a.name for a in ACTIONS.values() if a.roles}
+assert all(set(a.roles) <= set(ROLES) for a in ACTIONS.values())
 
 
 @console.post("/api/cases/<number>/actions/<name>")
@@ -559,14 +532,14 @@ async def api_action(number: str, name: str) -> Response:
     s = services()
     case = await _visible_case(number)
     staff = _staff_user()
-    if name not in ACTIONS:
+    if name not in HANDLERS:
         abort(404)
     body = await _json_body()
-    if staff.role not in ACTION_ROLES[name]:
+    if staff.role not in ACTIONS[name].roles:
         await audit(f"refused:{name}", case.number, why="role")
         return _error(403, t("console.forbidden"))
     try:
-        result = await ACTIONS[name](s, case, body)
+        result = await HANDLERS[name](s, case, body)
     except ActionRefused as exc:
         await audit(f"refused:{name}", case.number, why=exc.key)
         return _error(409, exc.text())

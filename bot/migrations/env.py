@@ -35,7 +35,10 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    asyncio.run(_run_async(context.config.get_main_option("sqlalchemy.url")))
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic: no connection given and no sqlalchemy.url set")
+    asyncio.run(_run_async(url))
 
 
 if context.is_offline_mode():

@@ -1,0 +1,208 @@
+"""Scope before item: every text gets a scope, a topic and department when it is not a grid
+matter, an urgency, and ranked catalogue items.
+
+- `catalogue`: a grid / city-management matter → the item model's suggestions.
+- `department`: a real problem that is not a grid matter → a topic (one of the 7 board
+  topics) and the department the topic maps to (config `[triage.departments]`).
+- `question`: a request for information → a topic and where to ask.
+- `emergency`: danger now (nlp.urgency's rules) → 110 / 119 / 120 first; the item
+  suggestions still come, so a city matter can be filed as urgent.
+
+The parts (scope model, its cut, topic router, item facts) travel inside the item model's
+pickle (`TextClassifier.parts`), so the ModelStore / ModelHolder versioning and hot reload
+work unchanged; a model without parts (seed-only, or older) triages by the rules alone:
+emergency or catalogue.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nlp.classifier import softmax
+from nlp.normalize import clean, strip_urls
+from nlp.urgency import Danger, hotlines, read_danger
+
+if TYPE_CHECKING:
+    from nlp.classifier import Suggestion, TextClassifier
+
+SCOPES = ("catalogue", "department", "question", "emergency")
+TOPICS = ("城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输")
+DEFAULT_DEPARTMENTS = {
+    "城乡建设": "区住房城乡建设和水利局",
+    "劳动和社会保障": "区人力资源和社会保障局",
+    "教育文体": "区教育局",
+    "商贸旅游": "区市场监督管理局",
+    "环境保护": "佛山市生态环境局禅城分局",
+    "卫生计生": "区卫生健康局",
+    "交通运输": "区交通运输局",
+}
+TOP_K = 3
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    name: str
+    big_class: str
+    urgent: bool
+
+
+@dataclass
+class TriageParts:
+    """What the item model needs besides itself to triage.
+
+    `scope`: a classifier over catalogue / department / question (None: rules only);
+    `catalogue_cut`: its catalogue probability at or above which the text stays a grid
+    matter (chosen by cross-validation on the training part so that grid matters keep
+    their scope); `topic`: the 7-topic router (None: no topic); `topic_threshold`: topic
+    confidence at or above which a department / question answer counts as sure;
+    `items`: code → name, big class, urgent flag (from the catalogue the model was trained
+    with); `departments`: topic → department at training time (config overrides it)."""
+
+    scope: TextClassifier | None = None
+    catalogue_cut: float = 0.5
+    short_cut: float | None = None  # the cut for texts shorter than short_chars (chat)
+    short_chars: int = 40
+    topic: TextClassifier | None = None
+    topic_threshold: float = 1.01
+    items: dict[str, ItemFacts] = field(default_factory=dict)
+    departments: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DEPARTMENTS))
+
+
+@dataclass
+class TriageResult:
+    scope: str
+    topic: str | None
+    department: str | None
+    urgent: bool
+    sure: bool
+    suggestions: list[Suggestion]
+    danger: Danger
+    scope_confidence: float = 1.0
+    topic_confidence: float | None = None
+
+    def suggestion_dicts(self, items: dict[str, ItemFacts]) -> list[dict[str, Any]]:
+        out = []
+        for s in self.suggestions:
+            facts = items.get(s.code)
+            out.append({"code": s.code, "name": facts.name if facts else s.code,
+                        "confidence": round(s.confidence, 4)})
+        return out
+
+    def as_dict(self, items: dict[str, ItemFacts]) -> dict[str, Any]:
+        """The answer `gridbot suggest --json` prints and POST /api/v1/suggest includes."""
+        return {
+            "scope": self.scope,
+            "scope_confidence": round(self.scope_confidence, 4),
+            "topic": self.topic,
+            "topic_confidence": (None if self.topic_confidence is None
+                                 else round(self.topic_confidence, 4)),
+            "department": self.department,
+            "urgent": self.urgent,
+            "danger": list(self.danger.urgent),
+            "hotlines": hotlines(self.danger),
+            "sure": self.sure,
+            "suggestions": self.suggestion_dicts(items),
+        }
+
+
+def item_facts(catalogue: Any) -> dict[str, ItemFacts]:
+    """code → ItemFacts for a bot.catalogue.Catalogue."""
+    return {i.code: ItemFacts(i.name, i.big_class, bool(i.urgent)) for i in catalogue.items}
+
+
+def parts_of(model: TextClassifier) -> TriageParts:
+    parts = getattr(model, "parts", None)
+    return parts if isinstance(parts, TriageParts) else TriageParts()
+
+
+# Short texts that ask for information (chat: 「请问办理居住证需要带什么材料」). Letters are
+# left to the scope model; this only decides question vs department for short texts that
+# the scope model already sent away from catalogue.
+_ASKS = re.compile(r"请问|咨询|想问|想了解|怎么办理|如何办理|怎样办理|怎么申请|如何申请|"
+                   r"需要.{0,4}(什么|哪些)|在哪里?办|去哪里?办|什么时候|何时|能否|是否可以|"
+                   r"可不可以|吗[？?]?$")
+
+
+def asks_for_information(text: str) -> bool:
+    return bool(_ASKS.search(text))
+
+
+class _Scores:
+    """Class probabilities of the item, scope and topic models for one text, analysing the
+    text once when the models share their fitted features (the shipped models do)."""
+
+    def __init__(self, model: TextClassifier, text: str, cleaned: str) -> None:
+        self.model = model
+        self.text = text
+        self.prepared = cleaned
+        if model.focus is not None:  # as TextClassifier.prepare, without cleaning twice
+            head, body = model.focus
+            self.prepared = f"{cleaned[:head]} {cleaned[:body]}"
+        scorer = model._scorer()
+        self.features = scorer.features(self.prepared) if scorer is not None else None
+        self.union = model.pipeline.steps[0][1] if scorer is not None else None
+
+    def probs(self, clf: TextClassifier) -> np.ndarray:
+        scorer = clf._scorer() if self.features is not None else None
+        if (scorer is not None and clf.pipeline.steps[0][1] is self.union
+                and clf.focus == self.model.focus and clf.max_chars >= self.model.max_chars):
+            return softmax(scorer.score(*self.features), clf.temperature)[0]
+        return clf.scores([self.text])[0]
+
+
+def _ranked(labels: list[str], probs: np.ndarray, k: int) -> list[Suggestion]:
+    from nlp.classifier import Suggestion
+
+    top = np.argsort(-probs)[:k]
+    return [Suggestion(str(labels[j]), float(probs[j])) for j in top]
+
+
+def triage(model: TextClassifier, text: str, departments: dict[str, str] | None = None,
+           items: dict[str, ItemFacts] | None = None, k: int = TOP_K) -> TriageResult:
+    """Scope, topic, department, urgency, sureness and the top-k items of one text.
+
+    `departments` (config) overrides the model's topic → department map; `items` (from the
+    running catalogue) overrides the facts saved with the model."""
+    parts = parts_of(model)
+    facts = items if items is not None else parts.items
+    # Cut before cleaning (cleaning only shortens): a 20,000-character letter costs no more
+    # than one of twice the model's limit.
+    cleaned = strip_urls(clean(text[: model.max_chars * 2]))[: model.max_chars]
+    danger = read_danger(cleaned)
+    scores = _Scores(model, text, cleaned)
+    suggestions = _ranked(model.labels, scores.probs(model), k)
+    scope, scope_conf = "catalogue", 1.0
+    if parts.scope is not None:
+        probs = dict(zip(parts.scope.labels, scores.probs(parts.scope), strict=True))
+        p_cat = float(probs.get("catalogue", 1.0))
+        cut = parts.catalogue_cut
+        if parts.short_cut is not None and len(cleaned) < parts.short_chars:
+            cut = parts.short_cut
+        if p_cat >= cut:
+            scope, scope_conf = "catalogue", p_cat
+        else:
+            dept, question = float(probs.get("department", 0.0)), float(probs.get("question", 0.0))
+            scope = "question" if question > dept else "department"
+            if len(cleaned) < parts.short_chars and asks_for_information(cleaned):
+                scope = "question"  # a short text that asks how / when / what to bring
+            scope_conf = max(dept, question) / max(dept + question, 1e-9)
+    if danger.is_emergency:
+        scope = "emergency"
+    topic = department = None
+    topic_conf: float | None = None
+    if scope in ("department", "question") and parts.topic is not None:
+        best = _ranked(parts.topic.labels, scores.probs(parts.topic), 1)[0]
+        topic, topic_conf = best.code, best.confidence
+        department = (departments or parts.departments).get(topic)
+    if scope in ("catalogue", "emergency"):
+        sure = scope == "catalogue" and model.is_sure(suggestions)
+    else:
+        sure = topic_conf is not None and topic_conf >= parts.topic_threshold
+    top = facts.get(suggestions[0].code) if suggestions else None
+    item_urgent = scope in ("catalogue", "emergency") and sure and bool(top and top.urgent)
+    return TriageResult(scope, topic, department, danger.is_urgent or item_urgent, sure,
+                        suggestions, danger, scope_conf, topic_conf)

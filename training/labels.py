@@ -1,0 +1,125 @@
+"""The hand labels of real board messages (data/labels/board_part*.csv), joined with their
+texts in ../shared/data/tipdm/board_messages.csv, and the fixed held-out part.
+
+The held-out part is 20% of the labelled messages, stratified by scope: within each scope the
+messages are ordered by a seeded hash of their msg_id and the first 20% (rounded) are held
+out. It depends on nothing but the ids and their scopes, so everyone measures on the same
+rows. Choices (method, thresholds)
+are made on the training part only; the held-out part is only for reported figures.
+
+The texts stay in ../shared/data (never copied into the repository): `find_real_data` looks
+for them next to the repository, or where `triage.real_data` / GRIDBOT_TRIAGE_REAL_DATA says.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import PROJECT_ROOT
+
+LABELS_DIR = PROJECT_ROOT / "data/labels"
+BOARD_FILE = "board_messages.csv"
+DEV_FILE = "dev_raw.csv"
+DEFAULT_REAL_DATA = PROJECT_ROOT.parent / "shared/data/tipdm"
+ENV_REAL_DATA = "GRIDBOT_TRIAGE_REAL_DATA"
+HELD_OUT_SHARE = 0.2
+HELD_OUT_SEED = "gridbot-heldout-2026-12"
+SCOPES = ("catalogue", "department", "question", "emergency")
+TOPICS = ("城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输")
+
+
+class LabelsError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Labelled:
+    msg_id: str
+    title: str
+    detail: str
+    scope: str
+    item: str  # catalogue code for scope catalogue (and a city emergency), else ""
+    topic: str  # one of TOPICS for department / question, else ""
+    urgent: bool
+
+    @property
+    def text(self) -> str:
+        return f"{self.title}\n{self.detail}".strip()
+
+
+def find_real_data(configured: str | Path | None = None) -> Path | None:
+    """The folder holding board_messages.csv: $GRIDBOT_TRIAGE_REAL_DATA, else `configured`
+    (from config, resolved by the caller), else ../shared/data/tipdm next to the repository.
+    None when the file is not there."""
+    candidates = [os.environ.get(ENV_REAL_DATA), configured, DEFAULT_REAL_DATA]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / BOARD_FILE).exists():
+            return Path(candidate)
+    return None
+
+
+def read_label_rows(labels_dir: Path = LABELS_DIR) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for path in sorted(labels_dir.glob("board_part*.csv")):
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows.extend(r for r in csv.DictReader(fh) if r.get("source") == "board_messages")
+    if not rows:
+        raise LabelsError(f"no labels (board_part*.csv) in {labels_dir}")
+    return rows
+
+
+def read_labelled(data_dir: Path, labels_dir: Path = LABELS_DIR) -> list[Labelled]:
+    """Every labelled board message with its text, in msg_id order."""
+    path = data_dir / BOARD_FILE
+    if not path.exists():
+        raise LabelsError(f"real messages not found: {path}")
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        texts = {r["msg_id"]: r for r in csv.DictReader(fh)}
+    out: list[Labelled] = []
+    for row in read_label_rows(labels_dir):
+        msg = texts.get(row["row_id"])
+        if msg is None or row["scope"] not in SCOPES:
+            continue
+        out.append(Labelled(row["row_id"], (msg.get("title") or "").strip(),
+                            (msg.get("detail") or "").strip(), row["scope"],
+                            (row.get("item") or "").strip(), (row.get("topic") or "").strip(),
+                            (row.get("urgent") or "0").strip() == "1"))
+    return sorted(out, key=lambda r: int(r.msg_id) if r.msg_id.isdigit() else 0)
+
+
+def _rank(msg_id: str) -> str:
+    return hashlib.sha256(f"{HELD_OUT_SEED}:{msg_id}".encode()).hexdigest()
+
+
+def held_out_ids(rows: Iterable[Labelled], share: float = HELD_OUT_SHARE) -> set[str]:
+    """The fixed held-out msg_ids: per scope, the first round(share·n) by seeded hash."""
+    by_scope: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        by_scope[r.scope].append(r.msg_id)
+    out: set[str] = set()
+    for ids in by_scope.values():
+        ids.sort(key=_rank)
+        out.update(ids[: round(share * len(ids))])
+    return out
+
+
+def split(rows: list[Labelled]) -> tuple[list[Labelled], list[Labelled]]:
+    """(training part, held-out part)."""
+    held = held_out_ids(rows)
+    return [r for r in rows if r.msg_id not in held], [r for r in rows if r.msg_id in held]
+
+
+def read_dev_topics(data_dir: Path) -> tuple[list[str], list[str]]:
+    """dev_raw.csv's raw texts and 7-topic labels (for the topic router); empty if absent."""
+    path = data_dir / DEV_FILE
+    if not path.exists():
+        return [], []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("label") in TOPICS and r.get("text")]
+    return [r["text"] for r in rows], [r["label"] for r in rows]
