@@ -333,7 +333,7 @@ async def security_headers(response: Response) -> Response:
 
 
 def install(app: Quart) -> None:
-    """Register the guard on the app (one line in bot.app.create_app)."""
+    """Register the guard on the app (one line in shell.app.create_app)."""
     app.before_request(limit_address)
     app.before_request(check_api_request)  # before the blueprints' own (authentication)
     # After the blueprint's own before_request (authenticate), which is registered first.

@@ -158,7 +158,7 @@ class WechatChannel:
         while True:
             answer = await self.services.redis.get(cached)
             if answer is not None or time.monotonic() > deadline:
-                return answer or SUCCESS
+                return kv.as_text(answer) or SUCCESS
             await asyncio.sleep(0.05)
 
     async def _replies_for(self, msg: BaseMessage) -> list[Reply]:

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.harness import CpuMeter, HttpConnection, free_port, process_tree  # noqa: E402
 from bot.catalogue import load_catalogue  # noqa: E402
 from bot.grid_store import replace_areas  # noqa: E402
-from bot.simulation import synthetic_city  # noqa: E402
 from bot.storage import Database, upgrade  # noqa: E402
+from shell.ops.simulation import synthetic_city  # noqa: E402
 from training.corpus import read_seed_corpus  # noqa: E402
 
 TARGET_CASES_PER_S = 500

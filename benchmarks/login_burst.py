@@ -48,7 +48,7 @@ USERNAME = "bench-op"
 PASSWORD = "bench-password-0123"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 # The server runs from --root: `python -c` puts the working directory first on sys.path.
-CLI = [sys.executable, "-c", "from bot.cli import app; app()"]
+CLI = [sys.executable, "-c", "from shell.cli import app; app()"]
 MAX_POLLS = 5000  # bounds the polling in each phase
 
 

@@ -19,8 +19,9 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.models import ApiKey
@@ -121,8 +122,10 @@ async def list_keys(db: Database) -> list[KeyInfo]:
 async def revoke_key(db: Database, name: str) -> bool:
     """False when no key has that name. Revoking twice is harmless."""
     async with db.session() as session, session.begin():
-        result = await session.execute(
-            update(ApiKey).where(ApiKey.name == name.strip()).values(active=False))
+        # An UPDATE without RETURNING always gives a CursorResult (it has rowcount);
+        # Session.execute is typed for any statement, so it only says Result.
+        result = cast(CursorResult[Any], await session.execute(
+            update(ApiKey).where(ApiKey.name == name.strip()).values(active=False)))
         return bool(result.rowcount)
 
 

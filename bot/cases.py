@@ -158,6 +158,9 @@ class CaseDraft:
     # channel:user:id of the client's report (its 确认 message, a form's report_id): the same
     # key files once; a retry gets the case it filed (Filing.replayed).
     report_key: str = ""
+    # Danger read from the words (a gas smell, an elderly person unseen): urgent whatever the
+    # item says.
+    urgent: bool = False
 
 
 MAX_MEDIA_REF = 500  # case_media.ref: a longer reference is not a file id or a link
@@ -339,7 +342,8 @@ class CaseService:
             status=Status.DISPATCHED,
             item_code=item.code, item_name=item.name, big_class=item.big_class,
             department=item.department, handling_level=item.level, current_level=level,
-            assignee=assignee, urgent=item.urgent, text=draft.text, address=draft.address,
+            assignee=assignee, urgent=item.urgent or draft.urgent, text=draft.text,
+            address=draft.address,
             lat=draft.lat, lon=draft.lon, grid_code=grid_code, channel=reporter.channel,
             classifier_confidence=draft.confidence,
             created_at=now, updated_at=now,

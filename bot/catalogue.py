@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Kind = Literal["component", "event", "governance"]
+Kind = Literal["component", "event", "governance", "department"]
+DEPARTMENT_CLASS = "部门诉求"  # the big class of the items made by Catalogue.with_departments
 Level = Literal["grid", "street", "district"]
 LEVELS: tuple[Level, ...] = ("grid", "street", "district")
 KINDS: tuple[Kind, ...] = ("component", "event", "governance")
@@ -96,7 +97,27 @@ class Catalogue:
         return self._by_code[code]
 
     def big_classes(self) -> list[str]:
-        return sorted({item.big_class for item in self.items})
+        """The big classes citizens choose among (department matters are not one of them)."""
+        return sorted({item.big_class for item in self.items
+                       if item.big_class != DEPARTMENT_CLASS})
+
+    def with_departments(self, departments: dict[str, str]) -> Catalogue:
+        """This catalogue plus one item per non-grid topic (D01 城乡建设诉求 …), routed to the
+        topic's department: how a `department`-scope report is filed and tracked like any
+        case (district level, a 12345-style limit of 15 working days)."""
+        extra = [CatalogueItem(
+            code=f"D{index:02d}", name=f"{topic}诉求", big_class=DEPARTMENT_CLASS,
+            kind="department", department=department, level="district", urgent=False,
+            response=TimeLimit(1, "wd"), handling=TimeLimit(15, "wd"),
+            verification=TimeLimit(2, "wd"), synonyms=(topic,))
+            for index, (topic, department) in enumerate(departments.items(), start=1)
+            if f"D{index:02d}" not in self]
+        return Catalogue([*self.items, *extra]) if extra else self
+
+    def department_item(self, topic: str | None) -> CatalogueItem | None:
+        """The item a `department`-scope report of this topic is filed under."""
+        return next((i for i in self.items if i.kind == "department"
+                     and topic in i.synonyms), None)
 
     def vocabulary(self) -> set[str]:
         """Names and synonyms: words jieba must keep whole."""

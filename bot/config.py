@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from nlp.topics import DEFAULT_DEPARTMENTS
+
 ENV_PREFIX = "GRIDBOT_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,15 +115,7 @@ class TriageConfig(_Section):
     which department a non-grid topic goes to."""
     # board_messages.csv + dev_raw.csv; missing → the default model is trained seed-only.
     real_data: str = "../shared/data/tipdm"
-    departments: dict[str, str] = {
-        "城乡建设": "区住房城乡建设和水利局",
-        "劳动和社会保障": "区人力资源和社会保障局",
-        "教育文体": "区教育局",
-        "商贸旅游": "区市场监督管理局",
-        "环境保护": "佛山市生态环境局禅城分局",
-        "卫生计生": "区卫生健康局",
-        "交通运输": "区交通运输局",
-    }
+    departments: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_DEPARTMENTS))
 
 
 class CasesConfig(_Section):

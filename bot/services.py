@@ -64,7 +64,8 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         if not await seed_areas(db, areas):  # a sibling process seeded it meanwhile
             areas = await load_areas(db)
     grids = GridMap(areas)
-    catalogue: Catalogue = load_catalogue(config.path(config.catalogue.file))
+    catalogue: Catalogue = load_catalogue(config.path(config.catalogue.file)).with_departments(
+        config.triage.departments)
     gazetteer = Gazetteer(load_gazetteer(config.path(config.grids.gazetteer)))
     add_words(catalogue.vocabulary() | gazetteer.words())
     redis = kv.connect(config.redis.url)

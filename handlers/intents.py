@@ -48,6 +48,18 @@ def is_wrong_category(text: str) -> bool:
     return _plain(text) in _WRONG_CATEGORY
 
 
+_FILE_ANYWAY = {"仍要反映", "还是要反映", "要反映", "我要反映", "立案", "帮我反映", "file it"}
+_NO = {"不用了", "不用", "不需要", "没事了", "算了", "no", "no thanks"}
+
+
+def is_file_anyway(text: str) -> bool:
+    return _plain(text) in _FILE_ANYWAY
+
+
+def is_no(text: str) -> bool:
+    return _plain(text) in _NO
+
+
 def is_submit(text: str) -> bool:
     """The words that only make sense as the answer to a confirmation question."""
     return _plain(text) in _SUBMIT

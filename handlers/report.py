@@ -13,6 +13,7 @@ from bot.services import Services
 from handlers import intents
 from handlers.lang import t
 from handlers.steps import Draft, PlaceDraft, Step, clear
+from nlp.triage import TriageResult, hotlines, triage
 
 log = logging.getLogger(__name__)
 State = Draft
@@ -31,20 +32,57 @@ async def start(msg: InboundMessage, text: str, state: State, s: Services) -> Ou
     if len(text) < MIN_REPORT_CHARS:
         return Outcome([Reply(t("too_short"))])
     model = s.models.get()
-    ranked = model.rank(text, k=RANKED)
+    found = triage(model, text, s.config.triage.departments, k=RANKED)
+    ranked = found.suggestions
     suggestions = ranked[:OFFERED]
     state.update({"text": text, "media": state.get("media", []),
                   "suggestions": [x.code for x in suggestions],
                   "ranked": [x.code for x in ranked], "offered": [],
-                  "model_pick": ranked[0].code, "confidence": suggestions[0].confidence})
+                  "model_pick": ranked[0].code, "confidence": suggestions[0].confidence,
+                  "urgent": found.urgent})
     state.pop("item", None)  # a new description: choose again
-    if model.is_sure(suggestions):
+    first: list[Reply] = []
+    if found.scope == "emergency":  # the phone call comes first, then the report
+        first.append(Reply(t("scope.emergency", hotlines="、".join(found_hotlines(found)))))
+    elif found.scope == "question":
+        state["step"] = Step.OFFER_FILE
+        return Outcome([_question_answer(found.topic, found.department)])
+    elif found.scope == "department":
+        routed = s.catalogue.department_item(found.topic)
+        if routed is not None:  # not a grid matter: filed with the department responsible
+            state["item"] = routed.code
+            first.append(Reply(t("scope.department", department=routed.department)))
+    if "item" not in state and model.is_sure(suggestions):
         state["item"] = suggestions[0].code
     if not state.get("spot"):
         located = s.locator.from_text(text)
         if located.status == "found" and located.spot:
             state["spot"] = spot_dict(located.spot)
-    return await next_step(state, s)
+    outcome = await next_step(state, s)
+    outcome.replies[:0] = first
+    return outcome
+
+
+def found_hotlines(found: TriageResult) -> list[str]:
+    return hotlines(found.danger) or ["110"]
+
+
+def _question_answer(topic: str | None, department: str | None) -> Reply:
+    text = t("scope.question", department=department or t("scope.hotline"))
+    return Reply(text, [Button(t("button.file_anyway"), t("button.file_anyway")),
+                        Button(t("button.no_thanks"), t("button.no_thanks"))])
+
+
+async def offer_file(msg: InboundMessage, state: State, s: Services) -> Outcome:
+    """After answering a question: 「仍要反映」 goes on as a report, anything else ends it
+    (a new description starts a new one)."""
+    if intents.is_file_anyway(msg.text) or intents.is_yes(msg.text):
+        state["chosen"] = True  # whatever it is filed as, the citizen decided it is a case
+        return await next_step(state, s)
+    if len(msg.text.strip()) >= MIN_REPORT_CHARS and not intents.is_no(msg.text):
+        return await start(msg, msg.text.strip(), state, s)
+    clear(state)
+    return Outcome([Reply(t("scope.question_done"))])
 
 
 async def next_step(state: State, s: Services) -> Outcome:
@@ -205,7 +243,7 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
         text=state["text"], item_code=state["item"], grid_code=spot["grid"],
         lat=spot["lat"], lon=spot["lon"], address=spot["address"],
         media=[ref for ref in state.get("media", []) if len(ref) <= MAX_MEDIA_REF],
-        confidence=state.get("confidence"),
+        confidence=state.get("confidence"), urgent=bool(state.get("urgent")),
         report_key=report_key(msg.channel, msg.user,
                               state.get("draft_id") or msg.message_id or uuid.uuid4().hex),
     )

@@ -23,6 +23,7 @@ STEPS: dict[Step, StepHandler] = {
     Step.CHOOSE_PLACE: report.choose_place,
     Step.AWAIT_LOCATION: report.got_location,
     Step.CONFIRM: report.confirm,
+    Step.OFFER_FILE: report.offer_file,
 }
 
 

@@ -14,6 +14,7 @@ class Step(StrEnum):
     AWAIT_LOCATION = "await_location"  # a pin or an address, please
     CHOOSE_PLACE = "choose_place"  # the address matched places in several grids
     CONFIRM = "confirm"  # 确认 files it, 取消 drops it
+    OFFER_FILE = "offer_file"  # a question was answered: 仍要反映 files it all the same
 
 
 class PlaceDraft(TypedDict):
@@ -35,6 +36,7 @@ class Draft(TypedDict, total=False):
     offered: list[str]  # codes already offered and passed over
     model_pick: str  # the model's first choice: a different final item is a correction
     chosen: bool  # the citizen picked the item (not the model alone)
+    urgent: bool  # danger read from the words (nlp.urgency): filed as urgent
     confidence: float | None
     spot: PlaceDraft
     places: list[PlaceDraft]  # the choices of CHOOSE_PLACE

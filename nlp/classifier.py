@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -156,7 +156,7 @@ class TextClassifier:
 
     def _scorer(self) -> LinearTfidfScorer | None:
         """Built on first use, never pickled (see __getstate__); False: not applicable."""
-        scorer = self.__dict__.get("_fast")
+        scorer: LinearTfidfScorer | Literal[False] | None = self.__dict__.get("_fast")
         if scorer is None:
             scorer = LinearTfidfScorer.build(self.pipeline) or False
             self.__dict__["_fast"] = scorer

@@ -24,22 +24,13 @@ import numpy as np
 
 from nlp.classifier import softmax
 from nlp.normalize import clean, strip_urls
+from nlp.topics import DEFAULT_DEPARTMENTS
 from nlp.urgency import Danger, hotlines, read_danger
 
 if TYPE_CHECKING:
     from nlp.classifier import Suggestion, TextClassifier
 
 SCOPES = ("catalogue", "department", "question", "emergency")
-TOPICS = ("城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输")
-DEFAULT_DEPARTMENTS = {
-    "城乡建设": "区住房城乡建设和水利局",
-    "劳动和社会保障": "区人力资源和社会保障局",
-    "教育文体": "区教育局",
-    "商贸旅游": "区市场监督管理局",
-    "环境保护": "佛山市生态环境局禅城分局",
-    "卫生计生": "区卫生健康局",
-    "交通运输": "区交通运输局",
-}
 TOP_K = 3
 
 
@@ -147,10 +138,12 @@ class _Scores:
         self.union = model.pipeline.steps[0][1] if scorer is not None else None
 
     def probs(self, clf: TextClassifier) -> np.ndarray:
-        scorer = clf._scorer() if self.features is not None else None
-        if (scorer is not None and clf.pipeline.steps[0][1] is self.union
+        features = self.features
+        scorer = clf._scorer() if features is not None else None
+        if (scorer is not None and features is not None
+                and clf.pipeline.steps[0][1] is self.union
                 and clf.focus == self.model.focus and clf.max_chars >= self.model.max_chars):
-            return softmax(scorer.score(*self.features), clf.temperature)[0]
+            return softmax(scorer.score(*features), clf.temperature)[0]
         return clf.scores([self.text])[0]
 
 

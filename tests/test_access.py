@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from adapters import telegram
-from bot.app import create_app
 from bot.cases import CaseDraft, ReporterRef
 from bot.services import Services
 from bot.workflow import Status
+from shell.app import create_app
 from tests.fixtures.wechat.fake_api import FakeWeChat
 from tests.test_telegram import (
     CITIZEN,

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.apikeys import ApiKeyError, create_key, list_keys, revoke_key, verify_key
-from bot.app import create_app
 from bot.config import PROJECT_ROOT
 from bot.models import ApiKey
 from bot.services import Services
 from bot.storage import Database
+from shell.app import create_app
 from tests.conftest import make_config
 
 GRIDBOT = str(Path(sys.executable).parent / "gridbot")

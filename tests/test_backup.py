@@ -17,11 +17,11 @@ import asyncpg
 import pytest
 from sqlalchemy import func, select
 
-from bot.backup import BackupError, backup, head_revision, restore
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import PROJECT_ROOT, Config
 from bot.models import Base
 from bot.services import Services, build_services
+from shell.ops.backup import BackupError, backup, head_revision, restore
 from tests.conftest import POSTGRES_URL, make_config
 
 GRID = "440604001001001"  # 同济社区第3网格 (as in the other tests)

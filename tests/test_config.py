@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import check_exposure
 from bot.config import PROJECT_ROOT, ConfigError, load_config
+from shell.app import check_exposure
 
 SHIPPED = PROJECT_ROOT / "config.toml"
 

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import PROJECT_ROOT, ConsoleConfig
 from bot.models import Case, Reporter, StaffAudit, TrainingExample
 from bot.services import Services, build_services
 from bot.staff import StaffError, add_user, check_login, visible_cases
+from shell.app import create_app
 
 PASSWORD = "s3cret-enough"
 LAMP = "季华五路18号门口路灯不亮，晚上很黑"  # → a grid in 澜石社区, 区城市管理和综合执法局

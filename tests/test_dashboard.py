@@ -226,7 +226,7 @@ def _parse_csv(body: bytes) -> list[list[str]]:
 
 async def test_console_json_and_csv_match_and_follow_scope(clocked: Services,
                                                            clock: FakeClock) -> None:
-    from bot.app import create_app
+    from shell.app import create_app
 
     s = clocked
     known = await file_known_cases(s, clock)
@@ -307,7 +307,7 @@ async def test_console_json_and_csv_match_and_follow_scope(clocked: Services,
 async def test_vendor_files_are_served_locally(clocked: Services, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from adapters.console import vendor
-    from bot.app import create_app
+    from shell.app import create_app
 
     app = create_app(clocked.config, clocked, background=False)
     client = app.test_client()
@@ -343,8 +343,8 @@ async def test_report_command_writes_html_and_pdf_with_the_months_numbers(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from bot.cli import app as cli
-    from bot.report import build_report, cjk_font, render_html, write_report
+    from shell.cli import app as cli
+    from shell.reports.monthly import build_report, cjk_font, render_html, write_report
 
     s = clocked
     known = await file_known_cases(s, clock)

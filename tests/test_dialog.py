@@ -285,3 +285,22 @@ async def test_the_citizen_corrects_the_category_and_it_is_learned(services: Ser
     assert case.item_code == wanted.code
     assert (example.item_code, example.source) == (wanted.code, "chat")
     assert example.suggested_code not in (None, wanted.code)
+
+
+async def test_danger_in_the_words_comes_first_and_files_urgent(services: Services) -> None:
+    """A gas smell: 110/119 advice before anything else, and the case is urgent whatever its
+    item says (the urgency is read from the text, nlp.urgency)."""
+    chat = TestChannel(services)
+    user = "gas"
+    out = await chat.send(user, "楼道里闻到很重的煤气味，好像燃气管道漏了")
+    assert "119" in out.replies[0].text and "紧急" in out.replies[0].text
+    text = out.replies[-1].text
+    if "回复序号" in text:
+        text = await chat.say(user, "1")
+    text = await chat.say(user, location=DEMO_POINT)
+    assert "请确认" in text
+    text = await chat.say(user, "确认")
+    assert NUMBER.search(text), text
+    async with services.db.session() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    assert case.urgent

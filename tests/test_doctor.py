@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import PROJECT_ROOT
-from bot.doctor import check_channels, run_checks
 from bot.services import build_services
+from shell.ops.doctor import check_channels, run_checks
 from tests.conftest import POSTGRES_URL, REDIS_URL, make_config
 
 GOOD_AES = base64.b64encode(b"k" * 32).decode().rstrip("=")

@@ -20,7 +20,7 @@ from schemathesis.python import asgi as st_asgi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from adapters.openapi import DOCUMENT
-from bot.app import create_app
+from shell.app import create_app
 from tests.conftest import POSTGRES_URL, REDIS_URL, _reset_postgres, _reset_redis, _unavailable
 from tests.conftest import make_config as _make_config
 

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from adapters.guard import WINDOW_S
 from adapters.wecom import markdown_card
-from bot.app import create_app
 from bot.cases import report_key
 from bot.outbox import Notice
 from bot.services import Services
+from shell.app import create_app
 from tests.conftest import make_config
 
 LOOPBACK = {"client": ("127.0.0.1", 5000)}

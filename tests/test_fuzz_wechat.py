@@ -236,7 +236,7 @@ async def test_mini_program_json_api(services: Services, fake_api: FakeWeChat) -
     await wechat_mp.start(services)
     mp = wechat_mp.channel_for(services)
     assert mp is not None
-    from bot.app import create_app
+    from shell.app import create_app
 
     client = create_app(services.config, services, background=False).test_client()
     auth = {"Authorization": f"Bearer {mp.token_for('o-mp-fuzz')}"}

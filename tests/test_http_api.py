@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app import create_app
 from bot.config import PROJECT_ROOT
 from bot.services import Services
+from shell.app import create_app
 from tests.conftest import make_config
 
 

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import MetaData, func, insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import create_app
 from bot.cases import CaseDraft, ReporterRef
 from bot.grids import load_geojson
 from bot.services import build_services
 from bot.storage import upgrade
+from shell.app import create_app
 from tests.conftest import POSTGRES_URL, REDIS_URL, _reset_postgres, _reset_redis, make_config
 
 PREVIOUS = "0005"
@@ -131,7 +131,7 @@ async def test_upgrade_from_the_previous_release(tmp_path: Path, model_dir: Path
                 .scalar()
             counts = {name: (await conn.execute(select(func.count()).select_from(
                 text(name)))).scalar() for name in _rows(item)}
-        from bot.backup import head_revision
+        from shell.ops.backup import head_revision
 
         assert version == head_revision(config.database_url) != PREVIOUS
         assert counts == {name: len(rows) for name, rows in _rows(item).items()}

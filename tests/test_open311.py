@@ -20,13 +20,13 @@ from sqlalchemy import func, select
 
 import adapters.open311 as open311_module
 from bot.apikeys import create_key, revoke_key
-from bot.app import create_app
 from bot.config import PROJECT_ROOT
 from bot.messages import Location
 from bot.models import Case, Open311Token, OutboxMessage, Reporter
 from bot.services import Services
 from bot.texts import t
 from handlers.one_shot import OneShotReport, file_report
+from shell.app import create_app
 from tests.conftest import FIXTURES, FakeClock
 
 SHARED_SCHEMAS = PROJECT_ROOT.parent / "shared" / "data" / "open311"

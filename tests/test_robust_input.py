@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.models import TrainingExample
 from bot.services import Services
 from nlp.classifier import TextClassifier
 from nlp.message_text import compact
 from nlp.model_store import ModelStore
+from shell.app import create_app
 from tests.test_training import read_tipdm
 from training.message_model import train_message_model
 

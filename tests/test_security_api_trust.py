@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import create_app
 from bot.config import PROJECT_ROOT, ApiConfig
 from bot.services import Services
+from shell.app import create_app
 from tests.conftest import POSTGRES_URL, _reset_postgres
 
 LOCAL = {"client": ("127.0.0.1", 5000)}

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import bot.staff
-from bot.app import create_app
 from bot.config import ConsoleConfig, LimitsConfig, ServerConfig
 from bot.services import Services
+from shell.app import create_app
 from tests.test_console import PASSWORD, Console, _audit, _users
 
 BURST = 40

@@ -9,13 +9,13 @@ import json
 
 from sqlalchemy import func, select
 
-from bot.app import create_app
 from bot.cases import CaseDraft, ReporterRef, report_key
 from bot.messages import InboundMessage, Location
 from bot.models import Case, CaseMedia, OutboxMessage
 from bot.services import Services
 from bot.teams import TeamsError
 from handlers.router import handle
+from shell.app import create_app
 
 LOOPBACK = {"client": ("127.0.0.1", 5000)}
 PIN = {"lat": 23.0215, "lon": 113.1214}

@@ -21,11 +21,11 @@ from quart.datastructures import FileStorage
 from typer.testing import CliRunner
 
 from adapters import wechat_mp
-from bot.app import create_app
 from bot.config import WechatConfig
 from bot.media import PhotoLimits, PhotoRefused, check_photo, sweep_orphans
 from bot.services import Services
 from bot.texts import t
+from shell.app import create_app
 from tests.fixtures.wechat.fake_api import FakeWeChat
 from tests.test_wechat_mp import PIN, login
 
@@ -383,7 +383,7 @@ async def test_the_app_sweeps_periodically(services: Services, fake_api: FakeWeC
 
 async def test_gridbot_media_sweep(services: Services, fake_api: FakeWeChat,
                                    tmp_path: Path) -> None:
-    from bot.cli import app
+    from shell.cli import app
 
     media = tmp_path / "var" / "media"  # where the config below keeps them
     client = await connect(services, fake_api, media)
@@ -407,8 +407,8 @@ async def test_gridbot_media_sweep(services: Services, fake_api: FakeWeChat,
 def test_gridbot_media_sweep_refuses_a_database_without_photos(tmp_path: Path) -> None:
     """Pointed at a database no case with a photo is in (the wrong one, most likely), the
     sweep would take every photo: it removes nothing unless told --force."""
-    from bot.cli import app
     from bot.storage import upgrade_sync
+    from shell.cli import app
 
     orphan = _orphan(tmp_path / "var" / "media" / "mp", 2 * HOUR)
     config = tmp_path / "config.toml"

@@ -20,10 +20,10 @@ import xmltodict
 
 from adapters import wechat
 from bot.config import Config, WechatConfig
-from bot.doctor import check_channels
 from bot.kv import PREFIX
 from bot.services import Services
 from bot.texts import t
+from shell.ops.doctor import check_channels
 from tests.fixtures.wechat.fake_api import FakeWeChat, fixture
 from tests.test_doctor import GOOD_AES, _write_config
 from tests.test_wechat import APP_ID, WeChatServer, connect, next_id

@@ -8,9 +8,9 @@ import pytest
 
 from bot.cases import CaseDraft, ReporterRef
 from bot.services import Services
-from bot.simulation import run_simulation, synthetic_city
 from bot.stats import case_stats
 from bot.timers import TimerRunner
+from shell.ops.simulation import run_simulation, synthetic_city
 from tests.conftest import FakeClock
 
 GRID = "440604001030103"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.models import TrainingExample
 from bot.services import Services
+from shell.app import create_app
 from tests.conftest import make_config
 
 LOCAL = {"client": ("127.0.0.1", 5000)}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
 from nlp.model_store import ModelStore
+from shell.cli import app as cli
 
 FIELDS = {"scope", "topic", "department", "urgent", "sure", "suggestions"}
 

@@ -439,7 +439,7 @@ async def test_unknown_and_edited_updates_are_ignored(tg: Telegram) -> None:
 
 
 async def test_the_app_factory_serves_the_webhook(services: Services) -> None:
-    from bot.app import create_app
+    from shell.app import create_app
 
     app = create_app(services.config, services, background=False)
     assert "/telegram" in {rule.rule for rule in app.url_map.iter_rules()}
@@ -685,7 +685,7 @@ def test_cli_set_webhook_bind_code_and_workers(tmp_path: Path, model_dir: Path) 
     """The real Bot against a local HTTP server given as base_url."""
     from typer.testing import CliRunner
 
-    from bot.cli import app as cli
+    from shell.cli import app as cli
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _BotApiHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -14,14 +14,14 @@ import pytest
 from sklearn.model_selection import train_test_split
 from typer.testing import CliRunner
 
-from bot.app import create_app
 from bot.catalogue import load_catalogue
-from bot.cli import app as cli
 from bot.config import PROJECT_ROOT
 from bot.services import Services
 from nlp.classifier import TextClassifier
 from nlp.model_store import ModelStore
 from nlp.places import Gazetteer, load_gazetteer
+from shell.app import create_app
+from shell.cli import app as cli
 from training.catalogue_model import train_catalogue_model
 from training.corpus import read_seed_corpus
 from training.message_model import train_message_model

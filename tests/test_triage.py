@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from adapters.testing import TestChannel
 from bot.catalogue import load_catalogue
-from bot.cli import app as cli
 from bot.config import PROJECT_ROOT
+from bot.models import Case
+from bot.services import Services
 from nlp.classifier import TextClassifier
+from nlp.model_store import ModelHolder, ModelStore
 from nlp.places import Gazetteer, load_gazetteer
 from nlp.triage import triage
 from nlp.urgency import read_danger
+from shell.cli import app as cli
 from training.labels import (
     Labelled,
     find_real_data,
@@ -155,3 +161,34 @@ def test_suggest_cli_with_the_triage_model(small_model: tuple[TextClassifier, Pa
     assert [x["scope"] for x in lines] == ["question", "department", "catalogue"]
     assert lines[1]["department"] == "区住房城乡建设和水利局"
     assert lines[2]["suggestions"][0]["code"].startswith("C01")
+
+
+async def test_the_chat_answers_each_scope(small_model: tuple[TextClassifier, Path],
+                                           services: Services) -> None:
+    """The dialog acts on scope: a question is answered (and filed only if the citizen
+    insists), a department matter goes to the topic's department, danger comes first."""
+    _, directory = small_model
+    store = ModelStore(Path(services.config.nlp.model_dir))
+    version = store.new_version_dir("triage")
+    shutil.copytree(directory, version)
+    store.use(version.name)
+    services.models = ModelHolder(store, services.config.nlp.confidence_threshold,
+                                  check_every_s=0)
+    chat = TestChannel(services)
+
+    asked = await chat.send("q", "请问办理居住证需要带什么材料")
+    assert "咨询" in asked.replies[0].text and "仍要反映" in asked.replies[0].text
+    assert "好的" in await chat.say("q", "不用了")
+    assert await services.dialogs.load("test", "q") == {}
+
+    late = await chat.send("d", "开发商延期交房三个月了，一直不给说法")
+    assert "区住房城乡建设和水利局" in late.replies[0].text
+    await chat.say("d", location=(23.0215, 113.1214))
+    assert "已受理" in await chat.say("d", "确认")
+    async with services.db.session() as session:
+        case = (await session.execute(select(Case))).scalar_one()
+    assert case.big_class == "部门诉求" and case.department == "区住房城乡建设和水利局"
+    assert case.assignee == "department:区住房城乡建设和水利局"
+
+    fire = await chat.send("f", "楼道里着火了，有人被困")
+    assert "119" in fire.replies[0].text

@@ -21,7 +21,6 @@ from wechatpy.utils import WeChatSigner
 
 from adapters import wechat
 from adapters.wechat_api import official_api
-from bot.app import create_app
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import PROJECT_ROOT, WechatConfig
 from bot.coords import wgs84_to_gcj02
@@ -29,6 +28,7 @@ from bot.kv import PREFIX
 from bot.services import Services
 from bot.texts import t
 from bot.workflow import Status
+from shell.app import create_app
 from tests.conftest import FakeClock
 from tests.fixtures.wechat.fake_api import JPEG, FakeWeChat, fixture
 
@@ -422,7 +422,7 @@ async def test_push_to_a_user_who_left_gives_up(services: Services, fake_api: Fa
 
 
 def test_gridbot_wechat_menu(fake_api: FakeWeChat, tmp_path: Path) -> None:
-    from bot.cli import app
+    from shell.cli import app
 
     env = {"GRIDBOT_WECHAT_TOKEN": TOKEN, "GRIDBOT_WECHAT_APP_ID": APP_ID,
            "GRIDBOT_WECHAT_APP_SECRET": "s", "GRIDBOT_WECHAT_API_BASE_URL": fake_api.base_url,

@@ -13,12 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters import wechat_mp
-from bot.app import create_app
 from bot.cases import ReporterRef
 from bot.config import PROJECT_ROOT, WechatConfig
 from bot.coords import wgs84_to_gcj02
 from bot.services import Services
 from bot.workflow import Status
+from shell.app import create_app
 from tests.fixtures.wechat.fake_api import JPEG, PNG, FakeWeChat
 
 PIN = wgs84_to_gcj02(23.0215, 113.1214)  # 同济社区第3网格, as wx.getLocation gives it
@@ -199,7 +199,7 @@ def _refs(node: Any) -> Iterator[str]:
 
 
 def test_gridbot_qrcode(fake_api: FakeWeChat, tmp_path: Path) -> None:
-    from bot.cli import app
+    from shell.cli import app
 
     out = tmp_path / "tongji.png"
     env = {"GRIDBOT_WECHAT_MP_APP_ID": "wxmp0123456789ab",

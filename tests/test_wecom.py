@@ -16,12 +16,12 @@ from wechatpy.crypto import _get_signature
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
 from adapters import wecom
-from bot.app import create_app
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import WecomConfig
 from bot.services import Services
 from bot.texts import t
 from bot.workflow import Status
+from shell.app import create_app
 from tests.fixtures.wechat.fake_api import JPEG, FakeWeChat, fixture
 from tests.test_wechat import PIN, case_number, next_id
 from tests.test_wechat import connect as connect_wechat

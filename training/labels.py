@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import PROJECT_ROOT
+from nlp.topics import TOPICS
 
 LABELS_DIR = PROJECT_ROOT / "data/labels"
 BOARD_FILE = "board_messages.csv"
@@ -31,7 +32,6 @@ ENV_REAL_DATA = "GRIDBOT_TRIAGE_REAL_DATA"
 HELD_OUT_SHARE = 0.2
 HELD_OUT_SEED = "gridbot-heldout-2026-12"
 SCOPES = ("catalogue", "department", "question", "emergency")
-TOPICS = ("城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输")
 
 
 class LabelsError(Exception):

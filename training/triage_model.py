@@ -31,7 +31,8 @@ from bot.catalogue import Catalogue
 from nlp.classifier import TextClassifier, softmax
 from nlp.features import clear_words_cache, triage_features, triage_pipeline
 from nlp.segment import add_words
-from nlp.triage import DEFAULT_DEPARTMENTS, TOPICS, TriageParts, item_facts, triage
+from nlp.topics import DEFAULT_DEPARTMENTS, TOPICS
+from nlp.triage import TriageParts, item_facts, triage
 from training.calibrate import fit_temperature
 from training.card import model_card
 from training.catalogue_model import TARGET_PRECISION, choose_threshold
@@ -262,8 +263,9 @@ def train_triage_model(
         say("item model: cross-validating on real messages")
         temperature, threshold, report.cv["item"] = _item_cv(
             item_x, item_y, extra_x, extra_y, catalogue, folds, item_aug)
-    scope_rows = [(r, _scope_of(r, catalogue)) for r in real_rows]
-    scope_rows = [(r, s) for r, s in scope_rows if s in ("catalogue", "department", "question")]
+    scoped = [(r, _scope_of(r, catalogue)) for r in real_rows]
+    scope_rows = [(r, s) for r, s in scoped
+                  if s is not None and s in ("catalogue", "department", "question")]
     scope_x = [_focus(r.text) for r, _ in scope_rows]
     scope_y = [s for _, s in scope_rows]
     scope_aug = [_title(r, titles) for r, _ in scope_rows]

@@ -40,6 +40,7 @@ from quart import (
     url_for,
 )
 from sqlalchemy import select
+from werkzeug.sansio.response import Response as SansIOResponse
 from werkzeug.urls import iri_to_uri
 
 import bot.staff as accounts  # by module: tests wrap accounts._verify to count checks
@@ -382,7 +383,7 @@ async def start_session(user: StaffUser) -> tuple[str, str]:
     return token, csrf
 
 
-def _set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
+def _set_cookie(response: SansIOResponse, name: str, value: str, max_age: int | None) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/console", httponly=True,
                         samesite="Lax", secure=_config().secure_cookies)
 
@@ -441,9 +442,9 @@ async def login() -> Any:
     login_token = secrets.token_urlsafe(32)
     body = await render_template("console/login.html", error=error, username=username,
                                  login_token=login_token, next_url=next_url)
-    response = Response(body, status=status, content_type="text/html; charset=utf-8")
-    _set_cookie(response, LOGIN_COOKIE, login_token, LOGIN_WINDOW_S)
-    return response
+    page = Response(body, status=status, content_type="text/html; charset=utf-8")
+    _set_cookie(page, LOGIN_COOKIE, login_token, LOGIN_WINDOW_S)
+    return page
 
 
 @console.post("/logout")

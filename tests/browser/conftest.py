@@ -82,8 +82,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> It
     from hypercorn.asyncio import serve
     from hypercorn.config import Config as HyperConfig
 
-    from bot.app import create_app
     from bot.services import build_services
+    from shell.app import create_app
 
     tmp = tmp_path_factory.mktemp("console-app")
     config = make_config(tmp, model_dir)

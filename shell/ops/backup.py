@@ -359,12 +359,14 @@ async def _raise_case_counters(conn: AsyncConnection, tables: dict[str, Table]) 
     if cases is None or counters is None:
         return
     highest: dict[str, int] = {}
+    number: str | None  # cases.number (a reflected Table: its columns are untyped)
     for number in (await conn.execute(select(cases.c.number))).scalars():
         found = _CASE_NUMBER.match(number or "")
         if found:
             day, seq = found.group(1), int(found.group(2))
             highest[day] = max(highest.get(day, 0), seq)
-    stored = dict((await conn.execute(select(counters.c.day, counters.c.value))).all())
+    stored: dict[str, int] = dict(
+        (await conn.execute(select(counters.c.day, counters.c.value))).all())
     for day, seq in highest.items():
         if day not in stored:
             await conn.execute(insert(counters).values(day=day, value=seq))

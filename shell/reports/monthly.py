@@ -140,7 +140,9 @@ def chart_daily(report: MonthlyReport) -> Figure:
             label=t("dashboard.col.closed"))
     ax.set_title(t("dashboard.chart.daily"))
     ax.legend(loc="upper left")
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    # The default y locator is an AutoLocator (a MaxNLocator), which takes integer=; the
+    # matplotlib stub types Locator.set_params() with no parameters at all.
+    ax.yaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
     fig.tight_layout()
     return fig
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli_common import ConfigOpt, config_or_exit, console, err
+from shell.cli.common import ConfigOpt, config_or_exit, console, err
 
 cli = typer.Typer()  # merged into gridbot's top level (no name of its own)
 media_app = typer.Typer(help="Stored photos (var/media).")
@@ -25,8 +25,8 @@ def backup(
     config: ConfigOpt = None,
 ) -> None:
     """Write the database and the media folder to one portable archive."""
-    from bot.backup import BackupError
-    from bot.backup import backup as run_backup
+    from shell.ops.backup import BackupError
+    from shell.ops.backup import backup as run_backup
 
     cfg = config_or_exit(config)
     try:
@@ -47,8 +47,8 @@ def restore(
     config: ConfigOpt = None,
 ) -> None:
     """Load a backup into the configured database and media folder, then migrate to head."""
-    from bot.backup import BackupError
-    from bot.backup import restore as run_restore
+    from shell.ops.backup import BackupError
+    from shell.ops.backup import restore as run_restore
 
     cfg = config_or_exit(config)
     try:
@@ -67,7 +67,7 @@ def doctor(
     config: ConfigOpt = None,
 ) -> None:
     """Check the deployment: config, database, Redis, channels, model, media, exposure."""
-    from bot.doctor import as_dicts, run_checks
+    from shell.ops.doctor import as_dicts, run_checks
 
     checks = asyncio.run(run_checks(config))
     failed = [c for c in checks if not c.ok]

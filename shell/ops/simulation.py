@@ -151,6 +151,9 @@ async def _run(s: Services, clock: SimClock, rng: random.Random, b: Behaviour,
             began = time.perf_counter()
             code = model.rank(rng.choice(texts), k=1)[0].code
             located = s.locator.from_point(point.y, point.x)
+            if located.spot is None:  # a representative point lies inside its grid
+                raise RuntimeError(f"simulation: grid {grid.code}'s own point "
+                                   f"({point.y}, {point.x}) is in no grid")
             filing = await s.cases.file(
                 CaseDraft(text=f"模拟反映 {len(latencies)}", item_code=code,
                           grid_code=located.spot.grid.code, lat=point.y, lon=point.x),
@@ -221,6 +224,8 @@ async def _act_on_plans(s: Services, rng: random.Random, b: Behaviour, plans: di
             continue
         if case.status == Status.CLOSED:
             score = rng.choice([4, 5]) if rng.random() < b.satisfied else rng.choice([1, 2, 3])
+            if case.reporter_id is None:  # every simulated case is filed with a ReporterRef
+                raise RuntimeError(f"simulation: case {number} has no reporter to rate it")
             reporter = await _reporter_of(s, case.reporter_id)
             case = await s.cases.rate(number, reporter, score)
         if case.status == Status.DISPATCHED:  # not fixed, or reopened by a bad rating
@@ -241,4 +246,6 @@ async def _reporter_of(s: Services, reporter_id: int) -> ReporterRef:
 
     async with s.db.session() as session:
         row = await session.get(Reporter, reporter_id)
+    if row is None:  # cases.reporter_id is a foreign key: only a broken database lacks it
+        raise RuntimeError(f"simulation: reporter {reporter_id} not found")
     return ReporterRef(row.channel, row.external_id)

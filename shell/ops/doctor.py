@@ -68,7 +68,7 @@ def check_config(path: Path | None) -> tuple[Check, Config | None]:
 
 
 def check_exposure(config: Config) -> Check:
-    from bot.app import check_exposure as refuse
+    from shell.app import check_exposure as refuse
 
     try:
         refuse(config)
@@ -91,8 +91,8 @@ async def check_database(config: Config) -> list[Check]:
     from sqlalchemy import func, select, text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from bot.backup import current_revision, head_revision, known_revisions
     from bot.models import AreaRow
+    from shell.ops.backup import current_revision, head_revision, known_revisions
 
     url = config.database_url
     shown = _without_password(url)

@@ -10,8 +10,8 @@ from typing import Any
 
 import typer
 
-from bot.cli_common import ConfigOpt, config_or_exit, err
 from bot.config import Config
+from shell.cli.common import ConfigOpt, config_or_exit, err
 
 telegram_app = typer.Typer(help="The Telegram channel.", no_args_is_help=True)
 

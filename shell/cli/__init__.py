@@ -14,14 +14,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from adapters.telegram_cli import telegram_app
-from adapters.wechat_cli import cli as wechat_cli
-from bot.cli_apikeys import apikeys_app
-from bot.cli_common import ConfigOpt, config_or_exit, console, err
-from bot.cli_ops import cli as ops_cli
-from bot.cli_report import cli as report_cli
-from bot.cli_users import users_app
 from bot.config import Config, ConfigError
+from shell.cli.apikeys import apikeys_app
+from shell.cli.common import ConfigOpt, config_or_exit, console, err
+from shell.cli.ops import cli as ops_cli
+from shell.cli.report import cli as report_cli
+from shell.cli.telegram import telegram_app
+from shell.cli.users import users_app
+from shell.cli.wechat import cli as wechat_cli
 
 app = typer.Typer(help="gridbot: grid-based city management bot (网格化城市管理)",
                   no_args_is_help=True, add_completion=False)
@@ -54,7 +54,7 @@ def serve(
     config: ConfigOpt = None,
 ) -> None:
     """Run the bot's web server (Quart under hypercorn)."""
-    from bot.server import run_server
+    from shell.server import run_server
 
     cfg = config_or_exit(config)
     try:
@@ -67,8 +67,8 @@ def serve(
 @app.command()
 def demo(config: ConfigOpt = None) -> None:
     """Train the default model if it is missing, then serve on embedded defaults."""
-    from bot.server import run_server
     from nlp.model_store import ModelStore
+    from shell.server import run_server
 
     cfg = config_or_exit(config)
     if ModelStore(cfg.path(cfg.nlp.model_dir)).current() is None:
@@ -87,7 +87,7 @@ def chat(
     user: Annotated[str | None, typer.Option(help="your user id on the HTTP channel")] = None,
 ) -> None:
     """Talk to a running gridbot from the terminal (`/loc lat,lon` sends a location)."""
-    from bot.chat_client import run_chat
+    from shell.chat_client import run_chat
 
     user = user or f"cli-{getpass.getuser()}"
     raise typer.Exit(run_chat(url, user, os.environ.get("GRIDBOT_API_KEY", "")))
@@ -101,13 +101,21 @@ def _train_catalogue(cfg: Config) -> str:
     from bot.catalogue import load_catalogue
     from nlp.model_store import ModelStore
     from nlp.places import Gazetteer, load_gazetteer
-    from training.labels import find_real_data, read_dev_topics, read_labelled, split
+    from training.labels import (
+        Labelled,
+        find_real_data,
+        read_dev_topics,
+        read_labelled,
+        split,
+    )
     from training.triage_model import train_triage_model
 
     catalogue = load_catalogue(cfg.path(cfg.catalogue.file))
     gazetteer = Gazetteer(load_gazetteer(cfg.path(cfg.grids.gazetteer)))
     real = find_real_data(cfg.path(cfg.triage.real_data))
-    rows = train_part = held = []
+    rows: list[Labelled] = []
+    train_part: list[Labelled] = []
+    held: list[Labelled] = []
     dev: tuple[list[str], list[str]] = ([], [])
     if real is None:
         err.print("[yellow]警告 / warning: labelled real messages not found "
@@ -554,7 +562,7 @@ def simulate(
     config: ConfigOpt = None,
 ) -> None:
     """Run a synthetic city through the real pipeline on a simulated clock; print the figures."""
-    from bot.simulation import run_simulation
+    from shell.ops.simulation import run_simulation
 
     cfg = config_or_exit(config)
     with console.status(f"simulating {days} days of {cases_per_day} reports on {grids} grids…"):

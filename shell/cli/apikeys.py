@@ -13,8 +13,8 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from bot.cli_common import ConfigOpt, config_or_exit, console, err
 from bot.config import Config
+from shell.cli.common import ConfigOpt, config_or_exit, console, err
 
 apikeys_app = typer.Typer(help="API keys for /api/v1 and Open311.", no_args_is_help=True)
 T = TypeVar("T")

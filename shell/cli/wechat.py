@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli_common import ConfigOpt, config_or_exit
+from shell.cli.common import ConfigOpt, config_or_exit
 
 cli = typer.Typer()  # merged into gridbot's top level (no name of its own)
 wechat_app = typer.Typer(help="WeChat official account.", no_args_is_help=True)

@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli_common import ConfigOpt, config_or_exit, console, err
 from bot.config import Config
+from shell.cli.common import ConfigOpt, config_or_exit, console, err
 
 users_app = typer.Typer(help="Console accounts (staff).", no_args_is_help=True)
 

@@ -11,9 +11,9 @@ from multiprocessing.connection import wait
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HyperConfig
 
-from bot.app import check_exposure, create_app
 from bot.config import Config
 from bot.storage import upgrade_sync
+from shell.app import check_exposure, create_app
 
 
 def run_server(config: Config, host: str | None, port: int | None, workers: int | None) -> None:
@@ -39,10 +39,10 @@ def run_server(config: Config, host: str | None, port: int | None, workers: int 
         else:
             asyncio.run(serve(create_app(config), hyper))
         return
-    # Workers import bot.asgi, which reads the same file and environment.
+    # Workers import shell.asgi, which reads the same file and environment.
     if config.source_file is not None:
         os.environ["GRIDBOT_CONFIG"] = str(config.source_file)
-    hyper.application_path = "bot.asgi:app"
+    hyper.application_path = "shell.asgi:app"
     raise SystemExit(run_workers(hyper))
 
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from bot.cli_common import ConfigOpt, config_or_exit, console, err
 from bot.config import Config
 from bot.texts import t
+from shell.cli.common import ConfigOpt, config_or_exit, console, err
 
 cli = typer.Typer()
 
@@ -20,8 +20,8 @@ async def _write(cfg: Config, month: str, out: Path) -> None:
     from bot.cases import utcnow
     from bot.grid_store import load_areas
     from bot.grids import GridMap, load_geojson
-    from bot.report import build_report, write_report
     from bot.storage import Database, upgrade
+    from shell.reports.monthly import build_report, write_report
 
     db = Database(cfg.database_url)
     try:
@@ -44,7 +44,7 @@ def report(
 ) -> None:
     """Write the monthly report: figures, tables and charts of the month, in Chinese."""
     from bot.dashboard import PeriodError
-    from bot.report import cjk_font
+    from shell.reports.monthly import cjk_font
 
     cfg = config_or_exit(config)
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):

@@ -1,0 +1,1 @@
+"""Reports made from the case data: the monthly report."""
