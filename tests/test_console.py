@@ -285,6 +285,9 @@ async def test_intake_suggests_files_a_hotline_case_and_stores_the_correction(
         app, services: Services) -> None:
     c = Console(app)
     await c.login("op")
+    # The correction field searches every item by code, name and synonym (a datalist).
+    page = await (await c.get("/console/intake")).get_data(as_text=True)
+    assert 'id="item-list"' in page and 'value="C0102"' in page and "窨井盖" in page
     r = await c.post("/console/api/suggest", {"text": LAMP, "address": LAMP_ADDRESS})
     answer = await r.get_json()
     assert r.status_code == 200 and len(answer["items"]) == 3

@@ -185,10 +185,14 @@ def test_train_command_explains_bad_input(tmp_path: Path) -> None:
 
 
 def test_train_without_data_makes_the_catalogue_model_current(tmp_path: Path) -> None:
+    # Without the real messages' texts `gridbot train` falls back to the seed corpus and says
+    # so (the real-data path is tested on a slice in tests/test_triage.py: minutes here).
     env = {"GRIDBOT_NLP_MODEL_DIR": str(tmp_path / "models"),
-           "GRIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/gridbot.db"}
+           "GRIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/gridbot.db",
+           "GRIDBOT_TRIAGE_REAL_DATA": str(tmp_path / "no-real-data")}
     result = CliRunner().invoke(cli, ["train"], env=env)
     assert result.exit_code == 0, result.output
+    assert "seed" in result.output.lower() or "种子" in result.output, result.output
     store = ModelStore(tmp_path / "models")
     assert store.current() is not None
     model = TextClassifier.load(store.current_dir())

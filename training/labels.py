@@ -57,11 +57,10 @@ def find_real_data(configured: str | Path | None = None) -> Path | None:
     """The folder holding board_messages.csv: $GRIDBOT_TRIAGE_REAL_DATA, else `configured`
     (from config, resolved by the caller), else ../shared/data/tipdm next to the repository.
     None when the file is not there."""
-    candidates = [os.environ.get(ENV_REAL_DATA), configured, DEFAULT_REAL_DATA]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / BOARD_FILE).exists():
-            return Path(candidate)
-    return None
+    # The first place named is the only one looked at: pointing elsewhere (a folder without
+    # the file) means "no real data", not "fall back to the default".
+    chosen = os.environ.get(ENV_REAL_DATA) or configured or DEFAULT_REAL_DATA
+    return Path(chosen) if (Path(chosen) / BOARD_FILE).exists() else None
 
 
 def read_label_rows(labels_dir: Path = LABELS_DIR) -> list[dict[str, str]]:

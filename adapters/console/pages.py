@@ -154,7 +154,8 @@ def allowed_actions(role: str, case: Case) -> list[str]:
 @console.get("/intake")
 @require_staff(*INTAKE_ROLES)
 async def intake() -> str:
-    return await render_template("console/intake.html", nav="intake", texts=console_texts())
+    return await render_template("console/intake.html", nav="intake", texts=console_texts(),
+                                 items=services().catalogue.items)
 
 
 def _clean_text(s: Services, raw: Any) -> str:
