@@ -200,25 +200,26 @@ def table(results: list[Result]) -> str:
     )
 
 
-def record(path: Path, command: str, split: Split, results: list[Result],
-           notes: list[str], core: int) -> None:
+def _append(path: Path, title: str, command: str, data_note: str, core: int,
+            body: list[str]) -> None:
+    """One dated section of RESULTS.md: the command, the data, the machine, then `body`."""
     if not path.exists():
         path.write_text(HEADER, encoding="utf-8")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        f"\n## classify — {stamp}\n",
-        f"`{command}`\n",
-        f"Train {len(split.train_texts)} rows of train_seg.csv (dev rows excluded), test "
-        f"{len(split.test_texts)} raw rows of dev_raw.csv; one core (cpu {core}), "
-        f"Python {platform.python_version()}, {platform.machine()}, load average at the "
-        f"end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work on the machine "
-        "slows every row alike).\n",
-        "\n" + table(results),
-        *(f"\n- {n}" for n in notes),
-        "\n",
-    ]
+    machine = (f"One core (cpu {core}), Python {platform.python_version()}, "
+               f"{platform.machine()}, load average at the end {os.getloadavg()[0]:.1f} on "
+               f"{os.cpu_count()} CPUs (other work on the machine slows every row alike).\n")
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write("".join(lines))
+        fh.write("".join([f"\n## {title} — {stamp}\n", f"`{command}`\n",
+                          f"\n{data_note} {machine}", *body]))
+
+
+def record(path: Path, command: str, split: Split, results: list[Result],
+           notes: list[str], core: int) -> None:
+    data_note = (f"Train {len(split.train_texts)} rows of train_seg.csv (dev rows excluded), "
+                 f"test {len(split.test_texts)} raw rows of dev_raw.csv.")
+    _append(path, "classify", command, data_note, core,
+            ["\n" + table(results), *(f"\n- {n}" for n in notes), "\n"])
 
 
 HEADER = """# Benchmark results
@@ -367,22 +368,11 @@ def run_catalogue(data_dir: Path, folds: int) -> tuple[list[CatalogueResult], di
 
 def record_catalogue(path: Path, command: str, results: list[CatalogueResult], cv: dict,
                      data_note: str, core: int) -> None:
-    if not path.exists():
-        path.write_text(HEADER, encoding="utf-8")
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        f"\n## classify --catalogue — {stamp}\n",
-        f"`{command}`\n",
-        f"\n{data_note} One core (cpu {core}), Python {platform.python_version()}, load "
-        f"average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work "
-        "on the machine slows every row alike).\n",
+    _append(path, "classify --catalogue", command, data_note, core, [
         "\n" + catalogue_table(results),
         *(f"\n- {r.name}: {r.note}" for r in results if r.note),
         "\n- Cross-validated on the training part (what the thresholds were chosen on): "
-        + json.dumps(cv, ensure_ascii=False) + "\n",
-    ]
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write("".join(lines))
+        + json.dumps(cv, ensure_ascii=False) + "\n"])
 
 
 def main(argv: list[str] | None = None) -> int:
