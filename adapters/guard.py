@@ -73,16 +73,10 @@ class RateLimiter:
         self.redis = redis
         self.window_s = window_s
 
-    async def hit(self, kind: str, ident: str, limit: int) -> Verdict:
-        verdict, _ = await self.hit_and_mark(kind, ident, limit)
-        return verdict
-
-    async def hit_and_mark(self, kind: str, ident: str, limit: int, mark: str = "",
-                           mark_ttl_s: int = 0, remember: Remember | None = None,
-                           ) -> tuple[Verdict, bool]:
-        """The hit, and when `mark` is given SET NX of that key (True: it was new) in the
-        same round trip — a filing checks its user's limit and its report id at once.
-        `remember` ({key: (value, ttl_s)}) rides along as plain SETs."""
+    async def hit(self, kind: str, ident: str, limit: int,
+                  remember: Remember | None = None) -> Verdict:
+        """Count one hit in the current window. `remember` ({key: (value, ttl_s)}) rides
+        along as plain SETs in the same round trip."""
         now = time.time()
         window = int(now // self.window_s)
         # Hashed: user ids (openids, phone-like ids) and addresses stay out of Redis keys.
@@ -92,35 +86,23 @@ class RateLimiter:
             remembered = queue_sets(pipe, remember)
             pipe.incr(key)
             pipe.expire(key, self.window_s + 1)
-            if mark:
-                pipe.set(mark, "1", nx=True, ex=mark_ttl_s)
-            count, _, *marked = (await pipe.execute())[remembered:]
-        count = int(count)
-        new = bool(marked and marked[0])
+            count = int((await pipe.execute())[remembered])
         if count <= limit:
-            return Verdict(True, count, 0, limit), new
+            return Verdict(True, count, 0, limit)
         retry = max(1, math.ceil((window + 1) * self.window_s - now))
-        return Verdict(False, count, retry, limit), new
+        return Verdict(False, count, retry, limit)
 
 
 def limiter(services: Services) -> RateLimiter:
     return RateLimiter(services.redis)
 
 
-async def user_verdict(services: Services, channel: str, user: str) -> Verdict:
-    verdict, _ = await user_verdict_and_mark(services, channel, user, "")
-    return verdict
-
-
-async def user_verdict_and_mark(services: Services, channel: str, user: str,
-                                mark: str, remember: Remember | None = None,
-                                ) -> tuple[Verdict, bool]:
-    """The user's hit and, unless `mark` is empty, a first-time check of that Deduper key
-    (kept as long as the Deduper keeps its own) at once."""
+async def user_verdict(services: Services, channel: str, user: str,
+                       remember: Remember | None = None) -> Verdict:
+    """The user's hit (a report's id is kept with its filing, not here: bot.cases)."""
     limits: LimitsConfig = services.config.limits
-    return await limiter(services).hit_and_mark(
-        f"user:{channel}", user, limits.per_user_per_minute, mark, services.dedupe.ttl_s,
-        remember)
+    return await limiter(services).hit(f"user:{channel}", user, limits.per_user_per_minute,
+                                       remember)
 
 
 async def chat_turn_allowed(services: Services, channel: str, user: str,
@@ -128,7 +110,7 @@ async def chat_turn_allowed(services: Services, channel: str, user: str,
     """(allowed, tell): run the dialog if allowed; otherwise send `guard.slow_down` only
     when `tell` (the first refused message of the window). `remember`: SETs to make in the
     same round trip (e.g. the person's language)."""
-    verdict, _ = await user_verdict_and_mark(services, channel, user, "", remember)
+    verdict = await user_verdict(services, channel, user, remember)
     return verdict.allowed, verdict.first_refusal
 
 
@@ -312,7 +294,7 @@ async def check_api_request() -> Response | None:
 async def limit_api_user() -> Response | None:
     """Per user, on the chat API's posts; runs after the API's authentication so an
     unauthenticated caller cannot spend a user's allowance. Routes in SELF_LIMITED count
-    the hit themselves (`user_verdict_and_mark`), in one round trip with their own check."""
+    the hit themselves (`user_verdict`)."""
     if request.method != "POST" or request.endpoint in SELF_LIMITED:
         return None
     data = await json_or_none()  # not JSON we can read: the route answers 400
