@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import CaseNotFound, CaseService
 from bot.models import Case, CaseEvent, CaseMedia, Worker
+from bot.scope import Scope
 from bot.teams import Teams
 from bot.texts import t
 from bot.workflow import ACTIONS, DISPATCH_ROLES, Status, TransitionError
@@ -148,7 +149,7 @@ class WorkerActions:
         """A dispatcher sends the case elsewhere, with a reason (二次派单 after a give-back)."""
         self._dispatcher(staff, reason)
         self.teams.check_scope(assignee)
-        level = {"grid": "grid", "street": "street"}.get(assignee.partition(":")[0], "district")
+        level = Scope.parse(assignee).level
 
         async def work(session: AsyncSession, case: Case, now: datetime,
                        staff: Worker) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 
 from bot.grids import GridMap
 from bot.models import Case
+from bot.scope import Scope
 from bot.stats import case_stats
 from bot.storage import Database
 from bot.texts import t
@@ -381,8 +382,8 @@ def table(name: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 def visible_grid_codes(role: str, scope: str, grids: GridMap) -> frozenset[str] | None:
     """The grid cells a console account's map shows: a grid leader's own area; everyone
     else the whole city (a department's cases can be anywhere). None = every grid."""
-    kind, _, ref = scope.partition(":")
-    if role != "grid_leader" or kind not in ("grid", "street", "district") or not ref:
+    area = Scope.parse(scope)
+    if role != "grid_leader" or not area.is_area:
         return None
     return frozenset(g.code for g in grids.grids
-                     if ref in {a.code for a in grids.ancestors(g.code)})
+                     if area.ref in {a.code for a in grids.ancestors(g.code)})

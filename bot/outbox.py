@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bot.cases import Clock, utcnow
+from bot.cases.notices import Recipient, reporter_id_of
 from bot.models import OutboxMessage, Reporter
 from bot.periodic import repeat
 from bot.storage import Database
@@ -95,14 +96,14 @@ class OutboxWorker:
         notices = []
         for row in rows:
             recipient = row.recipient
-            if recipient.startswith("reporter:"):
-                recipient = reporters.get(int(recipient.split(":", 1)[1]), "")
+            if (reporter_id := reporter_id_of(recipient)) is not None:
+                recipient = reporters.get(reporter_id, "")
             notices.append(Notice(row.id, row.idempotency_key, row.channel, recipient,
                                   row.text, dict(row.payload or {})))
         return notices
 
     async def _reporter_ids(self, session: Any, recipients: list[str]) -> dict[int, str]:
-        ids = {int(r.split(":", 1)[1]) for r in recipients if r.startswith("reporter:")}
+        ids = {i for r in recipients if (i := reporter_id_of(r)) is not None}
         if not ids:
             return {}
         result = await session.execute(
@@ -199,7 +200,8 @@ async def updates_for(db: Database, channel: str, external_id: str, after: int =
             return []
         rows = await session.execute(
             select(OutboxMessage).where(OutboxMessage.channel == channel,
-                                        OutboxMessage.recipient == f"reporter:{reporter_id}",
+                                        OutboxMessage.recipient ==
+                                        Recipient.reporter(channel, reporter_id).address,
                                         OutboxMessage.id > after)
             .order_by(OutboxMessage.id).limit(limit))
         return [{"id": r.id, "text": r.text, "case": r.payload.get("case"),

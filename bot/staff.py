@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.grids import GridMap
 from bot.models import Case, StaffUser, Worker
+from bot.scope import AREA_KINDS, Scope
 from bot.storage import Database
 
 ROLES = ("operator", "dispatcher", "supervisor", "department", "grid_leader")
@@ -73,7 +74,7 @@ def check_scope(role: str, scope: str, grids: GridMap | None = None) -> None:
     roles take no scope (an empty one)."""
     if role not in ROLES:
         raise StaffError(f"role '{role}' must be one of {', '.join(ROLES)}")
-    kind, _, ref = scope.partition(":")
+    kind, ref = Scope.parse(scope)
     if role in ALL_CASES_ROLES:
         if scope:
             raise StaffError(f"role '{role}' sees every case and takes no scope")
@@ -82,7 +83,7 @@ def check_scope(role: str, scope: str, grids: GridMap | None = None) -> None:
         if kind != "department" or not ref.strip():
             raise StaffError("role 'department' needs --scope department:NAME")
         return
-    if kind not in ("grid", "street", "district") or not ref:
+    if kind not in AREA_KINDS or not ref:
         raise StaffError("role 'grid_leader' needs --scope grid:CODE, street:CODE or "
                          "district:CODE")
     if grids is not None:
@@ -166,10 +167,10 @@ def visible_cases(user: Account, grids: GridMap) -> ColumnElement[bool]:
         return false()
     if user.role in ALL_CASES_ROLES:
         return true()
-    kind, _, ref = user.scope.partition(":")
+    kind, ref = Scope.parse(user.scope)
     if user.role == "department":
         return Case.department == ref if kind == "department" and ref else false()
-    if kind in ("grid", "street", "district") and ref:
+    if kind in AREA_KINDS and ref:
         codes = _grid_codes_under(ref, grids)
         # A grid code the map does not know (yet) still matches a grid scope exactly.
         return Case.grid_code.in_(codes or [ref]) if kind != "grid" else Case.grid_code == ref
@@ -182,7 +183,7 @@ def may_see(user: Account, case: CasePlace, grids: GridMap) -> bool:
         return False
     if user.role in ALL_CASES_ROLES:
         return True
-    kind, _, ref = user.scope.partition(":")
+    kind, ref = Scope.parse(user.scope)
     if user.role == "department":
         return kind == "department" and bool(ref) and case.department == ref
     if kind == "grid":

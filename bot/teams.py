@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.grids import GridMap
 from bot.kv import PREFIX, as_text
 from bot.models import Case, GroupBinding, Worker
+from bot.scope import SCOPE_KINDS, Scope
 from bot.storage import Database
 
 ROLES = ("grid_worker", "grid_leader", "street_staff", "department_staff", "dispatcher",
          "supervisor")
-SCOPE_KINDS = ("grid", "street", "district", "department")
 BIND_CODE_TTL_S = 24 * 3600
 
 
@@ -37,7 +37,7 @@ class Teams:
     # -- workers ----------------------------------------------------------------------------
 
     def check_scope(self, scope: str) -> None:
-        kind, _, ref = scope.partition(":")
+        kind, ref = Scope.parse(scope)
         if kind not in SCOPE_KINDS or not ref:
             raise TeamsError(f"scope '{scope}' must be grid:CODE, street:CODE, district:CODE "
                              "or department:NAME")
@@ -77,7 +77,7 @@ class Teams:
         department staff on their department's cases."""
         if worker is None or not worker.active:
             return False
-        kind, _, ref = worker.scope.partition(":")
+        kind, ref = Scope.parse(worker.scope)
         if kind == "department":
             return case.department == ref
         return ref in {a.code for a in self.grids.ancestors(case.grid_code)}

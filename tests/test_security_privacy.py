@@ -71,7 +71,7 @@ async def test_a_failed_filing_leaves_its_report_id_for_the_retry(services: Serv
                           json={**body, "media": ["https://x.example/" + "a" * 600]})
     assert r.status_code == 400
     # A filing that fails inside (storage down) keeps nothing either.
-    real_file_once = services.cases._file_once
+    real_file_once = services.cases.filing._file_once
     calls = 0
 
     async def failing(*args, **kwargs):
@@ -79,12 +79,12 @@ async def test_a_failed_filing_leaves_its_report_id_for_the_retry(services: Serv
         calls += 1
         raise ConnectionError("database went away")
 
-    services.cases._file_once = failing  # type: ignore[method-assign]
+    services.cases.filing._file_once = failing  # type: ignore[method-assign]
     try:
         r = await client.post("/api/v1/reports", scope_base=LOOPBACK, json=body)
         assert r.status_code == 500 and calls == 1
     finally:
-        services.cases._file_once = real_file_once  # type: ignore[method-assign]
+        services.cases.filing._file_once = real_file_once  # type: ignore[method-assign]
 
     r = await client.post("/api/v1/reports", scope_base=LOOPBACK, json=body)
     assert r.status_code == 201  # the retry files: the id was never marked

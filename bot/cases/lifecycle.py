@@ -1,0 +1,248 @@
+"""Moving a case through the workflow: transitions with their trail, timers and notices,
+escalation, ratings, merges and splits."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cases.context import CaseContext
+from bot.cases.drafts import CaseDraft, CaseNotFound, RatingRefused, ReporterRef
+from bot.cases.filing import CaseFiling
+from bot.cases.notices import CaseNotices, Recipient
+from bot.cases.rows import add_event, timer_rows
+from bot.cases.views import CaseViews, reporter_row
+from bot.models import AttachedReport, Case, CaseEvent, CaseMedia, CaseTimer, Reporter
+from bot.scope import Level, Scope, next_level
+from bot.texts import t
+from bot.workflow import OPEN, Status, TransitionError, check_transition
+
+
+class CaseLifecycle:
+    def __init__(self, ctx: CaseContext, views: CaseViews, notices: CaseNotices,
+                 filing: CaseFiling) -> None:
+        self.ctx = ctx
+        self.views = views
+        self.notices = notices
+        self.filing = filing
+
+    async def move(self, session: AsyncSession, case: Case, new: Status, actor: str,
+                    note: str, now: datetime, tell_reporter: bool = True) -> CaseEvent:
+        check_transition(case.status, new)
+        old = case.status
+        case.status = new
+        case.updated_at = now
+        if new == Status.CLOSED:
+            case.closed_at = now
+        catalogue = self.ctx.catalogue
+        if new == Status.DISPATCHED and old != Status.FILED and case.item_code in catalogue:
+            # Every (re-)dispatch gives the new assignee the item's full handling time.
+            case.handling_due = self.ctx.calendar.add(
+                now, catalogue.get(case.item_code).handling)
+        event = add_event(session, case, actor, "transition", old, new, now, note)
+        if new != Status.HANDLING:  # accepting does not stop the clock
+            # A case only gets timers once dispatched: nothing to cancel before that.
+            await self._reset_timers(session, case, now,
+                                     cancel=old not in (Status.REPORTED, Status.FILED))
+        await self.notices.on_transition(session, case, now, tell_reporter)
+        return event
+
+    async def _reset_timers(self, session: AsyncSession, case: Case, now: datetime,
+                            cancel: bool = True) -> None:
+        """Cancel what is pending; a dispatched case gets reminders and its escalation."""
+        if cancel:
+            await session.execute(
+                update(CaseTimer).where(CaseTimer.case_id == case.id,
+                                        CaseTimer.done_at.is_(None))
+                .values(done_at=now, outcome="cancelled")
+            )
+        for row in timer_rows(case, now):
+            session.add(CaseTimer(**row))
+
+    async def fire_timer(self, session: AsyncSession, case: Case, timer: CaseTimer,
+                         now: datetime) -> None:
+        """Run one due timer inside the runner's transaction (case row already locked)."""
+        if case.status not in (Status.DISPATCHED, Status.HANDLING):
+            return  # the case moved on; nothing to urge
+        target = self.views.assignee_label(case.assignee)
+        if timer.kind == "remind":
+            add_event(session, case, "system", "remind", None, None, now,
+                  t("event.reminded", due=self.views.local(case.handling_due)))
+            await self.notices.to_assignee(session, case, now, case.assignee, t(
+                "group.reminder", number=case.number, item=self.views.item_label(case),
+                due=self.views.local(case.handling_due), target=target))
+            return
+        if next_level(case.current_level) is None:  # at the district: urge (督办), no higher
+            add_event(session, case, "system", "urge", None, None, now,
+                  t("event.overdue_district"))
+            await self.notices.to_assignee(session, case, now, case.assignee, t(
+                "group.overdue", number=case.number, item=self.views.item_label(case),
+                target=target))
+            return
+        await self.escalate(session, case, now, "system", t("event.escalated", target=target))
+
+    async def escalate(self, session: AsyncSession, case: Case, now: datetime, actor: str,
+                       note: str) -> bool:
+        """Hand the case up one level (grid → street → district), telling the level below.
+        False when it is already at the top."""
+        upper = next_level(case.current_level)
+        if upper is None:
+            return False
+        below = case.assignee
+        await self.move(session, case, Status.ESCALATED, actor, note, now)
+        await self.notices.to_assignee(session, case, now, below, t(
+            "group.escalated_notice", number=case.number, item=self.views.item_label(case)))
+        case.current_level = upper
+        case.assignee = self._assignee_at(case, upper)
+        await self.move(session, case, Status.DISPATCHED, "system",
+                        t("event.dispatched", target=self.views.assignee_label(case.assignee)),
+                        now, tell_reporter=False)
+        return True
+
+    def _assignee_at(self, case: Case, level: Level) -> str:
+        if level == Level.STREET:
+            street = self.ctx.grids.at_level(case.grid_code, "street")
+            return str(Scope.street(street.code if street else case.grid_code))
+        return str(Scope.department(case.department))
+
+    async def transition(self, number: str, new: Status, actor: str, note: str = "",
+                         assignee: str | None = None) -> Case:
+        async def move(session: AsyncSession, case: Case, now: datetime) -> None:
+            if assignee is not None:
+                case.assignee = assignee
+            await self.move(session, case, new, actor, note, now)
+
+        return await self.locked(number, move)
+
+    async def locked(self, number: str,
+                     work: Callable[[AsyncSession, Case, datetime], Awaitable[Any]]) -> Case:
+        """Run `work` on the case in one transaction with the case row locked, so two people
+        acting at once are served one after the other (and the second sees the first's
+        change)."""
+        async with self.ctx.db.serialised(), self.ctx.db.session() as session, session.begin():
+            case = (await session.execute(
+                select(Case).where(Case.number == number).with_for_update()
+            )).scalar_one_or_none()
+            if case is None:
+                raise CaseNotFound(number)
+            # The work's reads (bindings, reporters, timers) do not depend on its own writes:
+            # without autoflush the writes go out together at commit, the outbox rows as one
+            # INSERT, instead of a flush before every read.
+            with session.no_autoflush:
+                await work(session, case, self.ctx.clock())
+        return case
+
+    async def rate(self, number: str, reporter: ReporterRef, score: int, note: str = "") -> Case:
+        """The reporter's 1–5 rating of a closed case; 1–2 reopens it once (back to the level
+        that handled it, which is told)."""
+        if not 1 <= score <= 5:
+            raise ValueError("a rating is 1 to 5")
+        now = self.ctx.clock()
+        async with self.ctx.db.session() as session, session.begin():
+            # Only the first reporter rates: a follower's score would count one case twice
+            # and could reopen someone else's case.
+            case = (await session.execute(
+                select(Case).where(Case.number == number,
+                                   Case.reporter_id.in_(reporter_row(reporter)))
+                .with_for_update()
+            )).scalar_one_or_none()
+            if case is None:
+                raise CaseNotFound(number)
+            if case.status != Status.CLOSED or case.rating is not None:
+                raise RatingRefused(case.status)
+            case.rating = score
+            add_event(session, case, "citizen", "rate", None, None, now,
+                      t("event.rated", score=score, note=note))
+            if score <= 2 and case.reopen_count == 0:
+                case.reopen_count += 1
+                case.rating = None  # the rating that counts is the one after the second try
+                await self.move(session, case, Status.REOPENED, "citizen",
+                                t("event.reopened", score=score), now)
+                await self.notices.to_assignee(session, case, now, case.assignee, t(
+                    "group.reopened", number=case.number, item=self.views.item_label(case),
+                    score=score, note=note or "-"))
+                await self.move(session, case, Status.DISPATCHED, "system",
+                                 t("event.redispatched"), now, tell_reporter=False)
+        return case
+
+    async def merge(self, source_number: str, target_number: str, actor: str,
+                    reason: str) -> Case:
+        """Staff found two cases to be one problem: the source's reports join the target (its
+        reporters follow the target from now on) and the source is closed as merged."""
+        if source_number == target_number:
+            raise ValueError("a case cannot be merged into itself")
+        now = self.ctx.clock()
+        async with self.ctx.db.serialised(), self.ctx.db.session() as session, session.begin():
+            cases = {c.number: c for c in (await session.execute(
+                select(Case).where(Case.number.in_([source_number, target_number]))
+                .order_by(Case.id).with_for_update())).scalars()}
+            source, target = cases.get(source_number), cases.get(target_number)
+            if source is None or target is None:
+                raise CaseNotFound(source_number if source is None else target_number)
+            for case in (source, target):
+                if case.status not in OPEN:
+                    raise TransitionError(case.status, "merged")
+            followers = [(source.reporter_id, source.channel, source.text, source.address,
+                          source.lat, source.lon, source.grid_code)]
+            moved = (await session.execute(select(AttachedReport).where(
+                AttachedReport.case_id == source.id))).scalars().all()
+            followers += [(a.reporter_id, a.channel, a.text, a.address, a.lat, a.lon,
+                           a.grid_code) for a in moved]
+            for row in moved:
+                await session.delete(row)
+            await session.flush()
+            known = {target.reporter_id} | set((await session.execute(
+                select(AttachedReport.reporter_id).where(
+                    AttachedReport.case_id == target.id))).scalars())
+            for reporter_id, channel, text, address, lat, lon, grid_code in followers:
+                if reporter_id in known:
+                    continue
+                known.add(reporter_id)
+                session.add(AttachedReport(
+                    case_id=target.id, reporter_id=reporter_id, channel=channel, text=text,
+                    address=address, lat=lat, lon=lon, grid_code=grid_code, created_at=now))
+            await session.execute(update(CaseMedia).where(CaseMedia.case_id == source.id)
+                                  .values(case_id=target.id))
+            source.merged_into = target.number
+            add_event(session, target, actor, "merge", None, None, now,
+                      t("event.merged_from", number=source.number, reason=reason))
+            await self.move(session, source, Status.REJECTED, actor,
+                            t("event.merged_into", number=target.number, reason=reason), now,
+                            tell_reporter=False)
+            text = t("citizen.merged", number=source.number, target=target.number)
+            for channel, reporter_id in [(f[1], f[0]) for f in followers
+                                         if f[0] is not None]:
+                self.notices.add(session, source, Recipient.reporter(channel, reporter_id),
+                                 text, now, kind="citizen")
+        return target
+
+    async def split(self, number: str, attached_id: int, actor: str, reason: str) -> Case:
+        """Staff found an attached report to be a different problem: it becomes a case of its
+        own (filed and dispatched as usual), and its reporter follows that case instead."""
+        async with self.ctx.db.session() as session:
+            row = (await session.execute(
+                select(AttachedReport, Case.item_code, Reporter)
+                .join(Case, Case.id == AttachedReport.case_id)
+                .join(Reporter, Reporter.id == AttachedReport.reporter_id)
+                .where(Case.number == number, AttachedReport.id == attached_id))).first()
+        if row is None:
+            raise CaseNotFound(f"{number}/{attached_id}")
+        attached, item_code, reporter = row
+        filing = await self.filing.file(
+            CaseDraft(text=attached.text, item_code=item_code, grid_code=attached.grid_code,
+                      lat=attached.lat, lon=attached.lon, address=attached.address),
+            ReporterRef(reporter.channel, reporter.external_id), attach_duplicates=False)
+        # Filed first, unlinked second: if this last step failed the reporter would follow
+        # both cases, which is harmless; the other order could lose the report.
+        now = self.ctx.clock()
+        async with self.ctx.db.session() as session, session.begin():
+            await session.execute(delete(AttachedReport).where(
+                AttachedReport.id == attached_id))
+            old = (await session.execute(select(Case).where(Case.number == number))).scalar_one()
+            add_event(session, old, actor, "split", None, None, now,
+                       t("event.split_off", number=filing.case.number, reason=reason))
+        return filing.case

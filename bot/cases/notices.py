@@ -1,0 +1,97 @@
+"""The only writer of outbox rows: the team's card, notices to whoever holds a case, and
+updates to the people who reported it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cases.context import CaseContext
+from bot.cases.rows import outbox_row
+from bot.cases.views import CaseViews
+from bot.models import AttachedReport, Case, OutboxMessage
+from bot.scope import Scope
+from bot.texts import t
+from bot.workflow import Status
+
+_REPORTER = "reporter:"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where an outbox row goes: a chat on a channel, the console (a scope's inbox), or a
+    reporter — stored as reporter:ROW_ID and turned into their channel id only when sent, so
+    the outbox table holds no one's identity."""
+
+    channel: str
+    address: str
+
+    @classmethod
+    def reporter(cls, channel: str, reporter_id: int) -> Recipient:
+        return cls(channel, f"{_REPORTER}{reporter_id}")
+
+
+def reporter_id_of(address: str) -> int | None:
+    """The reporter row id of a reporter:ID address, else None."""
+    return int(address[len(_REPORTER):]) if address.startswith(_REPORTER) else None
+
+
+class CaseNotices:
+    def __init__(self, ctx: CaseContext, views: CaseViews) -> None:
+        self.ctx = ctx
+        self.views = views
+
+    def card_text(self, case: Case) -> str:
+        """What a grid team sees of a case: never who reported it."""
+        grid = self.ctx.grids.get(case.grid_code)
+        return t("group.case_card", number=case.number, item=self.views.item_label(case),
+                 address=case.address or t("case.no_address"),
+                 grid=grid.name if grid else case.grid_code, text=case.text,
+                 deadline=self.views.local(case.handling_due),
+                 status=t(f"status.{case.status}"),
+                 target=self.views.assignee_label(case.assignee))
+
+    def add(self, session: AsyncSession, case: Case, to: Recipient, text: str,
+            now: datetime, kind: str) -> None:
+        """One outbox row in the caller's transaction (sent or lost with it)."""
+        session.add(OutboxMessage(**outbox_row(case, to.channel, to.address, text, now, kind)))
+
+    async def on_transition(self, session: AsyncSession, case: Case, now: datetime,
+                            tell_reporter: bool) -> None:
+        """The grid team's card shows the new state; the reporters hear of it."""
+        # The team's first card is the dispatch: a case being filed is not theirs yet.
+        group = None if case.status == Status.FILED else await self.ctx.teams.group_of(
+            session, case.grid_code)
+        if group is not None:
+            self.add(session, case, Recipient(*group), self.card_text(case), now, kind="card")
+        if tell_reporter:
+            closed = case.status == Status.CLOSED
+            key = "citizen.closed_rate" if closed else "citizen.status_changed"
+            text = t(key, number=case.number, status=t(f"status.{case.status}"))
+            await self.to_reporters(session, case, text, now)
+
+    async def to_reporters(self, session: AsyncSession, case: Case, text: str,
+                           now: datetime) -> None:
+        for recipient in await self.reporters_of(session, case):
+            self.add(session, case, recipient, text, now, kind="citizen")
+
+    async def reporters_of(self, session: AsyncSession, case: Case) -> list[Recipient]:
+        """The first reporter and everyone whose report was attached: all follow the case."""
+        attached = await session.execute(
+            select(AttachedReport.channel, AttachedReport.reporter_id)
+            .where(AttachedReport.case_id == case.id).order_by(AttachedReport.id))
+        # (The column allows a case without a reporter row: then only the attached ones.)
+        first = [(case.channel, case.reporter_id)] if case.reporter_id is not None else []
+        return [Recipient.reporter(c, r) for c, r in [*first, *attached.all()]]
+
+    async def to_assignee(self, session: AsyncSession, case: Case, now: datetime,
+                          assignee: str, text: str) -> None:
+        """A grid is told in its group chat; streets and departments in the console."""
+        scope = Scope.parse(assignee)
+        group = (await self.ctx.teams.group_of(session, scope.ref)
+                 if scope.kind == "grid" else None)
+        to = Recipient(*group) if group is not None else Recipient("console", assignee)
+        self.add(session, case, to, text, now, kind="notice")
