@@ -44,7 +44,7 @@ TARGET_CASES_PER_S = 500
 TARGET_P99_MS = 100
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/gridbot_bench"
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("GRIDBOT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 async def prepare_database(grids: int) -> list[tuple[float, float]]:

@@ -41,6 +41,11 @@ class TimeLimit:
     def __str__(self) -> str:
         return f"{self.amount}{self.unit}"
 
+    @property
+    def working(self) -> bool:
+        """Counted in working time (wh, wd), not on the clock (m, h, d)."""
+        return self.unit in ("wh", "wd")
+
 
 @dataclass(frozen=True)
 class CatalogueItem:

@@ -123,11 +123,26 @@ class CasesConfig(_Section):
     timezone: str = "Asia/Shanghai"
     duplicate_radius_m: float = Field(100.0, ge=0)  # 0 turns attaching duplicates off
     duplicate_window_h: float = Field(72.0, ge=0)
+    # Above a street a case goes to a district department. An item whose own department is
+    # a local body (a 居委会 or 街道办 is never above a street) goes to the department
+    # `district_departments` names for its code, else to `district_default`.
+    local_bodies: list[str] = ["社区居委会", "街道办事处"]
+    district_default: str = "区城市管理和综合执法局"
+    district_departments: dict[str, str] = {}
+
+    def district_department(self, item_code: str, department: str) -> str:
+        """Who handles an item at the district."""
+        if department not in self.local_bodies:
+            return department
+        return self.district_departments.get(item_code, self.district_default)
 
 
 class CalendarConfig(_Section):
     work_hours: list[str] = ["08:30-12:00", "14:00-17:30"]
     weekend: list[int] = [6, 7]
+    # The national holidays and 调休 workdays from the chinese-calendar library; the two
+    # lists below are local extras and overrides (a city's own day off, a changed 调休).
+    national: bool = True
     holidays: list[str] = []
     workdays: list[str] = []
 

@@ -9,7 +9,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.cases import CaseDraft, ReporterRef
-from bot.models import Case, CaseEvent, OutboxMessage
+from bot.catalogue import TimeLimit
+from bot.models import Case, CaseEvent, CaseTimer, OutboxMessage
 from bot.outbox import Notice, OutboxWorker, PermanentDeliveryError, updates_for
 from bot.services import Services
 from bot.timers import TimerRunner
@@ -34,6 +35,13 @@ async def _file(services: Services, code: str, who: str = "citizen-1", spot: int
     return filing.case
 
 
+async def _pending(services: Services, case: Case) -> list[CaseTimer]:
+    async with services.db.session() as session:
+        return list((await session.execute(select(CaseTimer).where(
+            CaseTimer.case_id == case.id, CaseTimer.done_at.is_(None))
+            .order_by(CaseTimer.due_at, CaseTimer.id))).scalars())
+
+
 async def _outbox(services: Services) -> list[OutboxMessage]:
     async with services.db.session() as session:
         return list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id)))
@@ -50,12 +58,18 @@ async def test_grid_case_is_reminded_then_escalated_to_street_then_district(
     runner = TimerRunner(s.cases)
     assert await runner.run_once() == 0  # nothing due yet
 
-    clock.now = case.created_at + (first_due - case.created_at) * 0.55
-    assert await runner.run_once() == 1  # the 50% reminder
-    clock.now = case.created_at + (first_due - case.created_at) * 0.85
-    assert await runner.run_once() == 1  # the 80% reminder
-    group = [m for m in await _outbox(s) if m.recipient.startswith("-100")]
-    assert sum("督办提醒" in m.text for m in group) == 2
+    # The response limit (接单), two reminders in working hours, then the escalation.
+    timers = await _pending(s, case)
+    assert [t.kind for t in timers] == ["respond", "remind", "remind_final", "escalate"]
+    assert timers[0].due_at == case.response_due and timers[-1].due_at == first_due
+    assert all(s.cases.calendar.is_working_time(t.due_at) for t in timers[1:3])
+    for timer in timers[:3]:
+        clock.now = timer.due_at
+        assert await runner.run_once() == 1
+    group = [m.text for m in await _outbox(s) if m.recipient.startswith("-100")]
+    assert sum("【接单督办】" in m for m in group) == 1  # not accepted in time
+    assert sum("【办理提醒】" in m for m in group) == 1  # half way
+    assert sum("【临期提醒】" in m for m in group) == 1  # the deadline is close
 
     clock.now = first_due
     assert await runner.run_once() == 1  # escalation to the street
@@ -69,10 +83,10 @@ async def test_grid_case_is_reminded_then_escalated_to_street_then_district(
 
     clock.now = case.handling_due
     fired = 0
-    while n := await runner.run_once():  # reminders at this level, then its escalation
+    while n := await runner.run_once():  # this level's timers, then its escalation
         fired += n
     case = await s.cases.get(case.number)
-    assert fired == 3 and case.current_level == "district"
+    assert fired == 4 and case.current_level == "district"
     assert case.assignee.startswith("department:")
 
     clock.now = case.handling_due
@@ -80,7 +94,15 @@ async def test_grid_case_is_reminded_then_escalated_to_street_then_district(
         pass
     case = await s.cases.get(case.number)
     assert case.current_level == "district" and case.status == Status.DISPATCHED
-    assert [e.action for e in case.events].count("urge") == 1
+    urged = [e.action for e in case.events].count("urge")  # (the response limits' too)
+    # Overdue at the top: urged again every working day until handled.
+    again = [t for t in await _pending(s, case) if t.kind == "escalate"]
+    assert len(again) == 1 and again[0].due_at == s.cases.calendar.add(
+        case.handling_due, TimeLimit(1, "wd"))
+    clock.now = again[0].due_at
+    assert await runner.run_once() == 1
+    case = await s.cases.get(case.number)
+    assert [e.action for e in case.events].count("urge") == urged + 1
 
 
 async def test_a_handled_case_is_not_escalated(clocked: Services, clock: FakeClock) -> None:
@@ -250,3 +272,25 @@ async def test_background_runner_delivers_and_stops(clocked: Services, clock: Fa
     stop.set()
     await asyncio.wait_for(runner, 10)
     assert await s.outbox.undelivered() == 0
+
+
+async def test_escalation_above_a_street_reaches_a_district_department(
+        clocked: Services, clock: FakeClock) -> None:
+    """G0303 (noise) is a 社区居委会 matter in the grid: above the street it goes to the
+    department the organisation names, never to a residents' committee."""
+    s = clocked
+    assert s.catalogue.get("G0303").department == "社区居委会"
+    case = await _file(s, "G0303")
+    runner = TimerRunner(s.cases)
+    for level in ("street", "district"):
+        clock.now = case.handling_due
+        while await runner.run_once():
+            pass
+        case = await s.cases.get(case.number)
+        assert case.current_level == level
+    assert case.assignee == "department:佛山市公安局禅城分局"
+    assert case.department == "佛山市公安局禅城分局"  # its staff see the case in the console
+    # An item of a real department keeps it.
+    assert s.cases.config.district_department("C0101", "区城市管理和综合执法局") == \
+        "区城市管理和综合执法局"
+    assert s.cases.config.district_department("C0501", "社区居委会") == "区城市管理和综合执法局"

@@ -66,10 +66,13 @@ async def test_a_filed_case_has_the_rows_its_transitions_write(services: Service
         ("system", "transition", "filed", "dispatched"),
     ]
     assert all(e.at == case.created_at for e in events) and events[2].note
-    span = case.handling_due - case.created_at
+    calendar, start = services.cases.calendar, case.created_at
+    working = services.catalogue.get(case.item_code).handling.working
     assert [(t.kind, t.level, t.due_at, t.done_at) for t in timers] == [
-        ("remind", "grid", case.created_at + span * 0.5, None),
-        ("remind", "grid", case.created_at + span * 0.8, None),
+        ("respond", "grid", case.response_due, None),
+        ("remind", "grid", calendar.share_of(start, case.handling_due, 0.5, working), None),
+        ("remind_final", "grid", calendar.share_of(start, case.handling_due, 0.8, working),
+         None),
         ("escalate", "grid", case.handling_due, None),
     ]
     assert len(cards) == 1  # the team's card; the reporter is told in the reply instead

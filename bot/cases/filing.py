@@ -23,7 +23,7 @@ from bot.cases.drafts import (
 )
 from bot.cases.filing_pg import ReporterRaced, insert_filed
 from bot.cases.notices import CaseNotices
-from bot.cases.rows import FiledRows, add_event
+from bot.cases.rows import FiledRows, add_event, timer_rows
 from bot.cases.views import CaseViews
 from bot.catalogue import CatalogueItem
 from bot.changes import mark_changed
@@ -52,7 +52,8 @@ class CaseFiling:
         if item.level == Level.STREET:
             street = self.ctx.grids.at_level(grid_code, "street")
             return Level.STREET, str(Scope.street(street.code if street else grid_code))
-        return Level.DISTRICT, str(Scope.department(item.department))
+        department = self.ctx.config.district_department(item.code, item.department)
+        return Level.DISTRICT, str(Scope.department(department))
 
     async def file(self, draft: CaseDraft, reporter: ReporterRef,
                    attach_duplicates: bool = True) -> Filing:
@@ -143,7 +144,9 @@ class CaseFiling:
         return Filing(case, attached=False)
 
     def _rows(self, case: Case, draft: CaseDraft, now: datetime) -> FiledRows:
-        return FiledRows.of(case, now, self.notices.card_text(case),
+        timers = timer_rows(case, now, self.ctx.calendar,
+                            self.ctx.catalogue.get(case.item_code).handling.working)
+        return FiledRows.of(case, now, timers, self.notices.card_text(case),
                             self.views.assignee_label(case.assignee), draft.media,
                             draft.report_key)
 
@@ -168,7 +171,8 @@ class CaseFiling:
             number=number,
             status=Status.DISPATCHED,
             item_code=item.code, item_name=item.name, big_class=item.big_class,
-            department=item.department, handling_level=item.level, current_level=level,
+            department=Scope.parse(assignee).ref if level == Level.DISTRICT else item.department,
+            handling_level=item.level, current_level=level,
             assignee=assignee, urgent=item.urgent or draft.urgent, text=draft.text,
             address=draft.address,
             lat=draft.lat, lon=draft.lon, grid_code=grid_code, channel=reporter.channel,

@@ -14,12 +14,15 @@ from bot.cases.context import CaseContext
 from bot.cases.drafts import CaseDraft, CaseNotFound, RatingRefused, ReporterRef
 from bot.cases.filing import CaseFiling
 from bot.cases.notices import CaseNotices, Recipient
-from bot.cases.rows import add_event, timer_rows
+from bot.cases.rows import REMIND_KINDS, add_event, timer_rows
 from bot.cases.views import CaseViews, reporter_row
+from bot.catalogue import TimeLimit
 from bot.models import AttachedReport, Case, CaseEvent, CaseMedia, CaseTimer, Reporter
 from bot.scope import Level, Scope, next_level
 from bot.texts import t
 from bot.workflow import OPEN, Status, TransitionError, check_transition
+
+DAILY_URGE = TimeLimit(1, "wd")  # how often an overdue case at the top level is urged again
 
 
 class CaseLifecycle:
@@ -40,9 +43,11 @@ class CaseLifecycle:
             case.closed_at = now
         catalogue = self.ctx.catalogue
         if new == Status.DISPATCHED and old != Status.FILED and case.item_code in catalogue:
-            # Every (re-)dispatch gives the new assignee the item's full handling time.
-            case.handling_due = self.ctx.calendar.add(
-                now, catalogue.get(case.item_code).handling)
+            # Every (re-)dispatch gives the new assignee the item's full response and
+            # handling time.
+            item = catalogue.get(case.item_code)
+            case.response_due = self.ctx.calendar.add(now, item.response)
+            case.handling_due = self.ctx.calendar.add(now, item.handling)
         event = add_event(session, case, actor, "transition", old, new, now, note)
         if new != Status.HANDLING:  # accepting does not stop the clock
             # A case only gets timers once dispatched: nothing to cancel before that.
@@ -60,7 +65,10 @@ class CaseLifecycle:
                                         CaseTimer.done_at.is_(None))
                 .values(done_at=now, outcome="cancelled")
             )
-        for row in timer_rows(case, now):
+        catalogue = self.ctx.catalogue
+        working = (case.item_code in catalogue
+                   and catalogue.get(case.item_code).handling.working)
+        for row in timer_rows(case, now, self.ctx.calendar, working):
             session.add(CaseTimer(**row))
 
     async def fire_timer(self, session: AsyncSession, case: Case, timer: CaseTimer,
@@ -69,19 +77,30 @@ class CaseLifecycle:
         if case.status not in (Status.DISPATCHED, Status.HANDLING):
             return  # the case moved on; nothing to urge
         target = self.views.assignee_label(case.assignee)
-        if timer.kind == "remind":
+        words = {"number": case.number, "item": self.views.item_label(case), "target": target,
+                 "due": self.views.local(case.handling_due)}
+        if timer.kind in REMIND_KINDS:
             add_event(session, case, "system", "remind", None, None, now,
-                  t("event.reminded", due=self.views.local(case.handling_due)))
-            await self.notices.to_assignee(session, case, now, case.assignee, t(
-                "group.reminder", number=case.number, item=self.views.item_label(case),
-                due=self.views.local(case.handling_due), target=target))
+                      t(f"event.{timer.kind}", **words))
+            await self.notices.to_assignee(session, case, now, case.assignee,
+                                           t(f"group.{timer.kind}", **words))
             return
-        if next_level(case.current_level) is None:  # at the district: urge (督办), no higher
+        if timer.kind == "respond":
+            if case.status == Status.DISPATCHED:  # not accepted (接单) within its limit
+                add_event(session, case, "system", "urge", None, None, now,
+                          t("event.response_overdue", **words))
+                await self.notices.to_assignee(session, case, now, case.assignee,
+                                               t("group.response_overdue", **words))
+            return
+        if next_level(case.current_level) is None:
+            # At the district: no higher level. 督办 now and every working day until done.
             add_event(session, case, "system", "urge", None, None, now,
-                  t("event.overdue_district"))
-            await self.notices.to_assignee(session, case, now, case.assignee, t(
-                "group.overdue", number=case.number, item=self.views.item_label(case),
-                target=target))
+                      t("event.overdue_district"))
+            await self.notices.to_assignee(session, case, now, case.assignee,
+                                           t("group.overdue", **words))
+            session.add(CaseTimer(case_id=case.id, kind="escalate", level=case.current_level,
+                                  due_at=self.ctx.calendar.add(now, DAILY_URGE),
+                                  created_at=now, outcome=""))
             return
         await self.escalate(session, case, now, "system", t("event.escalated", target=target))
 
@@ -104,9 +123,13 @@ class CaseLifecycle:
         return True
 
     def _assignee_at(self, case: Case, level: Level) -> str:
+        """Who holds the case at `level`: the grid's street, then the district department
+        responsible for the item (from the organisation, never a local body)."""
         if level == Level.STREET:
             street = self.ctx.grids.at_level(case.grid_code, "street")
             return str(Scope.street(street.code if street else case.grid_code))
+        # The department that now holds the case is the one its staff see it under.
+        case.department = self.ctx.config.district_department(case.item_code, case.department)
         return str(Scope.department(case.department))
 
     async def transition(self, number: str, new: Status, actor: str, note: str = "",

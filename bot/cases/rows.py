@@ -17,9 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.models import Case, CaseEvent, CaseMedia, CaseTimer, FiledReport, OutboxMessage
 from bot.texts import t
 from bot.workflow import Status
+from bot.worktime import WorkCalendar
 from nlp.normalize import clean, mask_personal
 
-REMIND_AT = (0.5, 0.8)  # shares of the handling time at which the assignee is reminded
+# Shares of the handling time at which the assignee is reminded, and each reminder's timer
+# kind (the second one says the deadline is close).
+REMIND_AT = (0.5, 0.8)
+REMIND_KINDS = ("remind", "remind_final")
 
 # Built once: a statement object caches its compiled form, so the hot filing path skips
 # SQLAlchemy's per-call statement construction and cache-key work.
@@ -29,16 +33,24 @@ _INSERT_OUTBOX = insert(OutboxMessage)
 _INSERT_MEDIA = insert(CaseMedia)
 
 
-def timer_rows(case: Case, now: datetime) -> list[dict[str, Any]]:
-    """A dispatched case's reminders (at REMIND_AT of the handling time) and escalation."""
+def timer_rows(case: Case, now: datetime, calendar: WorkCalendar,
+               working: bool) -> list[dict[str, Any]]:
+    """A dispatched case's timers: the response limit (接单 in time, else 督办), reminders at
+    REMIND_AT of the handling time and the escalation at the deadline. `working`: the
+    item's limits count working time, so the reminders fall inside office hours."""
     if case.status != Status.DISPATCHED or case.handling_due is None:
         return []
-    span = case.handling_due - now
-    rows = [{"case_id": case.id, "kind": "remind", "level": case.current_level,
-             "due_at": now + span * share, "created_at": now, "outcome": ""}
-            for share in REMIND_AT]
-    rows.append({"case_id": case.id, "kind": "escalate", "level": case.current_level,
-                 "due_at": case.handling_due, "created_at": now, "outcome": ""})
+
+    def row(kind: str, due: datetime) -> dict[str, Any]:
+        return {"case_id": case.id, "kind": kind, "level": case.current_level,
+                "due_at": due, "created_at": now, "outcome": ""}
+
+    rows = []
+    if case.response_due is not None and now < case.response_due < case.handling_due:
+        rows.append(row("respond", case.response_due))
+    rows += [row(kind, calendar.share_of(now, case.handling_due, share, working))
+             for kind, share in zip(REMIND_KINDS, REMIND_AT, strict=True)]
+    rows.append(row("escalate", case.handling_due))
     return rows
 
 
@@ -76,9 +88,9 @@ class FiledRows:
     report_key: str = ""  # the client's report key ('' = none): filed once
 
     @classmethod
-    def of(cls, case: Case, now: datetime, card_text: str, dispatched_to: str,
-           media: list[str], report_key: str) -> FiledRows:
-        return cls(events=filed_events(dispatched_to), timers=timer_rows(case, now),
+    def of(cls, case: Case, now: datetime, timers: list[dict[str, Any]], card_text: str,
+           dispatched_to: str, media: list[str], report_key: str) -> FiledRows:
+        return cls(events=filed_events(dispatched_to), timers=timers,
                    card_text=card_text, card_payload=outbox_payload(case, "card"),
                    media=list(media), report_key=report_key)
 

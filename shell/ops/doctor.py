@@ -13,6 +13,7 @@ import os
 import re
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -309,6 +310,31 @@ def check_media(config: Config) -> Check:
     return _ok("media", f"照片目录 {root} 可写。", f"The media folder {root} is writable.")
 
 
+def check_calendar(config: Config, today: date | None = None) -> Check:
+    """Deadlines count working days: a year whose holidays are unknown counts its holidays
+    as working days. chinese-calendar learns a year once the State Council publishes it
+    (usually in November): upgrade it then."""
+    from bot.worktime import WorkCalendar, national_years
+
+    calendar = WorkCalendar(config.calendar, config.cases.timezone)
+    year = (today or date.today()).year
+    if not config.calendar.national:
+        return _ok("calendar", "节假日按配置文件 [calendar] 计算（未使用全国节假日库）。",
+                   "Holidays come from [calendar] only (the national calendar is off).")
+    missing = [y for y in (year, year + 1) if not calendar.knows(y)]
+    if missing:
+        shown = "、".join(str(y) for y in missing)
+        return _warn("calendar",
+                     f"节假日库 chinese-calendar 还不知道 {shown} 年的节假日和调休：这些日子会按"
+                     "普通工作日计算期限。请升级该库，或在 [calendar] holidays/workdays 中补充。",
+                     f"chinese-calendar does not know the holidays of "
+                     f"{', '.join(map(str, missing))} yet: deadlines will count them as working "
+                     "days. Upgrade it, or list the days in [calendar] holidays/workdays.")
+    last = national_years()[1]
+    return _ok("calendar", f"全国节假日和调休已知至 {last} 年。",
+               f"National holidays and make-up days known up to {last}.")
+
+
 # -- all --------------------------------------------------------------------------------------
 
 async def run_checks(path: Path | None) -> list[Check]:
@@ -320,6 +346,7 @@ async def run_checks(path: Path | None) -> list[Check]:
     checks.append(await check_redis(config))
     checks += check_channels(config)
     checks.append(check_data_files(config))
+    checks.append(check_calendar(config))
     checks.append(await asyncio.to_thread(check_model, config))
     checks.append(check_media(config))
     return checks
