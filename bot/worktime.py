@@ -30,6 +30,7 @@ class WorkCalendar:
         self.spans.sort()
         self.weekend = set(config.weekend)
         self.national = config.national
+        self._workday: dict[date, bool] = {}  # memo: filing asks about the same days
         self.holidays = {date.fromisoformat(d) for d in config.holidays}
         self.workdays = {date.fromisoformat(d) for d in config.workdays}
         self.minutes_per_day = sum(
@@ -38,6 +39,12 @@ class WorkCalendar:
         )
 
     def is_workday(self, day: date) -> bool:
+        known = self._workday.get(day)
+        if known is None:
+            known = self._workday[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: date) -> bool:
         if day in self.workdays:
             return True
         if day in self.holidays:
@@ -78,12 +85,16 @@ class WorkCalendar:
                  working: bool) -> datetime:
         """The moment `share` of the way from start to due: counted in working minutes for a
         working-time limit (so a reminder falls inside office hours), else on the clock."""
-        if not working:
-            return start + (due - start) * share
-        minutes = self.working_minutes(start, due)
+        return self.shares_of(start, due, (share,), working)[0]
+
+    def shares_of(self, start: datetime, due: datetime, shares: tuple[float, ...],
+                  working: bool) -> list[datetime]:
+        """`share_of` for several shares, counting the working minutes once."""
+        minutes = self.working_minutes(start, due) if working else 0
         if minutes <= 0:
-            return start + (due - start) * share
-        return self.add_working_minutes(start, max(1, round(minutes * share)))
+            return [start + (due - start) * share for share in shares]
+        return [self.add_working_minutes(start, max(1, round(minutes * share)))
+                for share in shares]
 
     def add(self, start: datetime, limit: TimeLimit) -> datetime:
         """The moment `limit` after `start`; returned in the same timezone as `start`."""

@@ -48,8 +48,8 @@ def timer_rows(case: Case, now: datetime, calendar: WorkCalendar,
     rows = []
     if case.response_due is not None and now < case.response_due < case.handling_due:
         rows.append(row("respond", case.response_due))
-    rows += [row(kind, calendar.share_of(now, case.handling_due, share, working))
-             for kind, share in zip(REMIND_KINDS, REMIND_AT, strict=True)]
+    reminders = calendar.shares_of(now, case.handling_due, REMIND_AT, working)
+    rows += [row(kind, due) for kind, due in zip(REMIND_KINDS, reminders, strict=True)]
     rows.append(row("escalate", case.handling_due))
     return rows
 
