@@ -225,6 +225,41 @@ class FiledReport(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class CaseRating(Base):
+    """Every rating a case was given, kept: the reporter's in chat and the operator's 回访
+    (follow-up call). `closure` counts the case's closures (0 = the first; a reopened case
+    is closed again as 1): satisfaction counts the first rating of each closure."""
+
+    __tablename__ = "case_ratings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    closure: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    score: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(16))  # chat | callback (回访)
+
+
+class ContactWindow(Base):
+    """When a person last wrote on a channel: WeChat lets an account message them freely for
+    48 hours after. In the database because a restart must not close every window."""
+
+    __tablename__ = "contact_windows"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_inbound_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BindCode(Base):
+    """A one-time code a team types as `/bind CODE` in its group chat. `scope` is what the
+    chat is bound to (grid:CODE today)."""
+
+    __tablename__ = "bind_codes"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(140))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Worker(Base):
     """Someone who works cases: a grid worker or leader, street or department staff.
 

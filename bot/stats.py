@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select, true
 
-from bot.models import Case, CaseEvent
+from bot.models import Case, CaseEvent, CaseRating
 from bot.storage import Database
 from bot.workflow import Status
 
@@ -41,6 +41,7 @@ def _figures(n: dict[str, float]) -> dict[str, Any]:
         "avg_handling_hours": round(n["hours"] / n["timed"], 2) if n["timed"] else None,
         "rated": int(n["rated"]),
         "satisfaction_rate": _share(n["satisfied"], n["rated"]),
+        "satisfaction_counts": "the first rating of each closure (chat or 回访), 4–5 satisfied",
     }
 
 
@@ -73,6 +74,16 @@ async def case_stats(db: Database, start: datetime, end: datetime,
                | CaseEvent.to_status.in_([Status.HANDLED, Status.ESCALATED]))
         .group_by(CaseEvent.case_id)
     ).subquery()
+    # Satisfaction counts the first rating of each closure — chat or 回访, unhappy ones too
+    # (a reopened case is rated again for its second closure).
+    first = (select(func.min(CaseRating.id).label("id"))
+             .where(CaseRating.case_id.in_(select(Case.id).where(chosen)))
+             .group_by(CaseRating.case_id, CaseRating.closure)).subquery()
+    ratings = (
+        select(CaseRating.case_id.label("case_id"), func.count().label("rated"),
+               func.sum(case((CaseRating.score >= 4, 1), else_=0)).label("satisfied"))
+        .where(CaseRating.id.in_(select(first.c.id))).group_by(CaseRating.case_id)
+    ).subquery()
     closed = Case.status == Status.CLOSED
     timed = and_(closed, Case.closed_at.is_not(None))
 
@@ -88,9 +99,11 @@ async def case_stats(db: Database, start: datetime, end: datetime,
                func.sum(func.coalesce(events.c.escalated, 0)), count(timed),
                func.sum(case((timed, _hours_between(db, Case.created_at, Case.closed_at)),
                              else_=0.0)),
-               func.count(Case.rating), count(Case.rating >= 4),
+               func.sum(func.coalesce(ratings.c.rated, 0)),
+               func.sum(func.coalesce(ratings.c.satisfied, 0)),
                *(count(and_(closed, Case.current_level == lv)) for lv in LEVELS))
         .select_from(Case).outerjoin(events, events.c.case_id == Case.id)
+        .outerjoin(ratings, ratings.c.case_id == Case.id)
         .where(chosen).group_by(key)
     )
     async with db.session() as session:

@@ -212,7 +212,8 @@ async def test_rating_a_closed_case_and_a_bad_rating_reopens_it_once(
     assert "没有找到" in await chat.say("nick", f"评价 {number} 1")  # not nick's case
     assert "重新派单" in await chat.say("mona", f"评价 {number} 1")
     case = await services.cases.get(number)
-    assert case.status == "dispatched" and case.reopen_count == 1 and case.rating is None
+    # Reopened, and the unhappy rating is kept (it counts in satisfaction).
+    assert case.status == "dispatched" and case.reopen_count == 1 and case.rating == 1
     await _close(services, number)
     assert "1 分" in await chat.say("mona", f"评价 {number} 1")  # reopened once only
     case = await services.cases.get(number)

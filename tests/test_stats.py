@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.cases import CaseDraft, ReporterRef
+from bot.models import CaseRating
 from bot.services import Services
 from bot.stats import case_stats
 from bot.timers import TimerRunner
@@ -53,6 +55,31 @@ async def test_stats_on_a_known_set_of_cases(clocked: Services, clock: FakeClock
     assert by_level["groups"]["street"]["cases_filed"] == 2
     with pytest.raises(ValueError, match="--by"):
         await case_stats(s.db, start, clock(), by="colour")
+
+
+async def test_an_unhappy_first_rating_stays_counted_after_the_reopen(
+        clocked: Services, clock: FakeClock) -> None:
+    s = clocked
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    start = clock()
+    number = (await s.cases.file(CaseDraft(text="测试", item_code=code, grid_code=GRID,
+                                           lat=23.0, lon=113.1),
+                                 ReporterRef("http", "unhappy"))).case.number
+    worker = await s.teams.add_worker("甲", "grid_worker", f"grid:{GRID}", "t", "1", clock())
+    leader = await s.teams.add_worker("长", "grid_leader", f"grid:{GRID}", "t", "2", clock())
+    for score in (2, 5):  # 2 reopens the case; after the second closure it is rated 5
+        await s.actions.accept(number, worker)
+        await s.actions.resolve(number, worker, "处理好了")
+        await s.actions.verify(number, leader, fixed=True)
+        await s.cases.rate(number, ReporterRef("http", "unhappy"), score)
+    async with s.db.session() as session:
+        kept = (await session.execute(select(CaseRating.closure, CaseRating.score,
+                                             CaseRating.source)
+                                      .order_by(CaseRating.id))).all()
+    assert [tuple(r) for r in kept] == [(0, 2, "chat"), (1, 5, "chat")]
+    figures = await case_stats(s.db, start, clock() + timedelta(days=1))
+    assert figures["rated"] == 2 and figures["satisfaction_rate"] == 0.5
+    assert "first rating of each closure" in figures["satisfaction_counts"]
 
 
 def test_synthetic_city_tiles_its_parents() -> None:

@@ -17,10 +17,19 @@ from bot.cases.notices import CaseNotices, Recipient
 from bot.cases.rows import REMIND_KINDS, add_event, timer_rows
 from bot.cases.views import CaseViews, reporter_row
 from bot.catalogue import TimeLimit
-from bot.models import AttachedReport, Case, CaseEvent, CaseMedia, CaseTimer, Reporter
+from bot.models import (
+    AttachedReport,
+    Case,
+    CaseEvent,
+    CaseMedia,
+    CaseRating,
+    CaseTimer,
+    Reporter,
+)
 from bot.scope import Level, Scope, next_level
 from bot.texts import t
 from bot.workflow import OPEN, Status, TransitionError, check_transition
+from nlp.normalize import clean, mask_personal
 
 DAILY_URGE = TimeLimit(1, "wd")  # how often an overdue case at the top level is urged again
 
@@ -175,14 +184,14 @@ class CaseLifecycle:
             )).scalar_one_or_none()
             if case is None:
                 raise CaseNotFound(number)
-            if case.status != Status.CLOSED or case.rating is not None:
+            if case.status != Status.CLOSED or await self._rated(session, case, "chat"):
                 raise RatingRefused(case.status)
-            case.rating = score
+            self._keep_rating(session, case, score, note, "chat", now)
             add_event(session, case, "citizen", "rate", None, None, now,
                       t("event.rated", score=score, note=note))
             if score <= 2 and case.reopen_count == 0:
+                # Reopened once; the unhappy rating stays counted (the first of its closure).
                 case.reopen_count += 1
-                case.rating = None  # the rating that counts is the one after the second try
                 await self.move(session, case, Status.REOPENED, "citizen",
                                 t("event.reopened", score=score), now)
                 await self.notices.to_assignee(session, case, now, case.assignee, t(
@@ -191,6 +200,21 @@ class CaseLifecycle:
                 await self.move(session, case, Status.DISPATCHED, "system",
                                  t("event.redispatched"), now, tell_reporter=False)
         return case
+
+    @staticmethod
+    async def _rated(session: AsyncSession, case: Case, source: str) -> bool:
+        """Whether this closure of the case has a rating from `source` already."""
+        return (await session.execute(select(CaseRating.id).where(
+            CaseRating.case_id == case.id, CaseRating.closure == case.reopen_count,
+            CaseRating.source == source))).first() is not None
+
+    @staticmethod
+    def _keep_rating(session: AsyncSession, case: Case, score: int, note: str, source: str,
+                     now: datetime) -> None:
+        case.rating = score  # the latest; the history is in case_ratings
+        session.add(CaseRating(case_id=case.id, closure=case.reopen_count, at=now,
+                               score=score, note=mask_personal(clean(note))[:500],
+                               source=source))
 
     async def merge(self, source_number: str, target_number: str, actor: str,
                     reason: str) -> Case:
