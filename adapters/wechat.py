@@ -140,6 +140,9 @@ class WechatChannel:
                   else self.inbound_note(msg.source))
         if not await self.services.dedupe.first_time(CHANNEL, key, remember=window):
             return await self._replayed(cached)
+        if window is not None:  # …and is kept in the database, off the 5-second path
+            self.background(self.services.contacts.note(
+                CHANNEL, msg.source, self.services.cases.clock()))
         task = asyncio.ensure_future(self._replies_for(msg))
         try:
             replies = await asyncio.wait_for(asyncio.shield(task), self.reply_budget_s)
@@ -213,10 +216,16 @@ class WechatChannel:
                                              int((WINDOW + timedelta(days=1)).total_seconds()))}
 
     async def in_window(self, openid: str) -> bool:
-        last = await self.services.redis.get(f"{PREFIX}wxlast:{openid}")
-        if last is None:
-            return False
-        age = self.services.cases.clock().timestamp() - float(last)
+        """Redis answers at once; the database after a restart of the embedded store."""
+        mark = await self.services.redis.get(f"{PREFIX}wxlast:{openid}")
+        if mark is not None:
+            last = float(mark)
+        else:
+            moment = await self.services.contacts.last(CHANNEL, openid)
+            if moment is None:
+                return False
+            last = moment.timestamp()
+        age = self.services.cases.clock().timestamp() - last
         return age < (WINDOW - WINDOW_MARGIN).total_seconds()
 
     async def fetch_media(self, media_id: str) -> Path:

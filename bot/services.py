@@ -12,6 +12,7 @@ from bot.actions import WorkerActions
 from bot.cases import CaseService, Clock, utcnow
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
+from bot.contacts import ContactWindows
 from bot.grid_store import load_areas, seed_areas
 from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
@@ -39,6 +40,7 @@ class Services:
     dialogs: kv.DialogStore
     dedupe: kv.Deduper
     teams: Teams
+    contacts: ContactWindows
     actions: WorkerActions
     outbox: OutboxWorker
     timers: TimerRunner
@@ -72,8 +74,11 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
     changes.install(db, redis)  # every committed case change → Redis pub/sub (live console)
     store = ModelStore(config.path(config.nlp.model_dir))
     calendar = WorkCalendar(config.calendar, config.cases.timezone)
-    teams = Teams(db, grids, redis,
-                  frozenset(item.department for item in catalogue.items))
+    # Workers may belong to any department a case can reach: the catalogue's and the
+    # district departments cases are escalated to.
+    departments = {item.department for item in catalogue.items} | {
+        config.cases.district_default, *config.cases.district_departments.values()}
+    teams = Teams(db, grids, redis, frozenset(departments))
     cases = CaseService(db, catalogue, grids, calendar, config.cases, teams, clock)
     # Channels whose notices are read where they are stored: the HTTP API (GET
     # /api/v1/updates), Open311 (GeoReport v2 has no push: clients poll GET requests) and the
@@ -94,6 +99,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         dialogs=kv.DialogStore(redis, config.redis.dialog_ttl_s),
         dedupe=kv.Deduper(redis, config.redis.dedupe_ttl_s),
         teams=teams,
+        contacts=ContactWindows(db),
         actions=WorkerActions(cases, teams),
         outbox=OutboxWorker(db, senders, clock),
         timers=TimerRunner(cases, clock),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -11,8 +11,7 @@ from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.grids import GridMap
-from bot.kv import PREFIX, as_text
-from bot.models import Case, GroupBinding, Worker
+from bot.models import BindCode, Case, GroupBinding, Worker
 from bot.scope import SCOPE_KINDS, Scope
 from bot.storage import Database
 
@@ -84,22 +83,31 @@ class Teams:
 
     # -- group chats ------------------------------------------------------------------------
 
-    async def new_bind_code(self, grid_code: str) -> str:
-        """A one-time code a grid leader types as `/bind CODE` in the team's group."""
+    async def new_bind_code(self, grid_code: str, now: datetime | None = None) -> str:
+        """A one-time code a grid leader types as `/bind CODE` in the team's group. Kept in
+        the database: the CLI and the server share it on every set-up, restarts keep it."""
         area = self.grids.get(grid_code)
         if area is None or area.level != "grid":
             raise TeamsError(f"no grid with code {grid_code}")
+        now = now or datetime.now(UTC)
         code = secrets.token_hex(4).upper()
-        await self.redis.set(f"{PREFIX}bindcode:{code}", grid_code, ex=BIND_CODE_TTL_S)
+        async with self.db.session() as session, session.begin():
+            await session.execute(delete(BindCode).where(BindCode.expires_at < now))
+            session.add(BindCode(code=code, scope=str(Scope.grid(grid_code)),
+                                 expires_at=now + timedelta(seconds=BIND_CODE_TTL_S)))
         return code
 
     async def bind(self, code: str, channel: str, chat_id: str, now: datetime) -> str | None:
         """Bind the chat to the code's grid; the code works once. Returns the grid code."""
-        key = f"{PREFIX}bindcode:{code.strip().upper()}"
-        grid_code = as_text(await self.redis.getdel(key))
-        if not grid_code:
-            return None
         async with self.db.session() as session, session.begin():
+            # DELETE … RETURNING takes the code once even when two chats try it at once.
+            taken = (await session.execute(
+                delete(BindCode).where(BindCode.code == code.strip().upper()[:16],
+                                       BindCode.expires_at > now)
+                .returning(BindCode.scope))).scalar()
+            if taken is None:
+                return None
+            grid_code = Scope.parse(taken).ref
             await session.execute(delete(GroupBinding).where(
                 GroupBinding.channel == channel, GroupBinding.chat_id == chat_id))
             session.add(GroupBinding(channel=channel, chat_id=chat_id, grid_code=grid_code,

@@ -12,6 +12,7 @@ import copy
 import itertools
 import json
 import re
+import sqlite3
 import string
 import threading
 import time
@@ -705,8 +706,14 @@ def test_cli_set_webhook_bind_code_and_workers(tmp_path: Path, model_dir: Path) 
         assert params["secret_token"] == SECRET
     finally:
         server.shutdown()
+    # On the README's default set-up (embedded store, no Redis): the code is kept in the
+    # database, where the server that later sees `/bind CODE` finds it.
     result = runner.invoke(cli, ["telegram", "bind-code", GRID], env=env)
-    assert result.exit_code == 2 and "redis.url" in result.output  # embedded store: refused
+    assert result.exit_code == 0, result.output
+    code = result.stdout.strip().splitlines()[0]
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        assert db.execute("SELECT scope FROM bind_codes WHERE code = ?",
+                          (code,)).fetchone() == (f"grid:{GRID}",)
     result = runner.invoke(cli, ["workers", "add", "李静平", "--role", "grid_worker", "--scope",
                                  f"grid:{GRID}", "--channel", "telegram", "--id", str(WORKER)],
                            env=env)

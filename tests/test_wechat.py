@@ -350,6 +350,28 @@ async def test_updates_by_customer_service_within_48_hours_then_by_template(
     assert len(fake_api.texts_to("o-48h")) == 1
 
 
+async def test_the_48_hour_window_survives_a_restart_of_the_store(
+    clocked: Services, clock: FakeClock, fake_api: FakeWeChat, tmp_path: Path
+) -> None:
+    """The window is kept in the database too: with Redis emptied (the embedded store of a
+    restarted server), a status push still goes as a customer-service message, and no
+    template is needed."""
+    s = clocked
+    server, channel = await connect(s, fake_api, tmp_path, status_template_id="")
+    await server.say("o-restart", "你好")
+    await channel.work.drain()  # the database note is written off the reply's path
+    number = await _file_for(s, "o-restart")
+    await s.redis.flushdb()
+    await s.cases.transition(number, Status.HANDLING, "test")
+    assert await s.outbox.run_once() == 1
+    assert fake_api.texts_to("o-restart") == [
+        t("citizen.status_changed", number=number, status=t("status.handling"))]
+    assert not fake_api.sent("/cgi-bin/message/template/send")
+    clock.advance(hours=49)  # the window closed: with no template the push is refused
+    await s.cases.transition(number, Status.HANDLED, "test")
+    assert await s.outbox.run_once() == 0
+
+
 async def test_expired_token_is_refreshed_and_the_call_retried_once(
     services: Services, fake_api: FakeWeChat, tmp_path: Path
 ) -> None:

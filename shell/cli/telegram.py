@@ -97,13 +97,7 @@ def bind_code(grid: str, config: ConfigOpt = None) -> None:
     """Print a one-time code; `/bind CODE` in a Telegram group binds it to GRID."""
     from bot.teams import BIND_CODE_TTL_S, TeamsError
 
-    cfg = config_or_exit(config)
-    if not cfg.redis.url:
-        # The embedded store lives inside one process: a code made here would vanish
-        # with this command.
-        err.print("[red]bind codes are kept in Redis: set redis.url (GRIDBOT_REDIS_URL) so "
-                  "the server sees the code[/red]")
-        raise typer.Exit(2)
+    cfg = config_or_exit(config)  # (the code is kept in the database the server uses)
 
     async def run(services: Any) -> str:
         return await services.teams.new_bind_code(grid)
