@@ -6,8 +6,11 @@ push to people without a subscription template)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.models import ContactWindow
 from bot.storage import Database
@@ -20,15 +23,16 @@ class ContactWindows:
     async def note(self, channel: str, user: str, at: datetime) -> None:
         """Record an inbound message (an upsert: one row per person and channel)."""
         values = {"channel": channel, "external_id": user, "last_inbound_at": at}
+        keys = ["channel", "external_id"]
+        newer = {"last_inbound_at": at}
+        later = ContactWindow.last_inbound_at < at  # (never move the mark back)
+        statement: Any  # each dialect's insert has its own on_conflict_do_update
         if self.db.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+            statement = pg_insert(ContactWindow).values(**values).on_conflict_do_update(
+                index_elements=keys, set_=newer, where=later)
         else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = insert(ContactWindow).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["channel", "external_id"],
-            set_={"last_inbound_at": statement.excluded.last_inbound_at},
-            where=ContactWindow.last_inbound_at < statement.excluded.last_inbound_at)
+            statement = sqlite_insert(ContactWindow).values(**values).on_conflict_do_update(
+                index_elements=keys, set_=newer, where=later)
         async with self.db.session() as session, session.begin():
             await session.execute(statement)
 
