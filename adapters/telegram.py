@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
-from telegram import CallbackQuery, ForceReply, Update, User
+from telegram import CallbackQuery, ForceReply, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
@@ -77,8 +77,13 @@ CASES_LIMIT = 20
 REPLY_ATTEMPTS = 3
 STOP_WAIT_S = 10.0
 MAX_REPLY_WAIT_S = 10.0  # a longer flood wait: the person has moved on; don't hold their lock
-PROMPTED = {"resolve": "team.ask_note", "give_back": "team.ask_reason"}
-DONE_TOAST = {"accept": "team.accepted", "arrive": "team.arrived", "hand_up": "team.handed_up"}
+PROMPTED = {"resolve": "team.ask_note", "give_back": "team.ask_reason",
+            "verify_fail": "team.ask_check_reason"}
+DONE_TOAST = {"accept": "team.accepted", "arrive": "team.arrived", "hand_up": "team.handed_up",
+              "verify": "team.verified"}
+# What a worker is told after the note a button asked for.
+NOTED = {"resolve": "team.resolved", "give_back": "team.given_back",
+         "verify_fail": "team.check_failed"}
 
 blueprint = Blueprint("telegram", __name__)
 
@@ -270,6 +275,8 @@ class TelegramChannel:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or user.is_bot:
             return
+        if await self._pending_reply(message, user):  # a worker's note, asked for here
+            return
         location = None
         if message.location is not None:  # Telegram pins are WGS-84
             location = Location(message.location.latitude, message.location.longitude, "wgs84")
@@ -402,10 +409,24 @@ class TelegramChannel:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None:
             return
+        if await self._pending_reply(message, user):
+            return
+        # A worker's typed command (核查通过 20261203-0004); other group talk is not ours.
+        msg = InboundMessage(CHANNEL, str(user.id), text=(message.text or "").strip(),
+                             message_id=str(message.message_id),
+                             language=language_of_user(user))
+        done = await team.from_worker(msg, self.services)
+        if done is not None:
+            await self.send_replies(message.chat_id, done)
+
+    async def _pending_reply(self, message: Message, user: User) -> bool:
+        """The note or reason a worker was asked for after a button (in the group, or in a
+        private chat with the bot: a department worker's): carried out, never taken for a
+        citizen's complaint. False when nothing was asked of them here."""
         key = _pending_key(message.chat_id, user.id)
         raw = await self.services.redis.get(key)
         if not raw:
-            return
+            return False
         pending = json.loads(raw)
         language = language_of_user(user)
         text = (message.text or message.caption or "").strip()
@@ -415,22 +436,23 @@ class TelegramChannel:
             if message.photo:
                 await self.services.redis.set(key, json.dumps(pending), ex=PENDING_TTL_S)
                 await message.reply_text(t("team.photo_kept", language))
-            return
+            return True
         await self.services.redis.delete(key)
         if intents.is_cancel(text):
             await message.reply_text(t("team.pending_cancelled", language))
-            return
+            return True
         s, number = self.services, pending["case"]
         worker = await s.teams.worker(CHANNEL, str(user.id))
-        done = "team.resolved" if pending["action"] == "resolve" else "team.given_back"
+        done = NOTED[pending["action"]]
         try:
             await team.perform(team.TeamCommand(pending["action"], number, text,
                                                 pending["media"]), worker, s)
         except ActionRefused as refused:
             await message.reply_text(refused.text(language))
-            return
+            return True
         assert worker is not None  # the action checked who acts
         await message.reply_text(t(done, language, name=worker.name, number=number))
+        return True
 
     async def on_bind(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, language = update.effective_message, language_of_user(update.effective_user)

@@ -24,7 +24,7 @@ from bot.kv import PREFIX, as_text
 from bot.messages import Button
 from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
 from bot.texts import DEFAULT_LANGUAGE, t
-from bot.workflow import TEAM_ACTIONS, Status, offered
+from bot.workflow import ACTIONS, TEAM_ACTIONS, Status, offered
 
 CHANNEL = "telegram"
 MAX_TEXT = 4096  # Bot API limit for one message
@@ -54,15 +54,20 @@ def language_key(user_id: int | str) -> str:
     return f"{PREFIX}tglang:{user_id}"
 
 
+# On a team's card: its actions, and the check a grid leader makes once it is handled.
+CARD_ACTIONS = (*TEAM_ACTIONS, ACTIONS["verify"], ACTIONS["verify_fail"])
+
+
 def action_data(action: str, number: str) -> str:
     return f"act:{action}:{number}"
 
 
 def card_buttons(number: str, status: str, language: str = DEFAULT_LANGUAGE,
                  level: str | None = None) -> list[Button]:
-    """The team's actions the case allows now (bot.workflow.ACTIONS); none once handled."""
+    """The team's actions the case allows now (bot.workflow.ACTIONS); once handled, the
+    leader's check (核查通过 / 核查不通过)."""
     return [Button(t(f"button.{action.name}", language), action_data(action.name, number))
-            for action in TEAM_ACTIONS if offered(action, status, level)]
+            for action in CARD_ACTIONS if offered(action, status, level)]
 
 
 def rating_buttons(number: str, language: str = DEFAULT_LANGUAGE) -> list[Button]:

@@ -136,12 +136,12 @@ class WecomChannel:
             return t("wecom.photo_kept")
         command = team.parse(msg.content or "")
         if command is None or not command.number:
-            return t("wecom.usage")
+            return t("team.usage")
         try:
             case = await self.act(command, worker)
         except ActionRefused as refused:
             return refused.text()
-        return t("wecom.done", command=ACTIONS[command.action].command, number=case.number,
+        return t("team.done", command=ACTIONS[command.action].command, number=case.number,
                  status=t(f"status.{case.status}"))
 
     async def act(self, command: team.TeamCommand, worker: Worker) -> Case:

@@ -33,6 +33,10 @@ class ActionRefused(Exception):
         return t(f"action.{self.key}", language, **self.values)
 
 
+# Who may check (核查) a handled case: not the team's workers nor the handling department.
+CHECKER_ROLES = ("grid_leader", "street_staff", "dispatcher", "supervisor")
+
+
 def actor_of(worker: Worker) -> str:
     return f"worker:{worker.id}:{worker.name}"
 
@@ -133,6 +137,8 @@ class WorkerActions:
                 .order_by(CaseEvent.id.desc()).limit(1))).scalar()
             if handler == actor_of(worker):
                 raise ActionRefused("not_own_work", number=case.number)
+            if worker.role not in CHECKER_ROLES:  # a grid leader, street staff or the centre
+                raise ActionRefused("checkers_only", number=case.number)
             if fixed:
                 await self.cases.move(session, case, Status.VERIFIED, actor_of(worker),
                                       note or t("event.verified"), now)

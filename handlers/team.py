@@ -9,10 +9,12 @@ import re
 from dataclasses import dataclass, field
 
 from bot.actions import ActionRefused
+from bot.messages import InboundMessage, Outcome, Reply
 from bot.models import Case, Worker
 from bot.services import Services
 from bot.workflow import ACTIONS, TEAM_ACTIONS
 from handlers.intents import CASE_NUMBER
+from handlers.lang import language, t
 
 # Typed in chat: the team's actions and the check (核查) a leader or supervisor makes.
 TYPED = (*TEAM_ACTIONS, ACTIONS["verify"], ACTIONS["verify_fail"])
@@ -56,3 +58,25 @@ async def perform(command: TeamCommand, worker: Worker | None, s: Services) -> C
             raise ActionRefused("reason_needed")
         return await actions.verify(number, worker, command.action == "verify", note)
     raise ActionRefused("unknown_command", action=command.action)
+
+
+async def from_worker(msg: InboundMessage, s: Services) -> Outcome | None:
+    """A registered worker's typed command (「办结 20261203-0004 已修好」) in any chat with the
+    bot — a department worker's private chat too: carried out, never read as a citizen's
+    complaint. None when it is not a command or the sender is not a worker."""
+    command = parse(msg.text)
+    if command is None:
+        return None
+    worker = await s.teams.worker(msg.channel, msg.user)
+    if worker is None:
+        return None
+    if not command.number:
+        return Outcome([Reply(t("team.usage"))])
+    if command.action == "resolve":
+        command.media = list(msg.media)  # a photo sent with the words is the evidence
+    try:
+        case = await perform(command, worker, s)
+    except ActionRefused as refused:
+        return Outcome([Reply(refused.text(language.get()))])
+    return Outcome([Reply(t("team.done", command=ACTIONS[command.action].command,
+                            number=case.number, status=t(f"status.{case.status}")))])

@@ -45,6 +45,10 @@ async def test_accept_arrive_resolve_verify_close(clocked: Services, clock: Fake
     with pytest.raises(ActionRefused) as refused:
         await s.actions.verify(case.number, mine, fixed=True)
     assert refused.value.key == "not_own_work" and "核查" in refused.value.text()
+    colleague = await _worker(s, clock, "王同事", f"grid:{GRID}")  # a worker, not a checker
+    with pytest.raises(ActionRefused) as refused:
+        await s.actions.verify(case.number, colleague, fixed=True)
+    assert refused.value.key == "checkers_only"
     closed = await s.actions.verify(case.number, leader, fixed=True, note="现场已干净")
     assert closed.status == Status.CLOSED
     case = await s.cases.get(case.number)

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from quart import Quart
-from sqlalchemy import select
+from sqlalchemy import func, select
 from telegram.request import BaseRequest, RequestData
 
 from adapters import telegram
@@ -379,7 +379,9 @@ async def test_full_case_on_telegram(tg: Telegram) -> None:
     assert "AgACAgUAAxkBAAIBR2worker-large" in refs
     assert await tg.deliver() == 2
     edit = api.last_to(GROUP, "editMessageText")
-    assert "已处置" in edit["text"] and callback_data(edit) == []
+    # Handled: the card now offers the leader's check (核查).
+    assert "已处置" in edit["text"] and callback_data(edit) == [
+        f"act:verify:{number}", f"act:verify_fail:{number}"]
     assert "已处置" in api.last_to(CITIZEN)["text"]
 
     # A second worker of the grid verifies; the citizen rates on the 1–5 keyboard.
@@ -541,6 +543,66 @@ async def test_give_back_asks_for_a_reason_and_cancel_changes_nothing(tg: Telegr
     assert case.status == Status.DISPATCHED and case.current_level == "street"
     # Later chatter is no longer taken as a reason.
     assert await tg.say(group_text("收到"), GROUP) == ""
+
+
+async def test_the_leader_checks_in_the_group_and_a_failed_check_needs_a_reason(
+        tg: Telegram) -> None:
+    """核查 on Telegram: the card of a handled case offers 核查通过 / 核查不通过 to the grid
+    leader; a failure asks for the reason and sends the case back; a worker typing a
+    command in the group is carried out too."""
+    s, api = tg.services, tg.api
+    await _workers(s)
+    await _bind(tg)
+    number = await _case(tg)
+    assert "接单成功" in await tg.say(group_text(f"接单 {number}"), GROUP)  # typed, not a button
+    await s.actions.resolve(number, await s.teams.worker("telegram", str(WORKER)), "已清理")
+    await tg.deliver()
+    card = [c for c in api.calls if c[0] in ("sendMessage", "editMessageText")
+            and number in str(c[1].get("text", ""))][-1][1]
+    datas = [b["callback_data"] for row in json.loads(card["reply_markup"])["inline_keyboard"]
+             for b in row] if isinstance(card["reply_markup"], str) else [
+        b["callback_data"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
+    assert datas == [f"act:verify:{number}", f"act:verify_fail:{number}"]
+    # A grid worker is not a checker; the leader is.
+    await tg.send(press(f"act:verify_fail:{number}", SECOND, GROUP))
+    assert (await s.cases.get(number)).status == Status.HANDLED
+    await tg.send(press(f"act:verify_fail:{number}", LEADER, GROUP))
+    assert "原因" in api.last_to(GROUP)["text"]
+    reply = await tg.say(group_text("垃圾还在楼道里", user=LEADER), GROUP)
+    assert "核查不通过" in reply
+    case = await s.cases.get(number)
+    assert case.status == Status.DISPATCHED
+    assert any("垃圾还在楼道里" in e.note for e in case.events)
+    await s.actions.accept(number, await s.teams.worker("telegram", str(WORKER)))
+    await s.actions.resolve(number, await s.teams.worker("telegram", str(WORKER)), "清理完毕")
+    assert "核查通过成功" in await tg.say(group_text(f"核查通过 {number}", user=LEADER), GROUP)
+    assert (await s.cases.get(number)).status == Status.CLOSED
+
+
+async def test_a_department_worker_acts_in_private_chat(tg: Telegram) -> None:
+    """A department's worker has no group: typed commands in the private chat with the bot
+    act on the case, and their words never become a citizen's complaint."""
+    s = tg.services
+    item = next(i for i in s.catalogue.items if i.level == "district" and not i.urgent)
+    filing = await s.cases.file(
+        CaseDraft(text="路灯整排不亮", item_code=item.code, grid_code=GRID,
+                  lat=DEMO_POINT[0], lon=DEMO_POINT[1]), ReporterRef("telegram", str(CITIZEN)))
+    number = filing.case.number
+    staff = 7001
+    await s.teams.add_worker("赵科员", "department_staff", filing.case.assignee, "telegram",
+                             str(staff), s.cases.clock())
+    assert "接单成功" in await tg.say(private_text(f"接单 {number}", user=staff), staff)
+    done = await tg.say(private_text(f"办结 {number} 已更换灯具，恢复照明", user=staff), staff)
+    assert "办结成功" in done and number in done
+    case = await s.cases.get(number)
+    assert case.status == Status.HANDLED
+    assert any("已更换灯具" in e.note for e in case.events)
+    async with s.db.session() as session:
+        from bot.models import Case as CaseRow
+        filed = (await session.execute(select(func.count()).select_from(CaseRow))).scalar()
+    assert filed == 1  # no complaint was made of the worker's words
+    # The same words from a citizen are not a command: they start a report.
+    assert "接单成功" not in await tg.say(private_text(f"接单 {number}"))
 
 
 async def test_group_commands_bind_cases_unbind(tg_clocked: Telegram, clock: FakeClock) -> None:

@@ -158,7 +158,7 @@ async def test_worker_commands_and_refusals(services: Services, fake_api: FakeWe
     await add_worker(services, "wangfang")
     await add_worker(services, "stranger", OTHER_GRID)
     assert await server.say("nobody", f"接单 {number}") == t("wecom.unknown_worker")
-    assert await server.say("wangfang", "接单") == t("wecom.usage")
+    assert await server.say("wangfang", "接单") == t("team.usage")
     # A worker from another grid tries to close the case: refused, nothing changes.
     refused = await server.say("stranger", f"办结 {number} 已处理")
     assert refused == t("action.not_yours", number=number)
@@ -169,7 +169,7 @@ async def test_worker_commands_and_refusals(services: Services, fake_api: FakeWe
     assert (await services.cases.get(number)).status == Status.DISPATCHED
     retry = next_id()
     done = await server.say("wangfang", f"接单 {number}", msgid=retry)
-    assert done == t("wecom.done", command="接单", number=number,
+    assert done == t("team.done", command="接单", number=number,
                      status=t("status.handling"))
     assert await server.say("wangfang", f"接单 {number}", msgid=retry) == done  # a retry
     assert "处置中" in await server.say("wangfang", f"到场 {number}")
@@ -212,7 +212,7 @@ async def test_full_lifecycle_on_wechat(services: Services, fake_api: FakeWeChat
         t("citizen.status_changed", number=number, status=t("status.handling"))]
     assert await work.photo(worker, "WECOM_after") == t("wecom.photo_kept")
     resolved = await work.say(worker, f"办结 {number} 井盖已更换")
-    assert resolved == t("wecom.done", command="办结", number=number,
+    assert resolved == t("team.done", command="办结", number=number,
                          status=t("status.handled"))
     await services.outbox.run_once()
     assert fake_api.texts_to(citizen) == [
