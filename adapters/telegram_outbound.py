@@ -143,6 +143,8 @@ class TelegramSender:
             if int(card.shown.get("notice", 0)) >= notice.id:
                 return  # rows can arrive out of order: a newer state is on screen already
             message_id = int(card.shown["message"]) if card.shown.get("message") else None
+            if notice.payload.get("fresh"):
+                message_id = None  # it came back with a reason: a new card, below the talk
             if message_id is not None:
                 try:
                     await self.bot.edit_message_text(fit(notice.text), chat_id=chat,

@@ -573,6 +573,12 @@ async def test_the_leader_checks_in_the_group_and_a_failed_check_needs_a_reason(
     case = await s.cases.get(number)
     assert case.status == Status.DISPATCHED
     assert any("垃圾还在楼道里" in e.note for e in case.events)
+    # Back to the team: a new card (not an edit of the old one) says why.
+    sends = len([c for c in api.calls if c[0] == "sendMessage"])
+    await tg.deliver()
+    assert len([c for c in api.calls if c[0] == "sendMessage"]) > sends
+    fresh = api.last_to(GROUP, "sendMessage")["text"]
+    assert "【退回重办】" in fresh and "垃圾还在楼道里" in fresh and number in fresh
     await s.actions.accept(number, await s.teams.worker("telegram", str(WORKER)))
     await s.actions.resolve(number, await s.teams.worker("telegram", str(WORKER)), "清理完毕")
     assert "核查通过成功" in await tg.say(group_text(f"核查通过 {number}", user=LEADER), GROUP)

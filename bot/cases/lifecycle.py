@@ -62,7 +62,10 @@ class CaseLifecycle:
             # A case only gets timers once dispatched: nothing to cancel before that.
             await self._reset_timers(session, case, now,
                                      cancel=old not in (Status.REPORTED, Status.FILED))
-        await self.notices.on_transition(session, case, now, tell_reporter)
+        # Back to the team after its work was found wanting: the new card says why.
+        came_back = new == Status.DISPATCHED and old in (Status.HANDLED, Status.REOPENED)
+        await self.notices.on_transition(session, case, now, tell_reporter,
+                                         why=event.note if came_back else "")
         return event
 
     async def _reset_timers(self, session: AsyncSession, case: Case, now: datetime,
@@ -198,7 +201,8 @@ class CaseLifecycle:
                     "group.reopened", number=case.number, item=self.views.item_label(case),
                     score=score, note=note or "-"))
                 await self.move(session, case, Status.DISPATCHED, "system",
-                                 t("event.redispatched"), now, tell_reporter=False)
+                                t("event.redispatched_why", score=score, note=note or "-"),
+                                now, tell_reporter=False)
         return case
 
     @staticmethod

@@ -55,18 +55,27 @@ class CaseNotices:
                  target=self.views.assignee_label(case.assignee))
 
     def add(self, session: AsyncSession, case: Case, to: Recipient, text: str,
-            now: datetime, kind: str) -> None:
-        """One outbox row in the caller's transaction (sent or lost with it)."""
-        session.add(OutboxMessage(**outbox_row(case, to.channel, to.address, text, now, kind)))
+            now: datetime, kind: str, fresh: bool = False) -> None:
+        """One outbox row in the caller's transaction (sent or lost with it). `fresh`: a
+        card posted anew instead of editing the one on screen."""
+        row = outbox_row(case, to.channel, to.address, text, now, kind)
+        if fresh:
+            row["payload"]["fresh"] = True
+        session.add(OutboxMessage(**row))
 
     async def on_transition(self, session: AsyncSession, case: Case, now: datetime,
-                            tell_reporter: bool) -> None:
-        """The grid team's card shows the new state; the reporters hear of it."""
+                            tell_reporter: bool, why: str = "") -> None:
+        """The grid team's card shows the new state; the reporters hear of it. `why`: the
+        case came back (a failed check, a reopen): a new card says why, where the team
+        will see it, instead of a silent edit of an old one."""
         # The team's first card is the dispatch: a case being filed is not theirs yet.
         group = None if case.status == Status.FILED else await self.ctx.teams.group_of(
             session, case.grid_code)
         if group is not None:
-            self.add(session, case, Recipient(*group), self.card_text(case), now, kind="card")
+            text = self.card_text(case)
+            if why:
+                text = t("group.card_back", why=why) + "\n" + text
+            self.add(session, case, Recipient(*group), text, now, kind="card", fresh=bool(why))
         if tell_reporter:
             closed = case.status == Status.CLOSED
             key = "citizen.closed_rate" if closed else "citizen.status_changed"
