@@ -35,6 +35,18 @@ REQUIRE = os.environ.get("GRIDBOT_REQUIRE_SERVICES") == "1"
 # compare timings or rule the templates out when a test behaves oddly.
 NO_TEMPLATES = os.environ.get("GRIDBOT_TEST_NO_TEMPLATES") == "1"
 FIXTURES = Path(__file__).parent / "fixtures"
+# The mini-program's jest totals (passed, failed, skipped, seconds), when its tests ran.
+JEST_TOTALS = pytest.StashKey[tuple[int, int, int, float]]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    totals = config.stash.get(JEST_TOTALS, None)
+    if totals is not None:
+        passed, failed, skipped, seconds = totals
+        terminalreporter.write_line(
+            f"mini-program jest unit tests: {passed} passed, {failed} failed, {skipped} "
+            f"skipped in {seconds:.1f}s (tests/test_miniprogram.py)")
 
 
 def _unavailable(what: str, exc: Exception) -> None:
