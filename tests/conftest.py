@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.cases import Clock, utcnow
 from bot.config import PROJECT_ROOT, Config, load_config
 from bot.services import Services, build_services
+from tests.fixtures.suite_totals import JEST_TOTALS
 from tests.templates import DatabaseTemplates
 
 POSTGRES_URL = os.environ.get(
@@ -35,8 +36,6 @@ REQUIRE = os.environ.get("GRIDBOT_REQUIRE_SERVICES") == "1"
 # compare timings or rule the templates out when a test behaves oddly.
 NO_TEMPLATES = os.environ.get("GRIDBOT_TEST_NO_TEMPLATES") == "1"
 FIXTURES = Path(__file__).parent / "fixtures"
-# The mini-program's jest totals (passed, failed, skipped, seconds), when its tests ran.
-JEST_TOTALS = pytest.StashKey[tuple[int, int, int, float]]()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,

@@ -29,7 +29,7 @@ import pytest
 
 from bot.config import PROJECT_ROOT
 from bot.coords import wgs84_to_gcj02
-from tests.conftest import JEST_TOTALS
+from tests.fixtures.suite_totals import JEST_TOTALS
 from tests.fixtures.wechat.fake_api import JPEG, FakeWeChat
 
 MP = PROJECT_ROOT / "miniprogram"
