@@ -12,6 +12,11 @@ module.exports = {
       testMatch: ['<rootDir>/tests/**/*.test.js']
     },
     {
+      displayName: 'screenshots',
+      testEnvironment: 'jsdom',
+      testMatch: ['<rootDir>/scripts/screenshots.shot.js']
+    },
+    {
       displayName: 'e2e',
       testEnvironment: 'node',
       testMatch: ['<rootDir>/e2e/**/*.test.js']
