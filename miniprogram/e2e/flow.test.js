@@ -35,7 +35,7 @@ async function bringToConfirm(text, photos) {
   return turn;
 }
 
-test('login, report with a photo, the case in 我的, staff move it, a neighbour follows, rating', async () => {
+test('login, report with photos, the case in 我的, staff move it, a neighbour follows, rating', async () => {
   api.configure({ serverUrl: BASE, sleep: () => Promise.resolve() });
 
   // Login: wx.login's code → code2session at the fake WeChat API → a session token.
@@ -43,8 +43,9 @@ test('login, report with a photo, the case in 我的, staff move it, a neighbour
   const token = await api.login();
   expect(token).toMatch(/\S{20,}/);
 
-  // 随手拍 with a photo (wx.uploadFile, multipart), nothing open nearby yet, then 确认.
-  const turn = await bringToConfirm(WORDS, [env.GRIDBOT_E2E_PHOTO]);
+  // 随手拍 with two photos (wx.uploadFile, one multipart request each), nothing open nearby
+  // yet, then 确认.
+  const turn = await bringToConfirm(WORDS, [env.GRIDBOT_E2E_PHOTO, env.GRIDBOT_E2E_PHOTO]);
   expect(turn.replies.map((r) => r.text).join('\n')).toContain('同济社区第3网格');
   expect((await api.nearby()).cases).toEqual([]);
   const filed = await api.reply('确认');
@@ -52,11 +53,11 @@ test('login, report with a photo, the case in 我的, staff move it, a neighbour
   const number = filed.case.number;
   expect(number).toMatch(/^\d{8}-\d{4}$/);
 
-  // 我的: the case, dispatched, with its photo and timeline.
+  // 我的: the case, dispatched, with its photos and timeline.
   let mine = await api.myCases();
   expect(mine.cases.map((c) => [c.number, c.status, c.own])).toEqual([[number, 'dispatched', true]]);
   let detail = await api.caseDetail(number);
-  expect(detail.photos).toBe(1);
+  expect(detail.photos).toBe(2);
   expect(detail.text).toBe(WORDS);
   expect(detail.timeline.map((e) => e.status)).toEqual(['reported', 'filed', 'dispatched']);
   expect((await api.subscribed('SUB-status', 1)).grants).toBe(1);
