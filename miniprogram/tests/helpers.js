@@ -87,9 +87,11 @@ function render(rel, props) {
   return comp;
 }
 
-// Wait until `check()` is true (the pages' work is asynchronous): fails after a second.
+// Wait until `check()` is true (the pages' work is asynchronous): fails after 5 s (a busy
+// machine is slow, a wrong page never gets there).
 async function until(check, what = 'the condition') {
-  for (let i = 0; i < 200; i += 1) {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
     if (check()) return;
     await new Promise((r) => setTimeout(r, 5));
   }
