@@ -27,8 +27,9 @@ from adapters.http_api import error
 from adapters.json_body import json_or_none
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
-from bot.cases import CaseNotFound, RatingRefused, ReporterRef
+from bot.cases import CaseDraft, CaseNotFound, RatingRefused, ReporterRef
 from bot.config import Config, WechatConfig
+from bot.coords import wgs84_to_gcj02
 from bot.kv import PREFIX
 from bot.media import (
     MEDIA_DIR,
@@ -42,6 +43,7 @@ from bot.media import (
     remove_files,
 )
 from bot.messages import InboundMessage, Location, Outcome, Reply
+from bot.nearby import NotFollowable, follow, open_cases_near
 from bot.outbox import Notice, PermanentDeliveryError
 from bot.periodic import sweep_media
 from bot.services import Services
@@ -78,6 +80,11 @@ class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field("", max_length=2000)
     location: LocationIn | None = None
+
+
+class FollowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    number: str = Field(min_length=1, max_length=32)
 
 
 class RatingIn(BaseModel):
@@ -151,6 +158,35 @@ class MiniProgram:
 
     async def step(self, openid: str) -> str | None:
         return (await self.services.dialogs.load(CHANNEL, openid)).get("step")
+
+    async def draft(self, openid: str) -> CaseDraft | None:
+        """The report waiting for its confirmation (item and place known), as a draft."""
+        state = await self.services.dialogs.load(CHANNEL, openid)
+        spot, item = state.get("spot"), state.get("item")
+        if state.get("step") != "confirm" or not isinstance(spot, dict) or not item:
+            return None
+        media = [m for m in state.get("media") or [] if isinstance(m, str)]
+        return CaseDraft(text=str(state.get("text", "")), item_code=str(item),
+                         grid_code=str(spot.get("grid", "")), lat=spot.get("lat"),
+                         lon=spot.get("lon"), address=str(spot.get("address") or ""),
+                         media=media)
+
+    async def nearby(self, openid: str) -> list[dict[str, Any]]:
+        """Open cases of the same item near the waiting report, in public words only: no
+        reporter's words, address or photos."""
+        draft = await self.draft(openid)
+        if draft is None or draft.lat is None or draft.lon is None:
+            return []
+        cases = self.services.cases
+        found = await open_cases_near(cases, draft.item_code, draft.lat, draft.lon,
+                                      self.config.mp_nearby_radius_m)
+        out = []
+        for near in found:
+            view = cases.public_view(near.case, with_timeline=False, own=False)
+            out.append({k: view[k] for k in ("number", "status", "status_label", "item",
+                                             "grid", "created_at")}
+                       | {"distance_m": round(near.distance_m)})
+        return out
 
     # -- photos -----------------------------------------------------------------------------
 
@@ -231,9 +267,10 @@ class MiniProgram:
         data = {"character_string1": {"value": notice.payload.get("case", "")},
                 "phrase2": {"value": t(f"status.{status}")[:5] if status else ""},
                 "thing3": {"value": notice.text[:20]}}
+        page = f"pages/case/index?number={notice.payload.get('case', '')}"  # miniprogram/
         try:
             await self.api.call(lambda c: c.wxa.send_subscribe_message(
-                openid, template, data, page=f"pages/case?no={notice.payload.get('case', '')}"))
+                openid, template, data, page=page))
         except WeChatClientException as exc:
             if exc.errcode in (43101, 40003):  # refused, or not a user of this app
                 raise PermanentDeliveryError(f"WeChat {exc.errcode}") from exc
@@ -437,6 +474,81 @@ async def reply_report() -> Response:
     return jsonify({**outcome.as_dict(), "step": await mp.step(openid)})
 
 
+@blueprint.post("/api/mp/reports/photos")
+async def add_photos() -> Response:
+    """More photos for the report under way (wx.uploadFile sends one file a request)."""
+    mp, openid = _caller()
+    if request.mimetype != "multipart/form-data":
+        return error(400, t("mp.photo_required"), field=PHOTO_FIELD)
+    files = await request.files
+    uploads = files.getlist(PHOTO_FIELD)
+    if not uploads or set(files) - {PHOTO_FIELD}:
+        return error(400, t("mp.photo_required"), field=PHOTO_FIELD)
+    if await mp.step(openid) is None:
+        return error(409, t("mp.no_report"))
+    held = len(await mp.held_by_dialog(openid))
+    if held + len(uploads) > MAX_MEDIA_PER_REPORT:
+        return error(400, t("mp.too_many_photos", max=MAX_MEDIA_PER_REPORT), field=PHOTO_FIELD)
+    photos = [upload.read(mp.config.mp_photo_max_bytes + 1) for upload in uploads]
+    try:
+        stored = await mp.store_photos(openid, photos)
+    except PhotoRefused as exc:
+        status = 429 if exc.key == "mp.photo_quota" else 400
+        return error(status, t(exc.key, **exc.values), field=PHOTO_FIELD)
+    try:
+        await mp.turn(openid, media=stored.refs)
+    finally:
+        await mp.discard(stored, keep=await mp.held_by_dialog(openid))
+    return jsonify({"photos": len(await mp.held_by_dialog(openid)),
+                    "step": await mp.step(openid)})
+
+
+@blueprint.get("/api/mp/reports/nearby")
+async def nearby_cases() -> Response:
+    """「是这个吗？」: open cases of the same kind near the report waiting for its 确认."""
+    mp, openid = _caller()
+    return jsonify({"cases": await mp.nearby(openid),
+                    "radius_m": mp.config.mp_nearby_radius_m})
+
+
+@blueprint.post("/api/mp/reports/follow")
+async def follow_case() -> Response:
+    """Follow one of the nearby cases instead of filing the waiting report as a new one:
+    the report (words, place, photos) joins that case, and its updates come to this user."""
+    mp, openid = _caller()
+    try:
+        body = FollowIn.model_validate(await _json_object() or {})
+    except ValidationError as exc:
+        return _validation_error(exc)
+    draft = await mp.draft(openid)
+    if draft is None:
+        return error(409, t("mp.no_report"))
+    if body.number not in {c["number"] for c in await mp.nearby(openid)}:
+        return error(409, t("mp.not_followable"))
+    try:
+        case = await follow(mp.services.cases, body.number, draft, ReporterRef(CHANNEL, openid))
+    except (CaseNotFound, NotFollowable):
+        return error(409, t("mp.not_followable"))
+    await mp.services.dialogs.clear(CHANNEL, openid)
+    return jsonify({"case": mp.services.cases.public_view(case, with_timeline=False,
+                                                          own=False),
+                    "followed": True})
+
+
+@blueprint.get("/api/mp/communities/<code>")
+async def community(code: str) -> Response:
+    """The community a QR code's scene names: its name, and a point inside it (GCJ-02, for
+    wx.chooseLocation to open the map there)."""
+    mp = _configured()
+    area = mp.services.grids.get(code[:32])
+    if area is None or area.level not in ("community", "area", "street"):
+        return error(404, t("mp.unknown_community"))
+    point = area.geometry.representative_point()
+    lat, lon = wgs84_to_gcj02(point.y, point.x)
+    return jsonify({"code": area.code, "name": area.name, "level": area.level,
+                    "center": {"lat": round(lat, 6), "lon": round(lon, 6), "coord": "gcj02"}})
+
+
 @blueprint.get("/api/mp/cases")
 async def list_cases() -> Response:
     mp, openid = _caller()
@@ -551,13 +663,19 @@ OPENAPI: dict[str, Any] = {
                 "case": {"oneOf": [_ref("Case"), {"type": "null"}]},
                 "step": {"type": ["string", "null"],
                          "description": "what the dialog waits for; null when done"}}},
+            "NearbyCase": {"type": "object", "properties": {
+                "number": {"type": "string"}, "status": {"type": "string"},
+                "status_label": {"type": "string"}, "item": {"type": "object"},
+                "grid": {"type": "object"}, "created_at": {"type": "string"},
+                "distance_m": {"type": "integer"}}},
             "Case": {"type": "object", "properties": {
                 "number": {"type": "string"}, "status": {"type": "string"},
                 "status_label": {"type": "string"}, "item": {"type": "object"},
                 "grid": {"type": "object"}, "address": {"type": "string"},
                 "text": {"type": "string"}, "created_at": {"type": "string"},
                 "handling_due": {"type": ["string", "null"]},
-                "rating": {"type": ["integer", "null"]},
+                "rating": {"type": ["integer", "null"]}, "own": {"type": "boolean"},
+                "photos": {"type": "integer"},
                 "timeline": {"type": "array", "items": {"type": "object"}}}},
         },
     },
@@ -589,6 +707,44 @@ OPENAPI: dict[str, Any] = {
             "requestBody": _json_body({"type": "object", "properties": {
                 "text": {"type": "string"}, "location": _ref("Location")}}),
             "responses": {"200": _answer("the dialog's answer", _ref("Turn")), **_ERRORS}}},
+        "/api/mp/reports/photos": {"post": {
+            "summary": "Add photos to the report under way (multipart, field photos)",
+            "security": _AUTH,
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["photos"], "properties": {"photos": {
+                    "type": "array", "items": {"type": "string", "format": "binary"}}}}}}},
+            "responses": {"200": _answer("photos the report now holds", {
+                "type": "object", "properties": {"photos": {"type": "integer"},
+                                                 "step": {"type": ["string", "null"]}}}),
+                          "409": _answer("no report under way", _ref("Error")),
+                          "429": _answer("the user's photos for today are used up",
+                                         _ref("Error")), **_ERRORS}}},
+        "/api/mp/reports/nearby": {"get": {
+            "summary": "Open cases of the same kind near the report waiting for 确认 "
+                       "(「是这个吗？」); empty when none or no report waits",
+            "security": _AUTH,
+            "responses": {"200": _answer("nearby open cases, nearest first", {
+                "type": "object", "properties": {
+                    "cases": {"type": "array", "items": _ref("NearbyCase")},
+                    "radius_m": {"type": "number"}}}), **_ERRORS}}},
+        "/api/mp/reports/follow": {"post": {
+            "summary": "Follow a nearby case instead of filing the waiting report",
+            "security": _AUTH,
+            "requestBody": _json_body({"type": "object", "required": ["number"],
+                                       "properties": {"number": {"type": "string"}}}),
+            "responses": {"200": _answer("followed", {"type": "object", "properties": {
+                "case": _ref("Case"), "followed": {"type": "boolean"}}}),
+                          "409": _answer("no report waits, or the case is not one of the "
+                                         "nearby open ones", _ref("Error")), **_ERRORS}}},
+        "/api/mp/communities/{code}": {"get": {
+            "summary": "The community a QR code's scene names, with a point inside (GCJ-02)",
+            "security": _AUTH,
+            "parameters": [{"name": "code", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": _answer("the community", {"type": "object", "properties": {
+                "code": {"type": "string"}, "name": {"type": "string"},
+                "level": {"type": "string"}, "center": _ref("Location")}}),
+                          "404": _answer("no such community", _ref("Error")), **_ERRORS}}},
         "/api/mp/cases": {"get": {
             "summary": "My cases, newest first", "security": _AUTH,
             "responses": {"200": _answer("cases", {"type": "object", "properties": {

@@ -194,6 +194,8 @@ class WechatConfig(_Section):
     mp_photos_per_day: int = Field(60, ge=0)
     mp_photo_bytes_per_day: int = Field(67_108_864, ge=0)
     mp_media_sweep_interval_s: int = Field(600, ge=0)  # 0 = only `gridbot media sweep`
+    # Open cases of the same kind this close to a report are shown before it is filed.
+    mp_nearby_radius_m: float = Field(300.0, ge=0)
 
 
 class WecomConfig(_Section):

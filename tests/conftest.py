@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.cases import Clock, utcnow
 from bot.config import PROJECT_ROOT, Config, load_config
 from bot.services import Services, build_services
+from tests.fixtures.suite_totals import JEST_TOTALS
 from tests.templates import DatabaseTemplates
 
 POSTGRES_URL = os.environ.get(
@@ -35,6 +36,16 @@ REQUIRE = os.environ.get("GRIDBOT_REQUIRE_SERVICES") == "1"
 # compare timings or rule the templates out when a test behaves oddly.
 NO_TEMPLATES = os.environ.get("GRIDBOT_TEST_NO_TEMPLATES") == "1"
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    totals = config.stash.get(JEST_TOTALS, None)
+    if totals is not None:
+        passed, failed, skipped, seconds = totals
+        terminalreporter.write_line(
+            f"mini-program jest unit tests: {passed} passed, {failed} failed, {skipped} "
+            f"skipped in {seconds:.1f}s (tests/test_miniprogram.py)")
 
 
 def _unavailable(what: str, exc: Exception) -> None:

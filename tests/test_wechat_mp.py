@@ -3,7 +3,9 @@ API, signed session tokens, reports through the chat dialog, own cases only, rat
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,7 +180,7 @@ async def test_openapi_document_covers_the_routes(services: Services, fake_api: 
     doc = json.loads(await r.get_data(as_text=True))
     assert doc["openapi"].startswith("3.")
     app = create_app(services.config, services, background=False)
-    routes = {rule.rule.replace("<number>", "{number}") for rule in app.url_map.iter_rules()
+    routes = {re.sub(r"<(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
               if rule.rule.startswith("/api/mp/")}
     assert routes == set(doc["paths"])
     for path_item in doc["paths"].values():  # every $ref resolves
@@ -228,3 +230,93 @@ async def test_report_by_address_in_one_call(services: Services, fake_api: FakeW
     assert body["case"]["grid"]["name"] == "澜石社区第1网格", body
     r = await client.post("/api/mp/reports", headers=auth, json={"text": ""})
     assert r.status_code == 400 and "text" in (await r.get_json())["error"]
+
+
+async def _waiting_report(client: Any, auth: dict[str, str], text: str) -> dict[str, Any]:
+    """A report brought to its confirmation (the first suggestion when the model asks)."""
+    r = await client.post("/api/mp/reports", headers=auth, json={
+        "text": text, "location": {"lat": PIN[0], "lon": PIN[1]}})
+    body = await r.get_json()
+    if body["step"] == "choose_item":
+        body = await (await client.post("/api/mp/reports/reply", headers=auth,
+                                        json={"text": "1"})).get_json()
+    assert body["step"] == "confirm", body
+    return body
+
+
+async def test_nearby_open_cases_before_filing_and_follow_one(
+    services: Services, fake_api: FakeWeChat, tmp_path: Path
+) -> None:
+    client = await connect(services, fake_api, tmp_path)
+    alice = await login(client, "code-ivy")
+    case = await file_report(client, alice)
+    bob = await login(client, "code-jack")
+    # Nothing waits for Bob's confirmation yet: nothing to compare with.
+    r = await client.get("/api/mp/reports/nearby", headers=bob)
+    assert (await r.get_json())["cases"] == []
+    await _waiting_report(client, bob, "这里有个井盖没了，很危险")
+    near = (await (await client.get("/api/mp/reports/nearby", headers=bob)).get_json())["cases"]
+    assert [c["number"] for c in near] == [case["number"]]
+    assert near[0]["distance_m"] == 0 and near[0]["item"]["code"] == case["item"]["code"]
+    # Public words only: not Alice's text, address or identity.
+    assert "晚上很危险" not in json.dumps(near, ensure_ascii=False)
+    assert "mp-code-ivy" not in json.dumps(near) and "address" not in near[0]
+
+    r = await client.post("/api/mp/reports/follow", headers=bob, json={"number": "nope"})
+    assert r.status_code == 409
+    r = await client.post("/api/mp/reports/follow", headers=bob,
+                          json={"number": case["number"]})
+    assert r.status_code == 200, await r.get_data(as_text=True)
+    body = await r.get_json()
+    assert body["followed"] and body["case"]["own"] is False and body["case"]["text"] is None
+    assert await services.cases.list() and len(await services.cases.list()) == 1
+    mine = (await (await client.get("/api/mp/cases", headers=bob)).get_json())["cases"]
+    assert [(c["number"], c["own"]) for c in mine] == [(case["number"], False)]
+    # The report is gone from the dialog: following again has nothing to join.
+    r = await client.post("/api/mp/reports/follow", headers=bob,
+                          json={"number": case["number"]})
+    assert r.status_code == 409
+    # Bob may not rate Alice's case once closed.
+    for status in (Status.HANDLING, Status.HANDLED, Status.VERIFIED, Status.CLOSED):
+        await services.cases.transition(case["number"], status, "test")
+    r = await client.post(f"/api/mp/cases/{case['number']}/rating", headers=bob,
+                          json={"score": 1})
+    assert r.status_code == 404  # (only the first reporter rates)
+    # A closed case is no longer offered.
+    await _waiting_report(client, bob, "井盖又没了")
+    near = (await (await client.get("/api/mp/reports/nearby", headers=bob)).get_json())["cases"]
+    assert near == []
+
+
+async def test_more_photos_for_the_report_under_way(services: Services, fake_api: FakeWeChat,
+                                                    tmp_path: Path) -> None:
+    from quart.datastructures import FileStorage
+
+    def photo() -> FileStorage:
+        return FileStorage(stream=io.BytesIO(JPEG), filename="b.jpg", content_type="image/jpeg")
+
+    client = await connect(services, fake_api, tmp_path)
+    auth = await login(client, "code-kim")
+    r = await client.post("/api/mp/reports/photos", headers=auth, files={"photos": photo()})
+    assert r.status_code == 409  # no report under way
+    await _waiting_report(client, auth, "路边的井盖不见了")
+    r = await client.post("/api/mp/reports/photos", headers=auth, files={"photos": photo()})
+    assert r.status_code == 200 and (await r.get_json()) == {"photos": 1, "step": "confirm"}
+    r = await client.post("/api/mp/reports/reply", headers=auth, json={"text": "确认"})
+    number = (await r.get_json())["case"]["number"]
+    stored = await services.cases.get(number)
+    assert stored is not None and len(stored.media) == 1
+
+
+async def test_community_from_the_qr_scene(services: Services, fake_api: FakeWeChat,
+                                           tmp_path: Path) -> None:
+    client = await connect(services, fake_api, tmp_path)
+    auth = await login(client, "code-lee")
+    r = await client.get("/api/mp/communities/4406040010301", headers=auth)
+    body = await r.get_json()
+    assert body["name"] == "同济社区" and body["level"] == "community"
+    lat, lon = body["center"]["lat"], body["center"]["lon"]
+    area = services.grids.get(services.grids.locate(lat, lon, "gcj02").code)  # type: ignore[union-attr]
+    assert area is not None and area.parent == "4406040010301"
+    assert (await client.get("/api/mp/communities/nope", headers=auth)).status_code == 404
+    assert (await client.get("/api/mp/communities/4406040010301")).status_code == 401

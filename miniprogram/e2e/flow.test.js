@@ -1,0 +1,104 @@
+// End to end: the mini-program's own request layer (utils/api.js, unchanged) in node, wx.*
+// over real HTTP, against a real `gridbot serve` on loopback whose code2session is answered
+// by the project's fake WeChat API. tests/test_miniprogram.py starts both and passes:
+//   GRIDBOT_E2E_URL, GRIDBOT_E2E_PHOTO (a JPEG), GRIDBOT_E2E_LAT / _LON (a GCJ-02 pin),
+//   GRIDBOT_E2E_STAFF_USER (a grid leader of the pin's grid), GRIDBOT_E2E_CHECKER_USER (a
+//   supervisor, who checks the result) and GRIDBOT_E2E_STAFF_PASSWORD, for the console.
+const { makeNodeWx } = require('./wx-node');
+const { consoleLogin } = require('./staff');
+
+const env = process.env;
+const BASE = env.GRIDBOT_E2E_URL;
+if (!BASE) {
+  throw new Error('GRIDBOT_E2E_URL is not set: run this through tests/test_miniprogram.py '
+    + '(it starts gridbot serve and the fake WeChat API)');
+}
+
+global.wx = makeNodeWx();
+const api = require('../utils/api');
+
+const PIN = { lat: Number(env.GRIDBOT_E2E_LAT), lon: Number(env.GRIDBOT_E2E_LON), coord: 'gcj02' };
+const WORDS = '我家小区门口的井盖不见了，晚上很危险';
+
+jest.setTimeout(120000);
+
+function as(code) {
+  api.clearToken();
+  global.wx.code = code;
+}
+
+// Report as the 随手拍 page does: the first suggestion when the model is unsure.
+async function bringToConfirm(text, photos) {
+  let turn = await api.startReport({ text, location: PIN, photos });
+  if (turn.step === 'choose_item') turn = await api.reply('1');
+  expect(turn.step).toBe('confirm');
+  return turn;
+}
+
+test('login, report with photos, the case in 我的, staff move it, a neighbour follows, rating', async () => {
+  api.configure({ serverUrl: BASE, sleep: () => Promise.resolve() });
+
+  // Login: wx.login's code → code2session at the fake WeChat API → a session token.
+  as('e2e-citizen');
+  const token = await api.login();
+  expect(token).toMatch(/\S{20,}/);
+
+  // 随手拍 with two photos (wx.uploadFile, one multipart request each), nothing open nearby
+  // yet, then 确认.
+  const turn = await bringToConfirm(WORDS, [env.GRIDBOT_E2E_PHOTO, env.GRIDBOT_E2E_PHOTO]);
+  expect(turn.replies.map((r) => r.text).join('\n')).toContain('同济社区第3网格');
+  expect((await api.nearby()).cases).toEqual([]);
+  const filed = await api.reply('确认');
+  expect(filed.step).toBeNull();
+  const number = filed.case.number;
+  expect(number).toMatch(/^\d{8}-\d{4}$/);
+
+  // 我的: the case, dispatched, with its photos and timeline.
+  let mine = await api.myCases();
+  expect(mine.cases.map((c) => [c.number, c.status, c.own])).toEqual([[number, 'dispatched', true]]);
+  let detail = await api.caseDetail(number);
+  expect(detail.photos).toBe(2);
+  expect(detail.text).toBe(WORDS);
+  expect(detail.timeline.map((e) => e.status)).toEqual(['reported', 'filed', 'dispatched']);
+  expect((await api.subscribed('SUB-status', 1)).grants).toBe(1);
+
+  // Staff accept it in the console: the status change shows in 我的.
+  const staff = await consoleLogin(BASE, env.GRIDBOT_E2E_STAFF_USER, env.GRIDBOT_E2E_STAFF_PASSWORD);
+  await staff.act(number, 'accept');
+  mine = await api.myCases();
+  expect(mine.cases[0].status).toBe('handling');
+  expect(mine.cases[0].status_label).toBe('处置中');
+
+  // A neighbour reports the same: 「是这个吗？」 offers the open case; they follow it.
+  as('e2e-neighbour');
+  await bringToConfirm(WORDS, []);
+  const near = await api.nearby();
+  expect(near.cases.map((c) => c.number)).toEqual([number]);
+  expect(Object.keys(near.cases[0]).sort()).toEqual(['created_at', 'distance_m', 'grid', 'item',
+    'number', 'status', 'status_label']); // no one's words, address or identity
+  const followed = await api.follow(number);
+  expect(followed.case).toMatchObject({ number, own: false, text: null });
+  const theirs = await api.myCases();
+  expect(theirs.cases.map((c) => [c.number, c.own])).toEqual([[number, false]]);
+  await expect(api.caseDetail('20000101-0001')).rejects.toMatchObject({ status: 404 });
+
+  // The grid leader resolves it with a note, a supervisor checks it: closed, the note in the citizen's timeline.
+  await staff.act(number, 'resolve', '井盖已经换上新的');
+  const checker = await consoleLogin(BASE, env.GRIDBOT_E2E_CHECKER_USER,
+    env.GRIDBOT_E2E_STAFF_PASSWORD);
+  await checker.act(number, 'verify');
+  as('e2e-citizen');
+  detail = await api.caseDetail(number);
+  expect(detail.status).toBe('closed');
+  expect(detail.timeline.map((e) => e.note)).toContain('已处置：井盖已经换上新的');
+
+  // Only the first reporter rates.
+  as('e2e-neighbour');
+  await expect(api.rate(number, 1, '')).rejects.toMatchObject({ status: 404 });
+  as('e2e-citizen');
+  const rated = await api.rate(number, 5, '很快就修好了');
+  expect(rated.rating).toBe(5);
+  expect((await api.caseDetail(number)).rating).toBe(5);
+  await expect(api.rate(number, 4, '')).rejects.toMatchObject({ status: 409 });
+  process.stdout.write(`E2E_CASE=${number}\n`);
+});
