@@ -65,9 +65,8 @@ async def follow(cases: CaseService, number: str, draft: CaseDraft,
             raise NotFollowable(number)
         if case.item_code != draft.item_code:
             raise NotFollowable(number)
-        # The attach filing does for a duplicate (CaseService owns those rows).
-        reporter_id = await cases._reporter_id(session, reporter, now)
-        await cases._attach(session, case, draft, reporter_id, reporter.channel, now)
+        # The attach filing does for a duplicate (the filing part owns those rows).
+        await cases.filing.attach_report(session, case, draft, reporter, now)
 
     case = await cases.locked(number, join)
     case.viewer_owns = False

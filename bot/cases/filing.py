@@ -241,6 +241,14 @@ class CaseFiling:
         near = [n for n in near if n[0] <= radius]
         return min(near)[2] if near else None
 
+    async def attach_report(self, session: AsyncSession, case: Case, draft: CaseDraft,
+                            reporter: ReporterRef, now: datetime) -> None:
+        """Join a report to an open case (the case row locked by the caller): the reporter
+        follows it from now on. What filing does with a duplicate, for a citizen who chose
+        the case themselves (「是这个吗？」)."""
+        reporter_id = await self._reporter_id(session, reporter, now)
+        await self._attach(session, case, draft, reporter_id, reporter.channel, now)
+
     async def _attach(self, session: AsyncSession, case: Case, draft: CaseDraft,
                       reporter_id: int, channel: str, now: datetime) -> None:
         already = case.reporter_id == reporter_id or (await session.execute(
