@@ -58,6 +58,7 @@ from adapters.telegram_outbound import (
     keyboard,
     language_key,
 )
+from bot.media_store import open_store
 from bot.actions import ActionRefused
 from bot.config import TelegramConfig
 from bot.kv import PREFIX
@@ -173,7 +174,8 @@ class TelegramChannel:
             .request(request or AiohttpRequest())
             .get_updates_request(get_updates_request or AiohttpRequest(pool_size=1))
             .build())
-        self.sender = TelegramSender(self.application.bot, services.redis)
+        self.sender = TelegramSender(self.application.bot, services.redis,
+                                     open_store(services.config))
         self._working: set[asyncio.Future[Any]] = set()  # webhook turns and their late sends
         self._add_handlers()
 

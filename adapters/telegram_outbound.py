@@ -3,6 +3,9 @@
 - kind=card: the grid team's view of a case. The first card is sent to the group; every
   later card of the same case edits that message in place (its id is kept in Redis), with
   the buttons that fit the new state, so the group always sees where the case stands.
+  A first card with the reporter's photos goes as the caption of one photo (sendPhoto), or
+  after an album of several (sendMediaGroup); a caption card is edited by
+  editMessageCaption. A case with a point gets a venue message under its first card.
 - kind=notice: a plain message to the group (督办, reminders).
 - kind=citizen: a status update in the reporter's private chat; a closed case comes with
   a 1–5 rating keyboard.
@@ -17,10 +20,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Message
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot.kv import PREFIX, as_text
+from bot.media_store import MediaStore, photo_bytes, telegram_file_id
 from bot.messages import Button
 from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
 from bot.texts import DEFAULT_LANGUAGE, t
@@ -28,6 +32,7 @@ from bot.workflow import ACTIONS, TEAM_ACTIONS, Status, offered
 
 CHANNEL = "telegram"
 MAX_TEXT = 4096  # Bot API limit for one message
+MAX_CAPTION = 1024  # Bot API limit for a photo's caption
 CARD_TTL_S = 180 * 24 * 3600  # long enough to outlive any case
 LANGUAGE_TTL_S = 365 * 24 * 3600
 CARD_LOCK_MS = 15_000
@@ -35,11 +40,11 @@ CARD_LOCK_WAIT_S = 10.0
 RATING_SCORES = range(1, 6)
 LONG_LABEL = 8  # characters; longer labels get a row each
 # KEYS: lock, card record; ARGV: token, message id, notice id (both "" when nothing was
-# shown), record TTL.
+# shown), record TTL, caption ("1": the card is a photo's caption).
 SAVE_AND_RELEASE = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '' then
-  redis.call('hset', KEYS[2], 'message', ARGV[2], 'notice', ARGV[3])
+  redis.call('hset', KEYS[2], 'message', ARGV[2], 'notice', ARGV[3], 'caption', ARGV[5])
   redis.call('expire', KEYS[2], ARGV[4])
 end
 return redis.call('del', KEYS[1])
@@ -90,8 +95,8 @@ def keyboard(buttons: list[Button], per_row: int = 3) -> InlineKeyboardMarkup | 
         [[InlineKeyboardButton(b.label, callback_data=b.value) for b in row] for row in rows])
 
 
-def fit(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+def fit(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def language_of(redis: aioredis.Redis, user_id: int | str) -> str:
@@ -101,9 +106,11 @@ async def language_of(redis: aioredis.Redis, user_id: int | str) -> str:
 class TelegramSender:
     """The outbox sender for channel "telegram"."""
 
-    def __init__(self, bot: Bot, redis: aioredis.Redis) -> None:
+    def __init__(self, bot: Bot, redis: aioredis.Redis, store: MediaStore | None = None
+                 ) -> None:
         self.bot = bot
         self.redis = redis
+        self.store = store  # where stored photos' bytes are (mini-program, WeChat)
         self._save_and_release = redis.register_script(SAVE_AND_RELEASE)
 
     async def __call__(self, notice: Notice) -> None:
@@ -143,19 +150,77 @@ class TelegramSender:
             if int(card.shown.get("notice", 0)) >= notice.id:
                 return  # rows can arrive out of order: a newer state is on screen already
             message_id = int(card.shown["message"]) if card.shown.get("message") else None
+            caption = card.shown.get("caption") == "1"
             if notice.payload.get("fresh"):
                 message_id = None  # it came back with a reason: a new card, below the talk
             if message_id is not None:
                 try:
-                    await self.bot.edit_message_text(fit(notice.text), chat_id=chat,
-                                                     message_id=message_id, reply_markup=markup)
+                    if caption:
+                        await self.bot.edit_message_caption(
+                            chat_id=chat, message_id=message_id,
+                            caption=fit(notice.text, MAX_CAPTION), reply_markup=markup)
+                    else:
+                        await self.bot.edit_message_text(
+                            fit(notice.text), chat_id=chat, message_id=message_id,
+                            reply_markup=markup)
                 except BadRequest as exc:
                     if "not modified" not in str(exc).lower():
                         message_id = None  # deleted or no longer editable: post it afresh
             if message_id is None:
-                sent = await self.bot.send_message(chat, fit(notice.text), reply_markup=markup)
+                first = not card.shown.get("message") and not notice.payload.get("fresh")
+                sent, caption = await self._post_card(notice, chat, markup, first)
                 message_id = sent.message_id
-            card.save = {"message": message_id, "notice": notice.id}
+                if first:
+                    await self._venue(notice, chat, message_id)
+            card.save = {"message": message_id, "notice": notice.id, "caption": int(caption)}
+
+    async def _post_card(self, notice: Notice, chat: int, markup: InlineKeyboardMarkup | None,
+                         first: bool) -> tuple[Message, bool]:
+        """The card message, and whether it is a photo's caption. Photos go with the first
+        card only: a re-posted card (deleted, or back with a reason) is text."""
+        photos = await self._photos(notice) if first else []
+        if len(photos) == 1 and len(notice.text) <= MAX_CAPTION:
+            sent = await self.bot.send_photo(chat, photos[0], caption=notice.text,
+                                             reply_markup=markup)
+            return sent, True
+        if photos:  # an album takes no buttons: the card follows it
+            if len(photos) == 1:
+                await self.bot.send_photo(chat, photos[0])
+            else:
+                await self.bot.send_media_group(chat, [InputMediaPhoto(p) for p in photos])
+        return await self.bot.send_message(chat, fit(notice.text), reply_markup=markup), False
+
+    async def _photos(self, notice: Notice) -> list[str | bytes]:
+        """What Telegram can show of the card's photos: file ids as they are, stored photos'
+        bytes; a photo not (yet) stored is left out rather than holding the card back."""
+        found: list[str | bytes] = []
+        for ref in notice.payload.get("photos") or []:
+            if not isinstance(ref, str):
+                continue
+            file_id = telegram_file_id(ref)
+            if file_id:
+                found.append(file_id)
+            elif self.store is not None and (data := await photo_bytes(self.store, ref)):
+                found.append(data)
+        return found
+
+    async def _venue(self, notice: Notice, chat: int, card_id: int) -> None:
+        """The case's point as a venue under its card: the map is one tap away. Best effort:
+        the card is already out, and a lost venue must not post the card again."""
+        point = notice.payload.get("point")
+        if not (isinstance(point, list) and len(point) == 2):
+            return
+        number = str(notice.payload.get("case", ""))
+        address = str(notice.payload.get("address") or "")
+        try:
+            await self.bot.send_venue(
+                chat, latitude=float(point[0]), longitude=float(point[1]),
+                title=t("card.venue_title", number=number),
+                address=address or t("card.venue_pin", lat=f"{point[0]:.5f}",
+                                     lon=f"{point[1]:.5f}"),
+                reply_to_message_id=card_id)
+        except TelegramError:
+            pass  # the card (with its address and grid) is what matters
 
     @contextlib.asynccontextmanager
     async def _locked(self, key: str) -> AsyncIterator[CardLock]:
@@ -184,7 +249,8 @@ class TelegramSender:
             save = card.save or {}
             await self._save_and_release(
                 keys=[lock, key],
-                args=[token, save.get("message", ""), save.get("notice", ""), CARD_TTL_S])
+                args=[token, save.get("message", ""), save.get("notice", ""), CARD_TTL_S,
+                      save.get("caption", 0)])
 
 
 @dataclass

@@ -226,6 +226,18 @@ class ConsoleConfig(_Section):
     map_tiles: str = ""  # URL template for map tiles; empty = draw the grid GeoJSON only
 
 
+class MediaConfig(_Section):
+    """Where photos are kept: the local folder var/media (one server; `gridbot backup`
+    archives it) or an S3-compatible bucket shared by several servers."""
+    store: str = Field("local", pattern="^(local|s3)$")
+    s3_endpoint_url: str = ""  # empty = AWS; MinIO or another S3-compatible server's URL
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_region: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -242,6 +254,7 @@ class Config(_Section):
     wecom: WecomConfig = WecomConfig()
     console: ConsoleConfig = ConsoleConfig()
     limits: LimitsConfig = LimitsConfig()
+    media: MediaConfig = MediaConfig()
     # Where relative paths in this config are resolved from (the config file's folder).
     base_dir: Path = PROJECT_ROOT
     source_file: Path | None = None

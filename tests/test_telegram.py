@@ -82,6 +82,9 @@ class FakeBotApi(BaseRequest):
         await asyncio.sleep(0)  # a real request lets other tasks run meanwhile
         name = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
+        if request_data is not None and request_data.multipart_data:
+            # An upload: keep the bytes, as Telegram would receive them.
+            params["uploads"] = {k: v[1] for k, v in request_data.multipart_data.items()}
         self.calls.append((name, params))
         if int(params.get("chat_id", 0) or 0) in self.blocked:
             return 403, json.dumps({"ok": False, "error_code": 403,
@@ -102,13 +105,13 @@ class FakeBotApi(BaseRequest):
     def _result(self, name: str, params: dict[str, Any]) -> Any:
         if name == "getMe":
             return BOT
-        if name in ("sendMessage", "editMessageText", "editMessageReplyMarkup"):
-            chat_id = int(params["chat_id"])
-            chat = ({"id": chat_id, "type": "private", "first_name": "伟"} if chat_id > 0 else
-                    {"id": chat_id, "type": "supergroup", "title": "同济社区第3网格工作群"})
-            message_id = params.get("message_id") or next(self._message_ids)
-            return {"message_id": int(message_id), "from": BOT, "chat": chat,
-                    "date": int(time.time()), "text": params.get("text", "")}
+        if name in ("sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto",
+                    "editMessageCaption", "sendVenue", "sendLocation"):
+            return self._message(params)
+        if name == "sendMediaGroup":
+            return [self._message(params) for _ in json.loads(params["media"])
+                    if isinstance(params["media"], str)] or [
+                self._message(params) for _ in params["media"]]
         if name == "getChatMember":
             user = {"id": int(params["user_id"]), "is_bot": False, "first_name": "成员"}
             if int(params["user_id"]) not in self.admins:
@@ -125,14 +128,23 @@ class FakeBotApi(BaseRequest):
             return served
         return True  # answerCallbackQuery, setWebhook, deleteWebhook …
 
+    def _message(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        chat = ({"id": chat_id, "type": "private", "first_name": "伟"} if chat_id > 0 else
+                {"id": chat_id, "type": "supergroup", "title": "同济社区第3网格工作群"})
+        message_id = params.get("message_id") or next(self._message_ids)
+        return {"message_id": int(message_id), "from": BOT, "chat": chat,
+                "date": int(time.time()), "text": params.get("text", "")}
+
     # -- reading the record ---------------------------------------------------------------
 
     def named(self, name: str) -> list[dict[str, Any]]:
         return [p for n, p in self.calls if n == name]
 
     def texts_to(self, chat_id: int) -> list[str]:
-        return [p["text"] for n, p in self.calls
-                if n in ("sendMessage", "editMessageText") and int(p["chat_id"]) == chat_id]
+        return [p.get("text") or p.get("caption", "") for n, p in self.calls
+                if n in ("sendMessage", "editMessageText", "sendPhoto", "editMessageCaption")
+                and int(p["chat_id"]) == chat_id and (p.get("text") or p.get("caption"))]
 
     def last_to(self, chat_id: int, method: str = "sendMessage") -> dict[str, Any]:
         return [p for p in self.named(method) if int(p["chat_id"]) == chat_id][-1]
@@ -344,21 +356,27 @@ async def test_full_case_on_telegram(tg: Telegram) -> None:
     assert case.status == Status.DISPATCHED and case.channel == "telegram"
     assert [m.ref for m in case.media] == ["AgACAgUAAxkBAAIBQ2citizen-large"]
 
-    # The grid group gets the card with the buttons for a dispatched case.
+    # The grid group gets the citizen's photo with the card as its caption and the buttons
+    # for a dispatched case, then the place as a venue under it.
     assert await tg.deliver() == 1
-    card = api.last_to(GROUP)
-    assert number in card["text"] and "已派遣" in card["text"]
+    card = api.last_to(GROUP, "sendPhoto")
+    assert card["photo"] == "AgACAgUAAxkBAAIBQ2citizen-large"
+    assert number in card["caption"] and "已派遣" in card["caption"]
+    assert "同济社区第3网格" in card["caption"]
     assert callback_data(card) == [f"act:{a}:{number}"
                                    for a in ("accept", "resolve", "give_back", "hand_up")]
     card_id = int((await s.redis.hgetall(card_key(GROUP, number)))["message"])
+    venue = api.last_to(GROUP, "sendVenue")
+    assert (venue["latitude"], venue["longitude"]) == pytest.approx(DEMO_POINT, abs=1e-4)
+    assert number in venue["title"] and venue["reply_parameters"]["message_id"] == card_id
 
     # 接单 by a grid worker: the card is edited in place, the citizen hears of it.
     await tg.send(press(f"act:accept:{number}", WORKER, GROUP, card_id))
     assert api.answers()[-1].get("show_alert") in (None, False)
     assert (await s.cases.get(number)).status == Status.HANDLING
     assert await tg.deliver() == 2
-    edit = api.last_to(GROUP, "editMessageText")
-    assert int(edit["message_id"]) == card_id and "处置中" in edit["text"]
+    edit = api.last_to(GROUP, "editMessageCaption")  # the card is the photo's caption
+    assert int(edit["message_id"]) == card_id and "处置中" in edit["caption"]
     assert callback_data(edit) == [f"act:{a}:{number}"
                                    for a in ("arrive", "resolve", "give_back", "hand_up")]
     assert "处置中" in api.last_to(CITIZEN)["text"]
@@ -378,9 +396,9 @@ async def test_full_case_on_telegram(tg: Telegram) -> None:
             CaseMedia.case_id == case.id))).scalars().all()
     assert "AgACAgUAAxkBAAIBR2worker-large" in refs
     assert await tg.deliver() == 2
-    edit = api.last_to(GROUP, "editMessageText")
+    edit = api.last_to(GROUP, "editMessageCaption")
     # Handled: the card now offers the leader's check (核查).
-    assert "已处置" in edit["text"] and callback_data(edit) == [
+    assert "已处置" in edit["caption"] and callback_data(edit) == [
         f"act:verify:{number}", f"act:verify_fail:{number}"]
     assert "已处置" in api.last_to(CITIZEN)["text"]
 
@@ -388,7 +406,7 @@ async def test_full_case_on_telegram(tg: Telegram) -> None:
     leader = await s.teams.worker("telegram", str(LEADER))
     assert (await s.actions.verify(number, leader, fixed=True)).status == Status.CLOSED
     await tg.deliver()
-    assert "已结案" in api.last_to(GROUP, "editMessageText")["text"]
+    assert "已结案" in api.last_to(GROUP, "editMessageCaption")["caption"]
     rate = api.last_to(CITIZEN)
     assert "已办结" in rate["text"]
     assert callback_data(rate) == [f"评价 {number} {k}" for k in range(1, 6)]
@@ -396,9 +414,15 @@ async def test_full_case_on_telegram(tg: Telegram) -> None:
     assert (await s.cases.get(number)).rating == 5
     assert number in await tg.say(private_text("/cases"))
 
-    # One card message all along, and never the reporter's id in the group.
-    assert len([p for p in api.named("sendMessage")
-                if int(p["chat_id"]) == GROUP and p["text"].startswith(f"【案件】{number}")]) == 1
+    # One card message all along (the photo's caption), one venue, and never the
+    # reporter's id in the group.
+    assert len([p for p in api.named("sendPhoto")
+                if int(p["chat_id"]) == GROUP and number in p.get("caption", "")]) == 1
+    assert not [p for p in api.named("sendMessage")
+                if int(p["chat_id"]) == GROUP and p["text"].startswith(f"【案件】{number}")]
+    assert not api.named("editMessageText") or all(
+        int(p["message_id"]) != card_id for p in api.named("editMessageText"))
+    assert len(api.named("sendVenue")) == 1
     to_group = [p for _, p in api.calls if int(p.get("chat_id", 0) or 0) < 0]
     assert to_group and str(CITIZEN) not in json.dumps(to_group, ensure_ascii=False)
     async with s.db.session() as session:
@@ -907,8 +931,8 @@ async def test_a_card_update_that_lost_its_lock_writes_nothing(tg: Telegram) -> 
     async with sender._locked(other) as card:
         assert card.shown == {}
         card.save = {"message": 6, "notice": 10}
-    assert await redis.hgetall(other) == {"message": "6", "notice": "10"}
+    assert await redis.hgetall(other) == {"message": "6", "notice": "10", "caption": "0"}
     assert await redis.ttl(other) > 0 and await redis.get(f"{other}:lock") is None
     async with sender._locked(other) as card:  # nothing shown: the record stays as it was
-        assert card.shown == {"message": "6", "notice": "10"}
-    assert await redis.hgetall(other) == {"message": "6", "notice": "10"}
+        assert card.shown == {"message": "6", "notice": "10", "caption": "0"}
+    assert await redis.hgetall(other) == {"message": "6", "notice": "10", "caption": "0"}

@@ -54,9 +54,26 @@ def timer_rows(case: Case, now: datetime, calendar: WorkCalendar,
     return rows
 
 
+MAX_CARD_PHOTOS = 10  # Telegram's media group holds 10
+
+
 def outbox_payload(case: Case, kind: str) -> dict[str, Any]:
-    return {"case": case.number, "status": str(case.status), "level": case.current_level,
-            "kind": kind}
+    payload: dict[str, Any] = {"case": case.number, "status": str(case.status),
+                               "level": case.current_level, "kind": kind}
+    if kind == "card" and case.lat is not None and case.lon is not None:
+        # The place travels with the card: a venue on Telegram, a map link on WeCom.
+        payload["point"] = [case.lat, case.lon]
+        payload["address"] = case.address
+    return payload
+
+
+def card_payload(case: Case, media: list[str]) -> dict[str, Any]:
+    """The first card also carries the reporter's photos (case_media refs), for channels
+    that can show them beside the card."""
+    payload = outbox_payload(case, "card")
+    if media:
+        payload["photos"] = list(media[:MAX_CARD_PHOTOS])
+    return payload
 
 
 def outbox_key(case: Case, kind: str, channel: str, unique: str | None = None) -> str:
@@ -91,7 +108,7 @@ class FiledRows:
     def of(cls, case: Case, now: datetime, timers: list[dict[str, Any]], card_text: str,
            dispatched_to: str, media: list[str], report_key: str) -> FiledRows:
         return cls(events=filed_events(dispatched_to), timers=timers,
-                   card_text=card_text, card_payload=outbox_payload(case, "card"),
+                   card_text=card_text, card_payload=card_payload(case, media),
                    media=list(media), report_key=report_key)
 
     async def write(self, session: AsyncSession, case: Case, room: tuple[str, str] | None,
