@@ -30,6 +30,7 @@ from telegram.request import BaseRequest, RequestData
 
 from adapters import telegram
 from adapters.telegram_outbound import card_key
+from bot.media_store import open_store
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import TelegramConfig
 from bot.messages import Button, Outcome, Reply
@@ -109,9 +110,9 @@ class FakeBotApi(BaseRequest):
                     "editMessageCaption", "sendVenue", "sendLocation"):
             return self._message(params)
         if name == "sendMediaGroup":
-            return [self._message(params) for _ in json.loads(params["media"])
-                    if isinstance(params["media"], str)] or [
-                self._message(params) for _ in params["media"]]
+            media = params["media"]
+            media = json.loads(media) if isinstance(media, str) else media
+            return [self._message(params) for _ in media]
         if name == "getChatMember":
             user = {"id": int(params["user_id"]), "is_bot": False, "first_name": "成员"}
             if int(params["user_id"]) not in self.admins:
@@ -936,3 +937,77 @@ async def test_a_card_update_that_lost_its_lock_writes_nothing(tg: Telegram) -> 
     async with sender._locked(other) as card:  # nothing shown: the record stays as it was
         assert card.shown == {"message": "6", "notice": "10", "caption": "0"}
     assert await redis.hgetall(other) == {"message": "6", "notice": "10", "caption": "0"}
+
+
+# -- photos and the place on the team's card -------------------------------------------------
+
+def jpeg(colour: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+    out = BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def test_several_photos_go_as_an_album_then_the_card(tg: Telegram) -> None:
+    """A mini-program photo (stored bytes, uploaded) and a Telegram file id: an album, then
+    the card with its buttons as a text message, edited as text later; no point, no venue."""
+    s, api = tg.services, tg.api
+    await _workers(s)
+    await _bind(tg)
+    stored = jpeg()
+    await open_store(s.config).put("mp/" + "a" * 32 + ".jpg", stored)
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    filing = await s.cases.file(
+        CaseDraft(text="路边垃圾桶倒了一地", item_code=code, grid_code=GRID, address="祖庙路18号",
+                  media=["var/media/mp/" + "a" * 32 + ".jpg", "AgACfileid-two",
+                         "var/media/mp/" + "b" * 32 + ".jpg"]),  # the last one: not stored
+        ReporterRef("wechat_mp", "openid-1"))
+    number = filing.case.number
+    assert await tg.deliver() == 1
+    album = api.last_to(GROUP, "sendMediaGroup")
+    media = album["media"] if isinstance(album["media"], list) else json.loads(album["media"])
+    assert [m["type"] for m in media] == ["photo", "photo"]
+    assert media[1]["media"] == "AgACfileid-two"
+    assert list(album["uploads"].values()) == [stored]  # the stored photo's own bytes
+    card = api.last_to(GROUP)
+    assert number in card["text"] and "祖庙路18号" in card["text"]
+    assert callback_data(card)[0] == f"act:accept:{number}"
+    assert not api.named("sendVenue") and not api.named("sendPhoto")
+
+    worker = await s.teams.worker("telegram", str(WORKER))
+    await s.actions.accept(number, worker)
+    await tg.deliver()
+    edit = api.last_to(GROUP, "editMessageText")
+    assert int(edit["message_id"]) == int(card_key_message(await s.redis.hgetall(
+        card_key(GROUP, number)))) and "处置中" in edit["text"]
+    assert not api.named("editMessageCaption")
+
+
+def card_key_message(record: dict[str, str]) -> str:
+    assert record["caption"] == "0"
+    return record["message"]
+
+
+async def test_a_card_too_long_for_a_caption_follows_its_photo(tg: Telegram) -> None:
+    s, api = tg.services, tg.api
+    await _workers(s)
+    await _bind(tg)
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    await s.cases.file(CaseDraft(text="井盖松动，" * 300, item_code=code, grid_code=GRID,
+                                 lat=DEMO_POINT[0], lon=DEMO_POINT[1], media=["AgACone"]),
+                       ReporterRef("telegram", str(CITIZEN)))
+    await tg.deliver()
+    photo = api.last_to(GROUP, "sendPhoto")
+    assert photo["photo"] == "AgACone" and "caption" not in photo and "reply_markup" not in photo
+    card = api.last_to(GROUP)
+    assert len(card["text"]) > 1024 and callback_data(card)
+    assert api.last_to(GROUP, "sendVenue")["reply_parameters"]["message_id"] == \
+        int((await s.redis.hgetall(card_key(GROUP, api_number(card))))["message"])
+
+
+def api_number(card: dict[str, Any]) -> str:
+    match = NUMBER.search(card["text"]) or re.search(r"(\d{8}-\d{4})", card["text"])
+    assert match
+    return match.group(1)
