@@ -2,7 +2,8 @@
 
 Outbound: each grid's group gets its assignment cards and 督办 notices through the group
 robot's webhook (the outbox recipient is the robot's key), as markdown — the card text is
-the team's view of the case and never names the reporter.
+the team's view of the case and never names the reporter; a card of a case with a point
+links to the map, and the reporter's stored photos follow it as image messages.
 Inbound: the self-built app's callback (signature + AES, wechatpy.enterprise), where a worker
 types 接单 / 到场 / 办结 <说明> / 退回 <原因> / 上报 with the case number, and sends photos,
 kept as evidence for their next 办结. Who may act is decided by bot.actions, not here.
@@ -11,12 +12,14 @@ kept as evidence for their next 办结. Who may act is decided by bot.actions, n
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from quart import Blueprint, Response, current_app, request
@@ -34,6 +37,14 @@ from adapters.wechat_api import WechatApi, media_bytes, work_api
 from bot.actions import ActionRefused
 from bot.config import WecomConfig
 from bot.kv import PREFIX, as_text
+from bot.media_store import (
+    LocalStore,
+    MediaStore,
+    downloaded_key,
+    jpeg_or_png_within,
+    open_store,
+    photo_bytes,
+)
 from bot.models import Case, Worker
 from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
 from bot.services import Services
@@ -47,6 +58,9 @@ CHANNEL = "wecom"
 SUCCESS = "success"
 MEDIA_DIR = "var/media"
 MARKDOWN_MAX_BYTES = 4000  # the robot takes 4096
+IMAGE_MAX_BYTES = 2 * 1024 * 1024  # the robot's image message: JPG/PNG up to 2 MB
+MAX_CARD_IMAGES = 4  # a group is not a photo album: the rest are on the console
+MAP_URL = "https://uri.amap.com/marker?position={lon},{lat}&coordinate=wgs84&name={name}"
 PHOTOS_TTL_S = 24 * 3600  # photos wait this long for the worker's 办结
 REPLY_CACHE_TTL_S = 120
 ROBOT_GONE = {93000, 93008}  # invalid webhook key, robot removed from the group
@@ -62,12 +76,28 @@ def markdown_card(notice: Notice) -> str:
     head, _, rest = notice.text.translate(_MARKDOWN).partition("\n")
     lines = [f"**{head}**", rest]
     if notice.payload.get("kind") == "card":
+        link = map_link(notice.payload)
+        if link:
+            lines.append(f"[{t('wecom.map_link')}]({link})")
         hint = t("wecom.card_hint", number=notice.payload.get("case", ""))
         lines.append(f'<font color="comment">{hint}</font>')
     content = "\n".join(line for line in lines if line)
     while len(content.encode()) > MARKDOWN_MAX_BYTES:
         content = content[:-100]
     return content
+
+
+def map_link(payload: dict[str, Any]) -> str:
+    """A web map of the case's point ('' without one). Amap reads WGS-84 when told so."""
+    point = payload.get("point")
+    if not (isinstance(point, list) and len(point) == 2):
+        return ""
+    try:
+        lat, lon = float(point[0]), float(point[1])
+    except (TypeError, ValueError):
+        return ""
+    name = quote(str(payload.get("case", "")))
+    return MAP_URL.format(lat=f"{lat:.6f}", lon=f"{lon:.6f}", name=name)
 
 
 @dataclass
@@ -79,6 +109,11 @@ class WecomChannel:
     http: httpx.AsyncClient
     media_dir: Path
     work: BackgroundWork = field(default_factory=lambda: BackgroundWork("WeCom"))
+    s3: MediaStore | None = None  # the shared bucket, when photos live in one
+
+    def store(self) -> MediaStore:
+        """Where photos' bytes are: the shared bucket, or the media folder."""
+        return self.s3 if self.s3 is not None else LocalStore(self.media_dir)
 
     # -- outbound: the group robot --------------------------------------------------------
 
@@ -90,10 +125,36 @@ class WecomChannel:
             return  # reporters are never on this channel
         if not notice.recipient:
             raise PermanentDeliveryError("no robot key for this group")
+        await self._post(notice.recipient, {
+            "msgtype": "markdown", "markdown": {"content": markdown_card(notice)}})
+        if kind == "card":
+            await self._images(notice)
+
+    async def _images(self, notice: Notice) -> None:
+        """The card's stored photos as image messages. Best effort once the card is out: a
+        retry of the row would post the card twice."""
+        sent = 0
+        for ref in notice.payload.get("photos") or []:
+            if sent >= MAX_CARD_IMAGES or not isinstance(ref, str):
+                break
+            data = await photo_bytes(self.store(), ref)
+            image = await asyncio.to_thread(jpeg_or_png_within, data, IMAGE_MAX_BYTES) \
+                if data else None
+            if image is None:
+                continue  # a Telegram file id, not downloaded yet, or unreadable
+            try:
+                await self._post(notice.recipient, {"msgtype": "image", "image": {
+                    "base64": base64.b64encode(image).decode(),
+                    "md5": hashlib.md5(image).hexdigest()}})  # noqa: S324 (the API's checksum)
+            except DeliveryError:
+                log.warning("WeCom robot: a photo of case %s was not sent",
+                            notice.payload.get("case"), exc_info=True)
+            sent += 1
+
+    async def _post(self, key: str, body: dict[str, Any]) -> None:
         try:
-            response = await self.http.post(
-                self.config.webhook_base_url, params={"key": notice.recipient},
-                json={"msgtype": "markdown", "markdown": {"content": markdown_card(notice)}})
+            response = await self.http.post(self.config.webhook_base_url,
+                                            params={"key": key}, json=body)
         except httpx.HTTPError as exc:
             raise DeliveryError(repr(exc)) from exc
         if response.status_code >= 400:
@@ -168,6 +229,8 @@ class WecomChannel:
             lambda c: c.get("media/get", params={"media_id": media_id})))
         path = media_path(self.media_dir, media_id)
         await asyncio.to_thread(_write, path, data)
+        if self.s3 is not None:  # the other servers read it from the bucket
+            await self.s3.put(downloaded_key(CHANNEL, media_id), data)
         return path
 
     def background(self, work: Awaitable[Any]) -> None:
@@ -200,7 +263,8 @@ async def start(services: Services) -> None:
     channel = WecomChannel(
         services, cfg, crypto,
         work_api(cfg.corp_id, cfg.secret, cfg.api_base_url, services.redis),
-        httpx.AsyncClient(timeout=10), services.config.path(MEDIA_DIR))
+        httpx.AsyncClient(timeout=10), services.config.path(MEDIA_DIR),
+        s3=open_store(services.config) if services.config.media.store == "s3" else None)
     services.channels[CHANNEL] = channel
     services.outbox.register(CHANNEL, channel.send)
 

@@ -160,3 +160,23 @@ def thumbnail(data: bytes, size: int = THUMB_PX) -> bytes | None:
             return out.getvalue()
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def jpeg_or_png_within(data: bytes, max_bytes: int) -> bytes | None:
+    """`data` as a JPEG or PNG of at most `max_bytes` (what WeCom's group robot takes):
+    as it is when it already fits, else re-encoded and shrunk; None when Pillow cannot
+    read it (HEIC)."""
+    if len(data) <= max_bytes and data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+        return data
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP", "GIF"]) as image:
+            picture = image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    for side in (4096, 2048, 1280, 800):
+        picture.thumbnail((side, side))
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=82)
+        if out.tell() <= max_bytes:
+            return out.getvalue()
+    return None

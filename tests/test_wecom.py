@@ -5,6 +5,7 @@ clients, the local fake WeChat/WeCom API. No network."""
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 from adapters import wecom
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import WecomConfig
+from bot.media_store import LocalStore
 from bot.services import Services
 from bot.texts import t
 from bot.workflow import Status
@@ -111,7 +113,12 @@ async def file_case(s: Services, reporter: str = "o-citizen") -> str:
 
 def robot_messages(fake: FakeWeChat) -> list[str]:
     return [c.body["markdown"]["content"] for c in fake.sent("/cgi-bin/webhook/send")
-            if c.query["key"] == ROBOT]
+            if c.query["key"] == ROBOT and c.body["msgtype"] == "markdown"]
+
+
+def robot_images(fake: FakeWeChat) -> list[dict[str, str]]:
+    return [c.body["image"] for c in fake.sent("/cgi-bin/webhook/send")
+            if c.query["key"] == ROBOT and c.body["msgtype"] == "image"]
 
 
 async def test_handshake_and_bad_signatures(services: Services, fake_api: FakeWeChat,
@@ -239,3 +246,45 @@ def test_robot_markdown_cannot_be_injected_by_the_citizen() -> None:
     assert content.startswith("**【案件】1｜已派遣**")
     assert "](" not in content and "**急**" not in content and "<b>" not in content
     assert "接单 20261122-0001" in content
+
+
+async def test_the_card_brings_the_map_link_and_the_photos(
+    services: Services, fake_api: FakeWeChat, tmp_path: Path
+) -> None:
+    """A mini-program JPEG goes as it is, a WebP as a JPEG, a Telegram file id (no bytes
+    here) and a photo not stored are skipped; the markdown card links to the map."""
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    await connect(services, fake_api, tmp_path)
+    await bind_robot(services)
+    channel = wecom.channel_for(services)
+    assert channel is not None
+    store = LocalStore(channel.media_dir)
+    jpg, webp = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (40, 30), "blue").save(jpg, "JPEG")
+    Image.new("RGB", (40, 30), "green").save(webp, "WEBP")
+    await store.put("mp/" + "1" * 32 + ".jpg", jpg.getvalue())
+    await store.put("mp/" + "2" * 32 + ".webp", webp.getvalue())
+    code = next(i.code for i in services.catalogue.items if i.level == "grid" and not i.urgent)
+    filing = await services.cases.file(
+        CaseDraft(text="人行道井盖破损", item_code=code, grid_code=GRID, lat=23.0215,
+                  lon=113.1214, address="祖庙路18号",
+                  media=["AgACtelegram", "var/media/mp/" + "1" * 32 + ".jpg",
+                         "var/media/mp/" + "3" * 32 + ".jpg",
+                         "var/media/mp/" + "2" * 32 + ".webp"]),
+        ReporterRef("wechat_mp", "o-mp-user"))
+    await services.outbox.run_once()
+    [card] = robot_messages(fake_api)
+    assert filing.case.number in card and "祖庙路18号" in card
+    assert "(https://uri.amap.com/marker?position=113.121400,23.021500&coordinate=wgs84" in card
+    first, second = robot_images(fake_api)
+    assert base64.b64decode(first["base64"]) == jpg.getvalue()
+    assert first["md5"] == hashlib.md5(jpg.getvalue()).hexdigest()
+    converted = base64.b64decode(second["base64"])
+    assert converted.startswith(b"\xff\xd8\xff") and second["md5"] == hashlib.md5(
+        converted).hexdigest()
+    assert "o-mp-user" not in json.dumps([c.body for c in fake_api.sent(
+        "/cgi-bin/webhook/send")])
