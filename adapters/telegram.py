@@ -58,10 +58,10 @@ from adapters.telegram_outbound import (
     keyboard,
     language_key,
 )
-from bot.media_store import open_store
 from bot.actions import ActionRefused
 from bot.config import TelegramConfig
 from bot.kv import PREFIX
+from bot.media_store import open_store
 from bot.messages import InboundMessage, Location, Outcome, Reply
 from bot.queries import open_cases_of_grid, refusal_before_prompt
 from bot.services import Services
@@ -281,7 +281,11 @@ class TelegramChannel:
             return
         location = None
         if message.location is not None:  # Telegram pins are WGS-84
-            location = Location(message.location.latitude, message.location.longitude, "wgs84")
+            # A venue (a place picked from the map's list) names itself: keep its words.
+            venue = message.venue
+            label = " ".join(x for x in (venue.title, venue.address) if x) if venue else ""
+            location = Location(message.location.latitude, message.location.longitude, "wgs84",
+                                label=label)
         media = [message.photo[-1].file_id] if message.photo else []  # the largest size
         msg = InboundMessage(CHANNEL, str(user.id),
                              text=_command_text(message.text or message.caption or ""),

@@ -212,15 +212,14 @@ class TelegramSender:
             return
         number = str(notice.payload.get("case", ""))
         address = str(notice.payload.get("address") or "")
-        try:
+        # The card (with its address and grid) is what matters: a lost venue is not retried.
+        with contextlib.suppress(TelegramError):
             await self.bot.send_venue(
                 chat, latitude=float(point[0]), longitude=float(point[1]),
                 title=t("card.venue_title", number=number),
                 address=address or t("card.venue_pin", lat=f"{point[0]:.5f}",
                                      lon=f"{point[1]:.5f}"),
                 reply_to_message_id=card_id)
-        except TelegramError:
-            pass  # the card (with its address and grid) is what matters
 
     @contextlib.asynccontextmanager
     async def _locked(self, key: str) -> AsyncIterator[CardLock]:

@@ -40,6 +40,7 @@ from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
 from bot.config import Config, WechatConfig
 from bot.kv import PREFIX, Remember
+from bot.media_store import MediaStore, downloaded_key, open_store
 from bot.messages import InboundMessage, Location, Reply
 from bot.outbox import Notice, PermanentDeliveryError
 from bot.services import Services
@@ -126,6 +127,7 @@ class WechatChannel:
     media_dir: Path
     reply_budget_s: float = REPLY_BUDGET_S
     work: BackgroundWork = field(default_factory=lambda: BackgroundWork("WeChat"))
+    s3: MediaStore | None = None  # the shared bucket, when photos live in one
 
     # -- inbound ------------------------------------------------------------------------------
 
@@ -183,7 +185,9 @@ class WechatChannel:
         if msg.type == "text":
             return InboundMessage(CHANNEL, user, msg.content or "", message_id=mid)
         if msg.type == "location":
-            location = Location(float(msg.location_x), float(msg.location_y), "gcj02")
+            # Label: how WeChat names the pin (「佛山市禅城区祖庙路」): the worker reads it.
+            location = Location(float(msg.location_x), float(msg.location_y), "gcj02",
+                                label=str(msg.label or ""))
             return InboundMessage(CHANNEL, user, location=location, message_id=mid)
         if msg.type == "image":
             self.background(self.fetch_media(msg.media_id))
@@ -233,6 +237,8 @@ class WechatChannel:
         data = media_bytes(await self.api.call(lambda c: c.media.download(media_id)))
         path = media_path(self.media_dir, media_id)
         await asyncio.to_thread(_write, path, data)
+        if self.s3 is not None:  # the other servers read it from the bucket
+            await self.s3.put(downloaded_key(CHANNEL, media_id), data)
         return path
 
     # -- outbound -----------------------------------------------------------------------------
@@ -319,7 +325,8 @@ async def start(services: Services) -> None:
     channel = WechatChannel(
         services, cfg, official_api(cfg.app_id, cfg.app_secret, cfg.api_base_url,
                                     services.redis),
-        crypto, services.config.path(MEDIA_DIR))
+        crypto, services.config.path(MEDIA_DIR),
+        s3=open_store(services.config) if services.config.media.store == "s3" else None)
     services.channels[CHANNEL] = channel
     services.outbox.register(CHANNEL, channel.send)
 

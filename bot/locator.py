@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from bot.coords import to_wgs84
 from bot.grids import Area, GridMap
+from bot.texts import t
 from nlp.places import ROAD_ONLY_SCORE, Gazetteer, PlaceMatch
 
 MAX_CHOICES = 3
+NEAR_M = 300  # a named place this close to a pin is how people would say where it is
+MAX_LABEL = 80
 
 
 @dataclass(frozen=True)
@@ -34,12 +38,28 @@ class Locator:
         self.grids = grids
         self.gazetteer = gazetteer
 
-    def from_point(self, lat: float, lon: float, coord: str = "wgs84") -> Located:
+    def from_point(self, lat: float, lon: float, coord: str = "wgs84",
+                   label: str = "") -> Located:
+        """`label`: the channel's words for the pin (WeChat's Label, a Telegram venue's
+        title and address), kept with the gazetteer's nearest named place as the address."""
         lat, lon = to_wgs84(lat, lon, coord)
         grid = self.grids.locate(lat, lon)
         if grid is None:
             return Located("outside")
-        return Located("found", Spot(lat, lon, "", grid))
+        return Located("found", Spot(lat, lon, pin_address(label, self.nearest(lat, lon)),
+                                     grid))
+
+    def nearest(self, lat: float, lon: float, within_m: float = NEAR_M) -> str:
+        """The gazetteer's closest named place to a point ('' when none is near)."""
+        best, best_m = "", within_m
+        scale = math.cos(math.radians(lat))
+        for place in self.gazetteer.places:
+            dy = (place.lat - lat) * 111_320
+            dx = (place.lon - lon) * 111_320 * scale
+            metres = math.hypot(dx, dy)
+            if metres < best_m:
+                best, best_m = place.name, metres
+        return best
 
     def _spot(self, match: PlaceMatch) -> Spot | None:
         grid = self.grids.locate(match.place.lat, match.place.lon)
@@ -67,3 +87,13 @@ class Locator:
             by_grid.setdefault(spot.grid.code, spot)
         return Located("ambiguous", choices=list(by_grid.values())[:MAX_CHOICES],
                        named=matches[0].matched)
+
+
+def pin_address(label: str, near: str) -> str:
+    """How a pin reads on cards: the channel's label and the nearest named place."""
+    label = " ".join(label.split())[:MAX_LABEL]
+    if label and near and near not in label:
+        return t("place.label_near", label=label, near=near)
+    if label:
+        return label
+    return t("place.near", near=near) if near else ""

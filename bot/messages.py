@@ -11,6 +11,7 @@ class Location:
     lat: float
     lon: float
     coord: str = "wgs84"  # WeChat sends gcj02
+    label: str = ""  # the channel's words for the place (WeChat's Label, a venue's name)
 
 
 @dataclass

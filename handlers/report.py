@@ -164,7 +164,8 @@ def _confirmation(state: State, s: Services) -> Reply:
 async def choose_item(msg: InboundMessage, state: State, s: Services) -> Outcome:
     if msg.location is not None:
         # The place came first: keep it and still ask for the category.
-        located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord)
+        located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord,
+                                       msg.location.label)
         if located.status != "found" or located.spot is None:
             return Outcome([Reply(t("report.location_outside"))])
         state["spot"] = spot_dict(located.spot)
@@ -188,7 +189,8 @@ async def choose_item(msg: InboundMessage, state: State, s: Services) -> Outcome
 async def got_location(msg: InboundMessage, state: State, s: Services) -> Outcome:
     """A pin or an address, at whatever step we are (it may also correct the place)."""
     if msg.location is not None:
-        located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord)
+        located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord,
+                                       msg.location.label)
     else:
         located = s.locator.from_text(msg.text)
     return await _apply_location(located, msg.text.strip(), state, s)

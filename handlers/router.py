@@ -72,7 +72,8 @@ async def _route(msg: InboundMessage, state: Draft, s: Services) -> Outcome:
         return await STEPS[step](msg, state, s)
     # No report under way.
     if msg.location is not None:
-        located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord)
+        located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord,
+                                       msg.location.label)
         if located.status != "found" or located.spot is None:
             return Outcome([Reply(t("report.location_outside"))])
         state["spot"] = report.spot_dict(located.spot)

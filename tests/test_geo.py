@@ -197,3 +197,15 @@ def test_road_alone_is_ambiguous_and_nonsense_is_none() -> None:
     assert located.status == "ambiguous" and located.named == "季华五路"
     assert LOCATOR.from_text("火星基地").status == "none"
     assert LOCATOR.from_point(39.915, 116.404).status == "outside"
+
+
+def test_a_pin_reads_as_its_label_and_the_nearest_named_place() -> None:
+    place = GAZETTEER.places[0]
+    spot = LOCATOR.from_point(place.lat, place.lon).spot
+    assert spot is not None and spot.address == f"{place.name}附近"
+    labelled = LOCATOR.from_point(place.lat, place.lon, label="  佛山市\n禅城区 ").spot
+    assert labelled is not None and labelled.address == f"佛山市 禅城区（{place.name}附近）"
+    named = LOCATOR.from_point(place.lat, place.lon, label=f"{place.name}东门").spot
+    assert named is not None and named.address == f"{place.name}东门"
+    # Far from every named place: the label alone, or nothing (the card then says so).
+    assert LOCATOR.nearest(place.lat + 0.05, place.lon + 0.05) == ""

@@ -30,9 +30,9 @@ from telegram.request import BaseRequest, RequestData
 
 from adapters import telegram
 from adapters.telegram_outbound import card_key
-from bot.media_store import open_store
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import TelegramConfig
+from bot.media_store import open_store
 from bot.messages import Button, Outcome, Reply
 from bot.models import CaseMedia, OutboxMessage
 from bot.services import Services

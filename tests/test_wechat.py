@@ -173,6 +173,9 @@ async def test_report_round_trip(services: Services, fake_api: FakeWeChat, tmp_p
     case = await services.cases.get(number, ReporterRef("wechat", "o-round-trip"))
     assert case is not None and case.status == Status.DISPATCHED
     assert case.grid_code == "440604001030103"  # the GCJ-02 pin was converted
+    # WeChat's label for the pin and the gazetteer's nearest place are the address.
+    near = services.locator.nearest(case.lat, case.lon)
+    assert case.address == (f"广东省佛山市禅城区（{near}附近）" if near else "广东省佛山市禅城区")
     listed = await server.say("o-round-trip", "我的案件")
     assert number in listed
     # The reply goes back to the user, from the account.
