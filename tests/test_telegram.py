@@ -1011,3 +1011,27 @@ def api_number(card: dict[str, Any]) -> str:
     match = NUMBER.search(card["text"]) or re.search(r"(\d{8}-\d{4})", card["text"])
     assert match
     return match.group(1)
+
+
+async def test_a_venue_names_the_place_on_the_card(tg: Telegram) -> None:
+    """A place picked from Telegram's list (a venue): its title and address are the case's
+    address, and the team's card says it instead of 「（按定位）」."""
+    s, api = tg.services, tg.api
+    await _workers(s)
+    await _bind(tg)
+    text = await tg.say(private_text("祖庙路边的路灯晚上不亮"))
+    if "回复序号" in text:
+        await tg.say(press("1", CITIZEN, CITIZEN))
+    venue = private_location(*DEMO_POINT)
+    venue["message"]["venue"] = {
+        "location": venue["message"]["location"], "title": "同济小学",
+        "address": "佛山市禅城区同济路"}
+    text = await tg.say(venue)
+    assert "请确认" in text and "同济小学 佛山市禅城区同济路" in text
+    text = await tg.say(press("确认", CITIZEN, CITIZEN))
+    number = NUMBER.search(text).group(1)
+    assert (await s.cases.get(number)).address.startswith("同济小学 佛山市禅城区同济路")
+    await tg.deliver()
+    card = api.last_to(GROUP)
+    assert "同济小学 佛山市禅城区同济路" in card["text"] and "按定位" not in card["text"]
+    assert api.last_to(GROUP, "sendVenue")["address"].startswith("同济小学")
