@@ -164,6 +164,26 @@ def _refuse(status: int, key: str) -> Response:
     return response
 
 
+async def error_page(status: int, message: str) -> Response:
+    """A refusal a person reads in the browser: the console's own page, in Chinese, with a
+    way back — not JSON, not the framework's English page."""
+    page = await render_template("console/error.html", status=status, message=message,
+                                 nav="")
+    return Response(page, status=status, content_type="text/html; charset=utf-8")
+
+
+async def refuse(status: int, key: str) -> Response:
+    """JSON for the page scripts, a page for a person following a link."""
+    if _wants_json():
+        return _refuse(status, key)
+    return await error_page(status, t(f"console.{key}"))
+
+
+@console.errorhandler(404)
+async def _not_found(_error: Exception) -> Response:
+    return await refuse(404, "not_found")
+
+
 @console.before_request
 async def _gate() -> Response | None:
     if request.endpoint == "console.static":
@@ -222,7 +242,7 @@ def require_staff(*roles: str) -> Callable[[F], F]:
                     return _refuse(401, "login_needed")
                 return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
             if roles and staff.role not in roles:
-                return _refuse(403, "forbidden")
+                return await refuse(403, "forbidden")
             return await view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]

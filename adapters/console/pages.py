@@ -18,11 +18,19 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from quart import Response, abort, jsonify, render_template, request
+from quart import Response, abort, jsonify, render_template, request, url_for
+from shapely.geometry import mapping
 from sqlalchemy import and_, func, or_, select
 
 from adapters.console import console
-from adapters.console.auth import StaffSession, audit, current_staff, require_staff, services
+from adapters.console.auth import (
+    StaffSession,
+    audit,
+    current_staff,
+    error_page,
+    require_staff,
+    services,
+)
 from adapters.json_body import json_or_none
 from adapters.suggest_api import RAW_FACTOR, _location, _suggest
 from adapters.suggest_api import SOURCE as TRAINING_SOURCE
@@ -30,6 +38,17 @@ from bot.actions import ActionRefused
 from bot.cases import CaseDraft, CaseNotFound, ReporterRef
 from bot.catalogue import TimeLimit
 from bot.examples import remember
+from bot.media import sniff
+from bot.media_store import (
+    CONTENT_TYPES,
+    MediaStore,
+    downloaded_key,
+    open_store,
+    photo_bytes,
+    stored_key,
+    telegram_file_id,
+    thumbnail,
+)
 from bot.models import AttachedReport, Case, CaseMedia, Reporter
 from bot.services import Services
 from bot.staff import ROLES, as_worker, may_reveal_phone, may_see, visible_cases
@@ -358,7 +377,8 @@ async def case_detail(s: Services, case: Case) -> dict[str, Any]:
         "created_local": s.cases.local(case.created_at),
         "handling_due_local": s.cases.local(case.handling_due),
         "merged_into": case.merged_into,
-        "photos": [_media_view(s, m) for m in case.media],
+        "photos": [_media_view(s, case.number, m) for m in case.media],
+        "grid_feature": _grid_feature(s, case.grid_code),
         "reporter": {"channel": reporter.channel if reporter else case.channel,
                      "phone": mask_phone(reporter.phone) if reporter else "",
                      "may_reveal": bool(reporter and reporter.phone
@@ -403,14 +423,84 @@ def _actor_label(actor: str) -> str:
     return actor
 
 
-def _media_view(s: Services, media: CaseMedia) -> dict[str, Any]:
+def _media_view(s: Services, number: str, media: CaseMedia) -> dict[str, Any]:
     ref = media.ref
     # Web addresses open in a new tab (the CSP keeps other sites' images off the page);
-    # channel file ids and stored paths are shown as references.
-    url = ref if ref.startswith(("https://", "http://")) else ""
-    return {"id": media.id, "kind": media.kind, "url": url,
-            "ref": "" if url else ref[:24] + ("…" if len(ref) > 24 else ""),
+    # stored photos and Telegram's are served by the console, to staff who may see the case.
+    link = ref if ref.startswith(("https://", "http://")) else ""
+    ours = not link and bool(_store_key(ref))
+    return {"id": media.id, "kind": media.kind, "url": link,
+            "full": url_for("console.case_photo", number=number, media_id=media.id)
+            if ours else "",
+            "thumb": url_for("console.case_photo", number=number, media_id=media.id,
+                             size="thumb") if ours else "",
+            "ref": "" if link or ours else ref[:24] + ("…" if len(ref) > 24 else ""),
             "added_by": _actor_label(media.added_by), "at": s.cases.local(media.created_at)}
+
+
+def _store_key(ref: str) -> str | None:
+    """Where a photo's bytes are (or will be, once fetched from Telegram) in the store."""
+    file_id = telegram_file_id(ref)
+    return downloaded_key("telegram", file_id) if file_id else stored_key(ref)
+
+
+def _media_store(s: Services) -> MediaStore:
+    return open_store(s.config)
+
+
+async def _photo(s: Services, ref: str) -> bytes | None:
+    """A case photo's bytes. A Telegram file id is fetched from Telegram once and kept:
+    Telegram's file links expire, and the next look is then local."""
+    store = _media_store(s)
+    file_id = telegram_file_id(ref)
+    if file_id is None:
+        return await photo_bytes(store, ref)
+    key = downloaded_key("telegram", file_id)
+    data = await store.get(key)
+    if data is not None:
+        return data
+    channel = s.channels.get("telegram")
+    bot = getattr(getattr(channel, "application", None), "bot", None)
+    if bot is None:
+        return None
+    try:
+        data = bytes(await (await bot.get_file(file_id)).download_as_bytearray())
+    except Exception:
+        return None
+    await store.put(key, data)
+    return data
+
+
+def _grid_feature(s: Services, code: str) -> dict[str, Any] | None:
+    area = s.grids.get(code)
+    if area is None:
+        return None
+    return {"type": "Feature", "geometry": mapping(area.geometry),
+            "properties": {"code": area.code, "name": area.name}}
+
+
+@console.get("/cases/<number>/photos/<int:media_id>")
+@require_staff()
+async def case_photo(number: str, media_id: int) -> Response:
+    """One photo of a case, only for staff who may see the case; 404 otherwise (as for a
+    case that does not exist). Served only as the image type its bytes are."""
+    s = services()
+    case = await _visible_case(number)
+    async with s.db.session() as session:
+        media = await session.get(CaseMedia, media_id)
+    if media is None or media.case_id != case.id:
+        abort(404)
+    data = await _photo(s, media.ref)
+    suffix = sniff(data) if data else None
+    if data is None or suffix is None:
+        return await error_page(404, t("console.photo_missing"))
+    if request.args.get("size") == "thumb" and suffix != "heic":
+        small = await asyncio.to_thread(thumbnail, data)
+        if small is not None:
+            data, suffix = small, "jpg"
+    response = Response(data, content_type=CONTENT_TYPES[suffix])
+    response.headers["Content-Disposition"] = "inline"
+    return response
 
 
 @console.get("/cases/<number>")

@@ -59,3 +59,32 @@ if (form) {
     }
   });
 }
+
+// The place: a small map with the pin and its grid's outline (Leaflet served locally; no
+// tiles unless configured, so it works offline).
+const mapBox = document.getElementById("case-map");
+if (mapBox && window.L) {
+  const L = window.L;
+  const lat = Number(mapBox.dataset.lat);
+  const lon = Number(mapBox.dataset.lon);
+  const map = L.map(mapBox, { attributionControl: false, zoomSnap: 0.25 });
+  const gridBox = document.getElementById("case-grid");
+  const feature = gridBox ? JSON.parse(gridBox.textContent || "null") : null;
+  let grid = null;
+  if (feature) {
+    grid = L.geoJSON(feature, { style: { color: "#2b6cb0", weight: 2, fillColor: "#90cdf4",
+      fillOpacity: 0.25 } });
+    mapBox.dataset.grid = feature.properties.code;
+  }
+  // The view first: a permanent tooltip needs a map that knows where it is.
+  if (grid) map.fitBounds(grid.getBounds(), { padding: [12, 12] });
+  else map.setView([lat, lon], 16);
+  if (grid) {
+    grid.addTo(map);
+    grid.bindTooltip(feature.properties.name, { permanent: true, direction: "center",
+      className: "grid-name" }).openTooltip();
+  }
+  L.circleMarker([lat, lon], { radius: 7, weight: 2, color: "#fff", fillColor: "#d7301f",
+    fillOpacity: 1, className: "case-pin" }).addTo(map);
+  mapBox.dataset.ready = "1";
+}
