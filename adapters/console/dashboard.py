@@ -17,6 +17,7 @@ import io
 from typing import Any
 
 from quart import Response, current_app, jsonify, render_template, request
+from shapely.geometry import mapping
 
 from adapters.console import console
 from adapters.console.auth import audit, current_staff, require_staff, services
@@ -71,6 +72,19 @@ async def dashboard_page() -> Any:
         default_period=DEFAULT_PERIOD,
         map_tiles=current_app.config["GRIDBOT"].console.map_tiles,
         charts=[(name, t(f"dashboard.chart.{name}")) for name in FIGURES])
+
+
+@console.get("/dashboard/api/streets.geojson")
+@require_staff()
+async def dashboard_streets() -> Response:
+    """The streets' (镇街) outlines, drawn over the grids so a district's map reads by
+    street. Borders only, no figures: the same for every account."""
+    s = services()
+    features = [{"type": "Feature", "geometry": mapping(a.geometry),
+                 "properties": {"code": a.code, "name": a.name}}
+                for a in sorted(s.grids.areas.values(), key=lambda a: a.code)
+                if a.level == "street"]
+    return jsonify({"type": "FeatureCollection", "features": features})
 
 
 @console.get("/dashboard/api/<name>.json")

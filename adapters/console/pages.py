@@ -418,6 +418,8 @@ def _actor_label(actor: str) -> str:
     kind, _, rest = actor.partition(":")
     if kind == "worker":
         return rest.partition(":")[2] or t("console.actor_worker")
+    if kind == "staff":  # console actions: the person's name, as a worker's reads
+        return rest or t("console.actor_worker")
     if kind in ("citizen", "system"):
         return t(f"console.actor_{kind}")
     return actor

@@ -28,11 +28,12 @@ def _photo_case(server: LiveServer, photo: bytes) -> tuple[str, str]:
 
     s = server.services
     server.call(open_store(s.config).put(f"mp/{PHOTO_NAME}", photo))
-    spot = s.locator.from_text("季华五路18号").spot
+    # A place and an item no other browser test uses: their calls must not join this case.
+    spot = s.locator.from_text("梁园").spot
     filing = server.call(s.cases.file(
-        CaseDraft(text="季华五路18号门口井盖破了一个洞", item_code="C0118",
+        CaseDraft(text="梁园门口的雨水井盖破了一个洞", item_code="C0103",
                   grid_code=spot.grid.code, lat=spot.lat, lon=spot.lon,
-                  address="季华五路18号", media=[f"var/media/mp/{PHOTO_NAME}"]),
+                  address="梁园东门", media=[f"var/media/mp/{PHOTO_NAME}"]),
         ReporterRef("mp", "o-photo-reporter"), attach_duplicates=False))
     return filing.case.number, spot.grid.code
 
@@ -109,4 +110,77 @@ def test_refusals_are_chinese_pages_with_a_way_back(live_server: LiveServer,
     status = page.evaluate("async (u) => (await fetch(u)).status",
                            f"/console/api/cases/{number}")
     assert status == 404
+    assert page.script_errors == []
+
+
+def test_names_not_codes_one_actor_and_the_address_in_the_queue(live_server: LiveServer,
+                                                                 page: Any) -> None:
+    number, grid = _photo_case(live_server, _jpeg())
+    if "wangqiang" not in live_server.users:
+        live_server.add_user("wangqiang", "dispatcher", display_name="王强")
+    login(page, live_server, "wangqiang")
+    page.goto(f"{live_server.url}/console/cases/{number}")
+
+    # 督办 (written as the console's staff) and then 派遣 (as a worker): one name for both.
+    page.select_option("#action-name", "urge")
+    page.fill("#action-reason", "请尽快处理")
+    page.click("#action-submit")
+    page.locator("#timeline").get_by_text("请尽快处理").wait_for()
+    page.wait_for_load_state("load")
+    page.select_option("#action-name", "dispatch")
+    assert page.locator("#target-field").is_hidden()
+    grid_name = live_server.services.grids.get(grid).name
+    chosen = next(o for o in page.locator("#dispatch-target option").all_inner_texts()
+                  if grid_name in o)
+    assert grid not in chosen
+    page.select_option("#dispatch-target", label=chosen)
+    page.fill("#action-reason", "改派回网格")
+    page.click("#action-submit")
+    page.locator("#timeline").get_by_text("改派回网格").wait_for()
+    entries = page.locator("#timeline li").all_inner_texts()
+    mine = [e for e in entries if "请尽快处理" in e or "改派回网格" in e]
+    assert len(mine) == 2 and all("王强" in e for e in mine)
+    assert not [e for e in entries if "staff:" in e or "worker:" in e]
+    assert grid_name in page.inner_text("#case-assignee")
+    screenshot(page, "timeline_one_actor")
+
+    # The queue shows where.
+    page.goto(f"{live_server.url}/console/cases")
+    row = page.locator(f"#case-{number}")
+    row.wait_for()
+    assert "梁园东门" in row.locator("td.address").inner_text()
+    assert page.script_errors == []
+
+
+def test_dashboard_map_names_grids_draws_streets_and_keeps_points_visible(
+        live_server: LiveServer, page: Any) -> None:
+    _photo_case(live_server, _jpeg())
+    streets = [a for a in live_server.services.grids.areas.values() if a.level == "street"]
+    login(page, live_server, "supervisor1")
+    page.goto(f"{live_server.url}/console/dashboard")
+    page.wait_for_function("() => Number(document.getElementById('map').dataset.points) > 0"
+                           " && document.getElementById('map').dataset.streets")
+    assert int(page.get_attribute("#map", "data-streets")) == len(streets) > 0
+    assert page.locator("#map path.street-border").count() == len(streets)
+
+    # Every case point is the top thing at its own centre (or another case's point at the
+    # same spot): not hidden under a grid or a border, and not blue on blue.
+    hidden = page.evaluate("""() => [...document.querySelectorAll('#map path.case-point')]
+        .filter((p) => { const r = p.getBoundingClientRect();
+          const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+          return !(top && top.classList.contains('case-point')); }).length""")
+    assert hidden == 0
+    fills = set(page.eval_on_selector_all("#map path.case-point",
+                                          "ps => ps.map((p) => p.getAttribute('fill'))"))
+    assert fills and fills <= {"#ff9f1c", "#d7301f"}
+
+    # Zoomed in, the grids carry their names.
+    page.locator("#map .leaflet-control-zoom-in").click()
+    page.locator("#map .leaflet-control-zoom-in").click()
+    page.locator("#map .grid-label").first.wait_for()
+    names = set(page.locator("#map .grid-label").all_inner_texts())
+    grid_names = {a.name for a in live_server.services.grids.areas.values()
+                  if a.level == "grid"}
+    assert names and names <= grid_names
+    screenshot(page, "dashboard_map_streets_names")
     assert page.script_errors == []

@@ -54,7 +54,11 @@ def test_call_filed_appears_live_and_is_dispatched(live_server: LiveServer, page
     assert dispatcher.inner_text("#phone") == "138****5678"
     assert dispatcher.locator("#reveal-phone").count() == 0  # dispatchers may not reveal
     dispatcher.select_option("#action-name", "dispatch")
-    dispatcher.fill("#action-target", f"department:{DEPARTMENT}")
+    # The targets read as names (the grid's, the department's), never as codes.
+    options = dispatcher.locator("#dispatch-target option").all_inner_texts()
+    assert DEPARTMENT in options and not [o for o in options if re.search(r"\d{9}", o)]
+    assert any("网格" in o for o in options)
+    dispatcher.select_option("#dispatch-target", label=DEPARTMENT)
     dispatcher.fill("#action-reason", "路灯维修归城管")
     dispatcher.click("#action-submit")
     dispatcher.locator("#action-done").get_by_text("已完成").wait_for()

@@ -19,21 +19,23 @@ if (reveal) {
 
 // Which inputs each action reads.
 const NEEDS = {
-  dispatch: ["target"], merge: ["target"], split: ["attached"],
+  dispatch: ["dispatch"], merge: ["target"], split: ["attached"],
 };
 
 if (form) {
   const action = document.getElementById("action-name");
   const targetField = document.getElementById("target-field");
+  // Dispatch picks from the named targets (the grid's name, not its code); merge takes a
+  // case number typed in.
+  const dispatchField = document.getElementById("dispatch-field");
   const attachedField = document.getElementById("attached-field");
   const errorBox = document.getElementById("action-error");
   const doneBox = document.getElementById("action-done");
   const sync = () => {
     const needs = NEEDS[action.value] || [];
     targetField.hidden = !needs.includes("target");
+    dispatchField.hidden = !needs.includes("dispatch");
     attachedField.hidden = !needs.includes("attached");
-    document.getElementById("action-target").placeholder =
-      tr(action.value === "merge" ? "console.merge_target_hint" : "console.action_target_hint");
   };
   action.addEventListener("change", sync);
   sync();
@@ -48,7 +50,8 @@ if (form) {
       const result = await api(
         `/console/api/cases/${encodeURIComponent(number)}/actions/${encodeURIComponent(action.value)}`,
         { method: "POST", body: {
-          reason: data.get("reason") || "", target: data.get("target") || "",
+          reason: data.get("reason") || "",
+          target: (action.value === "dispatch" ? data.get("dispatch_target") : data.get("target")) || "",
           attached_id: data.get("attached_id") || null } });
       show(doneBox, result.message);
       // Reload to show the new timeline and the actions the new status allows.

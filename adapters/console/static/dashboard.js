@@ -165,8 +165,11 @@ function drawOverdue(cases) {
 
 let map = null;
 let gridLayer = null;
+let streetLayer = null;
+let labelLayer = null;
 let pointLayer = null;
 let fitted = false;
+const LABEL_ZOOM = 13; // grid names show from this zoom on (below it they would overlap)
 
 function makeMap() {
   const tiles = mapBox.dataset.tiles;
@@ -178,6 +181,29 @@ function makeMap() {
     L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
   }
   mapBox.dataset.tilesOn = tiles ? "1" : "0";
+  // Panes keep the layers in order whatever is redrawn: grids, then street borders, then
+  // the grid names, then the case points on top.
+  map.createPane("streets").style.zIndex = "420";
+  map.createPane("points").style.zIndex = "440";
+  map.on("zoomend", showLabels);
+  loadStreets();
+}
+
+async function loadStreets() {
+  try {
+    const streets = await api("/console/dashboard/api/streets.geojson");
+    streetLayer = L.geoJSON(streets, { pane: "streets", interactive: false,
+      style: { color: "#222", weight: 2.5, opacity: 0.9, fill: false, dashArray: "6 3",
+        className: "street-border" } }).addTo(map);
+    mapBox.dataset.streets = String(streets.features.length);
+  } catch (error) {
+    mapBox.dataset.streets = "0"; // the grids and points still show
+  }
+}
+
+function showLabels() {
+  if (!labelLayer) return;
+  if (map.getZoom() >= LABEL_ZOOM) labelLayer.addTo(map); else labelLayer.remove();
 }
 
 // Colour classes: open-case counts in up to six integer steps from 1 to the busiest grid;
@@ -239,10 +265,15 @@ function drawMap(geojson, points) {
     },
   }).addTo(map);
   mapBox.dataset.grids = String(geojson.features.length);
+  if (labelLayer) labelLayer.remove();
+  labelLayer = L.layerGroup(geojson.features.map((f) => L.tooltip({ permanent: true,
+    direction: "center", className: "grid-label", interactive: false })
+    .setLatLng(L.geoJSON(f).getBounds().getCenter()).setContent(f.properties.name)));
   if (pointLayer) pointLayer.remove();
+  // Open cases orange with a dark ring: they stay visible on the darkest blue grid.
   pointLayer = L.layerGroup(points.map((p) => L.circleMarker([p.lat, p.lon], {
-    radius: 5, weight: 1, color: "#fff", fillOpacity: 0.9,
-    fillColor: p.overdue ? "#d7301f" : "#2b8cbe", className: "case-point",
+    pane: "points", radius: 5, weight: 1.5, color: "#222", fillOpacity: 1,
+    fillColor: p.overdue ? "#d7301f" : "#ff9f1c", className: "case-point",
   }).bindPopup(el("div", {},
     el("a", { href: `/console/cases/${encodeURIComponent(p.number)}` }, p.number), el("br"),
     p.item, el("br"), p.status_label))));
@@ -252,6 +283,7 @@ function drawMap(geojson, points) {
     map.fitBounds(gridLayer.getBounds(), { padding: [8, 8] });
     fitted = true;
   }
+  showLabels();
   drawLegend(bins);
 }
 

@@ -25,6 +25,7 @@ function row(c) {
       c.urgent ? el("span", { class: "badge warn" }, tr("console.urgent")) : null),
     el("td", {}, el("span", { class: `status s-${c.status}` }, c.status_label)),
     el("td", { title: c.text }, c.item),
+    el("td", { class: "address" }, c.address || "-"),
     el("td", {}, c.grid_name),
     el("td", {}, c.level_label),
     el("td", {}, c.assignee),
