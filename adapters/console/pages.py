@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
 import re
 import secrets
@@ -58,6 +59,7 @@ from bot.workflow import ACTIONS, OPEN, Status, TransitionError, offered
 from handlers import team
 from nlp.normalize import has_chinese, prepare
 
+log = logging.getLogger(__name__)
 CHANNEL = "hotline"
 PAGE_SIZE = 50
 PHONE_RE = re.compile(r"^\+?[0-9]{5,20}$")
@@ -467,7 +469,8 @@ async def _photo(s: Services, ref: str) -> bytes | None:
         return None
     try:
         data = bytes(await (await bot.get_file(file_id)).download_as_bytearray())
-    except Exception:
+    except Exception:  # Telegram down, or the file id gone: there is no photo to show
+        log.warning("could not fetch a Telegram photo for the console", exc_info=True)
         return None
     await store.put(key, data)
     return data
