@@ -42,6 +42,7 @@ from bot.media import (
     referenced,
     remove_files,
 )
+from bot.media_store import MediaStore, open_store, stored_key
 from bot.messages import InboundMessage, Location, Outcome, Reply
 from bot.nearby import NotFollowable, follow, open_cases_near
 from bot.outbox import Notice, PermanentDeliveryError
@@ -111,6 +112,7 @@ class MiniProgram:
     media_dir: Path
     # The orphan-photo sweep this channel started: (stop event, task).
     sweep: tuple[asyncio.Event, asyncio.Task[None]] | None = None
+    s3: MediaStore | None = None  # the shared bucket, when photos live in one
 
     def token_for(self, openid: str) -> str:
         return self.signer.dumps({"openid": openid})
@@ -217,6 +219,11 @@ class MiniProgram:
             stored.sizes.append(len(data))
         try:
             await asyncio.to_thread(_write_all, stored.paths, photos)
+            if self.s3 is not None:  # the other servers (and their cards) read the bucket
+                for ref, data in zip(stored.refs, photos, strict=True):
+                    key = stored_key(ref)
+                    if key:
+                        await self.s3.put(key, data)
         except BaseException:
             await self.discard(stored)
             raise
@@ -308,7 +315,9 @@ async def start(services: Services) -> None:
     api = official_api(cfg.mp_app_id, cfg.mp_app_secret, cfg.api_base_url, services.redis)
     mp = MiniProgram(services, cfg, api,
                      URLSafeTimedSerializer(cfg.session_secret, salt="gridbot-mp-session"),
-                     services.config.path(MEDIA_DIR))
+                     services.config.path(MEDIA_DIR),
+                     s3=open_store(services.config) if services.config.media.store == "s3"
+                     else None)
     services.channels[CHANNEL] = mp
     services.outbox.register(CHANNEL, mp.send)
     if cfg.mp_media_sweep_interval_s:
