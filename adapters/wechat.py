@@ -40,6 +40,7 @@ from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
 from bot.config import Config, WechatConfig
 from bot.kv import PREFIX, Remember
+from bot.media import PhotoLimits, PhotoRefused, check_photo
 from bot.media_store import MediaStore, downloaded_key, open_store
 from bot.messages import InboundMessage, Location, Reply
 from bot.outbox import Notice, PermanentDeliveryError
@@ -236,6 +237,13 @@ class WechatChannel:
         """Keep a photo as evidence: WeChat deletes temporary media after three days."""
         data = media_bytes(await self.api.call(lambda c: c.media.download(media_id)))
         path = media_path(self.media_dir, media_id)
+        # Kept only when it is a photo within the caps the mini-program's uploads meet.
+        limits = PhotoLimits(self.config.mp_photo_max_bytes, self.config.mp_photo_max_pixels)
+        try:
+            await asyncio.to_thread(check_photo, data, limits)
+        except PhotoRefused as refused:
+            log.warning("media %s not kept: %s", media_id[:16], refused.key)
+            return path
         await asyncio.to_thread(_write, path, data)
         if self.s3 is not None:  # the other servers read it from the bucket
             await self.s3.put(downloaded_key(CHANNEL, media_id), data)
@@ -325,7 +333,7 @@ async def start(services: Services) -> None:
     channel = WechatChannel(
         services, cfg, official_api(cfg.app_id, cfg.app_secret, cfg.api_base_url,
                                     services.redis),
-        crypto, services.config.path(MEDIA_DIR),
+        crypto, services.config.path(services.config.media.local_dir),
         s3=open_store(services.config) if services.config.media.store == "s3" else None)
     services.channels[CHANNEL] = channel
     services.outbox.register(CHANNEL, channel.send)

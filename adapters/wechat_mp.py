@@ -315,7 +315,7 @@ async def start(services: Services) -> None:
     api = official_api(cfg.mp_app_id, cfg.mp_app_secret, cfg.api_base_url, services.redis)
     mp = MiniProgram(services, cfg, api,
                      URLSafeTimedSerializer(cfg.session_secret, salt="gridbot-mp-session"),
-                     services.config.path(MEDIA_DIR),
+                     services.config.path(services.config.media.local_dir),
                      s3=open_store(services.config) if services.config.media.store == "s3"
                      else None)
     services.channels[CHANNEL] = mp

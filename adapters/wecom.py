@@ -37,6 +37,7 @@ from adapters.wechat_api import WechatApi, media_bytes, work_api
 from bot.actions import ActionRefused
 from bot.config import WecomConfig
 from bot.kv import PREFIX, as_text
+from bot.media import PhotoLimits, PhotoRefused, check_photo
 from bot.media_store import (
     LocalStore,
     MediaStore,
@@ -229,6 +230,14 @@ class WecomChannel:
         data = media_bytes(await self.api.call(
             lambda c: c.get("media/get", params={"media_id": media_id})))
         path = media_path(self.media_dir, media_id)
+        # Kept only when it is a photo within the caps the mini-program's uploads meet.
+        caps = self.services.config.wechat
+        limits = PhotoLimits(caps.mp_photo_max_bytes, caps.mp_photo_max_pixels)
+        try:
+            await asyncio.to_thread(check_photo, data, limits)
+        except PhotoRefused as refused:
+            log.warning("media %s not kept: %s", media_id[:16], refused.key)
+            return path
         await asyncio.to_thread(_write, path, data)
         if self.s3 is not None:  # the other servers read it from the bucket
             await self.s3.put(downloaded_key(CHANNEL, media_id), data)
@@ -264,7 +273,7 @@ async def start(services: Services) -> None:
     channel = WecomChannel(
         services, cfg, crypto,
         work_api(cfg.corp_id, cfg.secret, cfg.api_base_url, services.redis),
-        httpx.AsyncClient(timeout=10), services.config.path(MEDIA_DIR),
+        httpx.AsyncClient(timeout=10), services.config.path(services.config.media.local_dir),
         s3=open_store(services.config) if services.config.media.store == "s3" else None)
     services.channels[CHANNEL] = channel
     services.outbox.register(CHANNEL, channel.send)

@@ -230,6 +230,7 @@ class MediaConfig(_Section):
     """Where photos are kept: the local folder var/media (one server; `gridbot backup`
     archives it) or an S3-compatible bucket shared by several servers."""
     store: str = Field("local", pattern="^(local|s3)$")
+    local_dir: str = "var/media"  # the local folder (with s3: the local copies)
     s3_endpoint_url: str = ""  # empty = AWS; MinIO or another S3-compatible server's URL
     s3_bucket: str = ""
     s3_prefix: str = ""

@@ -140,7 +140,7 @@ class S3Store:
 def open_store(config: Config) -> MediaStore:
     if config.media.store == "s3":
         return S3Store.from_config(config)
-    return LocalStore(config.path(MEDIA_DIR))
+    return LocalStore(config.path(config.media.local_dir))
 
 
 async def photo_bytes(store: MediaStore, ref: str) -> bytes | None:

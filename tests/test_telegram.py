@@ -32,7 +32,7 @@ from adapters import telegram
 from adapters.telegram_outbound import card_key
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import TelegramConfig
-from bot.media_store import open_store
+from bot.media_store import downloaded_key, open_store
 from bot.messages import Button, Outcome, Reply
 from bot.models import CaseMedia, OutboxMessage
 from bot.services import Services
@@ -66,6 +66,7 @@ class FakeBotApi(BaseRequest):
         self.blocked: set[int] = set()  # chats answering 403 (the user blocked the bot)
         self.flooded: set[int] = set()  # chats answering 429 (flood control)
         self.flood_once: dict[int, int] = {}  # chat → how many 429s (retry after 1 s) to give
+        self.files: dict[str, bytes] = {}  # file_path name → the bytes getFile leads to
         self._message_ids = itertools.count(100)
 
     @property
@@ -81,6 +82,9 @@ class FakeBotApi(BaseRequest):
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
                          *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         await asyncio.sleep(0)  # a real request lets other tasks run meanwhile
+        if "/file/bot" in url:  # a file download (getFile's file_path)
+            self.calls.append(("download", {"url": url}))
+            return 200, self.files.get(url.rsplit("/", 1)[-1], b"")
         name = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
         if request_data is not None and request_data.multipart_data:
@@ -124,6 +128,10 @@ class FakeBotApi(BaseRequest):
                     "can_change_info": True, "can_invite_users": True,
                     "can_post_stories": False, "can_edit_stories": False,
                     "can_delete_stories": False}
+        if name == "getFile":
+            file_id = str(params["file_id"])
+            return {"file_id": file_id, "file_unique_id": file_id[-8:],
+                    "file_path": f"photos/{file_id}.jpg"}
         if name == "getUpdates":
             served, self.updates = self.updates, []
             return served
@@ -950,10 +958,18 @@ def jpeg(colour: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
     return out.getvalue()
 
 
-async def test_several_photos_go_as_an_album_then_the_card(tg: Telegram) -> None:
+def _own_media_folder(tg: Telegram, folder: Path) -> None:
+    """Photos of this test in its own folder, not the checkout's var/media."""
+    tg.services.config.media.local_dir = str(folder)
+    tg.channel.sender.store = open_store(tg.services.config)
+
+
+async def test_several_photos_go_as_an_album_then_the_card(tg: Telegram,
+                                                          tmp_path: Path) -> None:
     """A mini-program photo (stored bytes, uploaded) and a Telegram file id: an album, then
     the card with its buttons as a text message, edited as text later; no point, no venue."""
     s, api = tg.services, tg.api
+    _own_media_folder(tg, tmp_path / "media")
     await _workers(s)
     await _bind(tg)
     stored = jpeg()
@@ -1035,3 +1051,20 @@ async def test_a_venue_names_the_place_on_the_card(tg: Telegram) -> None:
     card = api.last_to(GROUP)
     assert "同济小学 佛山市禅城区同济路" in card["text"] and "按定位" not in card["text"]
     assert api.last_to(GROUP, "sendVenue")["address"].startswith("同济小学")
+
+
+
+async def test_the_console_fetches_a_telegram_photo_once(tg: Telegram, tmp_path: Path) -> None:
+    """A reporter's Telegram photo is a file id: the console fetches it from Telegram the
+    first time staff look, keeps it in the store, and serves the kept copy after that."""
+    from adapters.console.pages import _photo
+
+    _own_media_folder(tg, tmp_path / "media")
+    photo = jpeg("green")
+    tg.api.files["AgACkeepme.jpg"] = photo
+    assert await _photo(tg.services, "AgACkeepme") == photo
+    assert [c for c, _ in tg.api.calls].count("getFile") == 1
+    kept = tmp_path / "media" / downloaded_key("telegram", "AgACkeepme")
+    assert kept.read_bytes() == photo
+    assert await _photo(tg.services, "AgACkeepme") == photo
+    assert [c for c, _ in tg.api.calls].count("getFile") == 1  # the kept copy

@@ -302,6 +302,10 @@ async def test_every_message_type(services: Services, fake_api: FakeWeChat,
     await channel.drain()
     stored = wechat.media_path(channel.media_dir, "MEDIA_photo-1")
     assert stored.read_bytes() == JPEG  # fetched through the media API
+    # Bytes that are no photo are not kept (the console would otherwise serve them).
+    assert await server.send("image", "o-not-image", media="NOTIMG_1") == t("photo_first")
+    await channel.drain()
+    assert not wechat.media_path(channel.media_dir, "NOTIMG_1").exists()
     assert await services.dialogs.load("wechat", user) != {}
 
 

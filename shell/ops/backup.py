@@ -142,7 +142,7 @@ async def backup(config: Config, out: Path, media_dir: Path | None = None) -> Ma
     deployment's var/media unless given."""
     url = config.database_url
     engine = _engine(url)
-    media_root = media_dir or config.path(MEDIA_DIR)
+    media_root = media_dir or config.path(config.media.local_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=out.parent, suffix=".part", delete=False) as part:
         part_path = Path(part.name)
@@ -312,7 +312,7 @@ async def restore(config: Config, archive_path: Path, force: bool = False,
         await upgrade(url, "head")
     finally:
         await engine.dispose()
-    _write_media(media_dir or config.path(MEDIA_DIR), archive.media)
+    _write_media(media_dir or config.path(config.media.local_dir), archive.media)
     return manifest
 
 
