@@ -12,8 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -30,6 +31,7 @@ from bot.media_store import (
     telegram_file_id,
     thumbnail,
 )
+from tests.test_telegram import Telegram, _start
 
 MOTO = Path(sys.executable).with_name("moto_server")
 
@@ -143,3 +145,55 @@ async def test_s3_store_round_trip(s3_url: str) -> None:
     # Another server process (another client) reads the same photo.
     other = open_store(config)
     assert await other.get(downloaded_key("wechat", "MEDIA_9")) == photo
+
+
+# -- the store in use ------------------------------------------------------------------------
+
+@pytest.fixture
+async def tg(services: Any) -> AsyncIterator[Telegram]:
+    from adapters import telegram
+
+    driver = await _start(services)
+    yield driver
+    await telegram.stop(services)
+
+
+async def test_backup_archives_what_the_local_store_holds(services: Any, tmp_path: Path
+                                                         ) -> None:
+    from shell.ops.backup import backup
+
+    services.config.media.local_dir = str(tmp_path / "photos")
+    photo = _jpeg()
+    await open_store(services.config).put("mp/" + "c" * 32 + ".jpg", photo)
+    await open_store(services.config).put(downloaded_key("wecom", "W1"), photo)
+    manifest = await backup(services.config, tmp_path / "backup.tar.gz")
+    assert set(manifest.media) == {"mp/" + "c" * 32 + ".jpg", downloaded_key("wecom", "W1")}
+
+
+async def test_a_card_photo_read_from_the_bucket_by_another_server(
+        s3_url: str, tg: Telegram, tmp_path: Path) -> None:
+    """Several servers: the photo was uploaded through one, the card is sent by another —
+    whose local folder is empty; the Telegram card still carries the photo's bytes."""
+    from bot.cases import CaseDraft, ReporterRef
+    from tests.test_telegram import GRID, GROUP, _bind, _workers
+
+    s = tg.services
+    config = _s3_config(s3_url, "gridbot-cards")
+    config.media.local_dir = str(tmp_path / "empty")
+    s.config.media = config.media
+    bucket = open_store(s.config)
+    assert isinstance(bucket, S3Store)
+    bucket.client.create_bucket(Bucket="gridbot-cards")
+    photo = _jpeg()
+    await bucket.put("mp/" + "d" * 32 + ".jpg", photo)
+    tg.channel.sender.store = open_store(s.config)
+    await _workers(s)
+    await _bind(tg)
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    await s.cases.file(CaseDraft(text="小区门口垃圾满了没人清", item_code=code, grid_code=GRID,
+                                 media=["var/media/mp/" + "d" * 32 + ".jpg"]),
+                       ReporterRef("wechat_mp", "o-s3"))
+    await tg.deliver()
+    sent = tg.api.last_to(GROUP, "sendPhoto")
+    assert list(sent["uploads"].values()) == [photo] and "caption" in sent
+    assert not (tmp_path / "empty").exists()  # nothing came from a local folder
