@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,15 +25,19 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMedia
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot.kv import PREFIX, as_text
+from bot.media import sniff
 from bot.media_store import MediaStore, photo_bytes, telegram_file_id
 from bot.messages import Button
 from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
 from bot.texts import DEFAULT_LANGUAGE, t
 from bot.workflow import ACTIONS, TEAM_ACTIONS, Status, offered
 
+log = logging.getLogger(__name__)
+
 CHANNEL = "telegram"
 MAX_TEXT = 4096  # Bot API limit for one message
 MAX_CAPTION = 1024  # Bot API limit for a photo's caption
+TELEGRAM_PHOTO = ("jpg", "png", "webp")  # stored photos sendPhoto takes
 CARD_TTL_S = 180 * 24 * 3600  # long enough to outlive any case
 LANGUAGE_TTL_S = 365 * 24 * 3600
 CARD_LOCK_MS = 15_000
@@ -179,15 +184,20 @@ class TelegramSender:
         """The card message, and whether it is a photo's caption. Photos go with the first
         card only: a re-posted card (deleted, or back with a reason) is text."""
         photos = await self._photos(notice) if first else []
-        if len(photos) == 1 and len(notice.text) <= MAX_CAPTION:
-            sent = await self.bot.send_photo(chat, photos[0], caption=notice.text,
-                                             reply_markup=markup)
-            return sent, True
-        if photos:  # an album takes no buttons: the card follows it
-            if len(photos) == 1:
+        try:
+            if len(photos) == 1 and len(notice.text) <= MAX_CAPTION:
+                sent = await self.bot.send_photo(chat, photos[0], caption=notice.text,
+                                                 reply_markup=markup)
+                return sent, True
+            if len(photos) == 1:  # too long for a caption: the card follows its photo
                 await self.bot.send_photo(chat, photos[0])
-            else:
+            elif photos:  # an album takes no buttons: the card follows it
                 await self.bot.send_media_group(chat, [InputMediaPhoto(p) for p in photos])
+        except BadRequest:
+            # A photo Telegram will not take (an expired file id, an odd file) must not
+            # keep the team from the case: the card goes as text.
+            log.warning("Telegram refused the photos of case %s; card sent without them",
+                        notice.payload.get("case"), exc_info=True)
         return await self.bot.send_message(chat, fit(notice.text), reply_markup=markup), False
 
     async def _photos(self, notice: Notice) -> list[str | bytes]:
@@ -200,7 +210,8 @@ class TelegramSender:
             file_id = telegram_file_id(ref)
             if file_id:
                 found.append(file_id)
-            elif self.store is not None and (data := await photo_bytes(self.store, ref)):
+            elif self.store is not None and (data := await photo_bytes(self.store, ref)) \
+                    and sniff(data) in TELEGRAM_PHOTO:  # HEIC and GIF are no Telegram photos
                 found.append(data)
         return found
 

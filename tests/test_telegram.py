@@ -67,6 +67,7 @@ class FakeBotApi(BaseRequest):
         self.flooded: set[int] = set()  # chats answering 429 (flood control)
         self.flood_once: dict[int, int] = {}  # chat → how many 429s (retry after 1 s) to give
         self.files: dict[str, bytes] = {}  # file_path name → the bytes getFile leads to
+        self.refuse_photos = False  # answer sendPhoto/sendMediaGroup with a 400
         self._message_ids = itertools.count(100)
 
     @property
@@ -105,9 +106,14 @@ class FakeBotApi(BaseRequest):
                                     "description": "Too Many Requests: retry after 1",
                                     "parameters": {"retry_after": 1}}).encode()
         result = self._result(name, params)
+        if result is None:
+            return 400, json.dumps({"ok": False, "error_code": 400,
+                                    "description": "Bad Request: IMAGE_PROCESS_FAILED"}).encode()
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
     def _result(self, name: str, params: dict[str, Any]) -> Any:
+        if name in ("sendPhoto", "sendMediaGroup") and self.refuse_photos:
+            return None  # a 400
         if name == "getMe":
             return BOT
         if name in ("sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto",
@@ -1068,3 +1074,20 @@ async def test_the_console_fetches_a_telegram_photo_once(tg: Telegram, tmp_path:
     assert kept.read_bytes() == photo
     assert await _photo(tg.services, "AgACkeepme") == photo
     assert [c for c, _ in tg.api.calls].count("getFile") == 1  # the kept copy
+
+
+
+async def test_photos_telegram_refuses_leave_the_card_as_text(tg: Telegram) -> None:
+    s, api = tg.services, tg.api
+    await _workers(s)
+    await _bind(tg)
+    api.refuse_photos = True
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    filing = await s.cases.file(CaseDraft(text="绿化带里堆了建筑垃圾", item_code=code,
+                                          grid_code=GRID, media=["AgACexpired"]),
+                                ReporterRef("telegram", str(CITIZEN)))
+    assert await tg.deliver() == 1
+    assert api.named("sendPhoto")  # tried
+    card = api.last_to(GROUP)
+    assert filing.case.number in card["text"] and callback_data(card)
+    assert (await s.redis.hgetall(card_key(GROUP, filing.case.number)))["caption"] == "0"
