@@ -462,12 +462,16 @@ class TelegramChannel:
             await message.reply_text(t("team.bind_usage", language))
             return
         s = self.services
-        grid_code = await s.teams.bind(context.args[0], CHANNEL, str(message.chat_id),
-                                       s.cases.clock())
-        if grid_code is None:
+        bound = await s.teams.bind(context.args[0], CHANNEL, str(message.chat_id),
+                                   s.cases.clock())
+        if bound is None:
             await message.reply_text(t("team.bind_failed", language))
             return
-        await message.reply_text(t("team.bound", language, grid=self._grid_name(grid_code)))
+        if ":" in bound:  # street:CODE / department:NAME: a street's or department's chat
+            await message.reply_text(t("team.bound_office", language,
+                                       name=s.cases.assignee_label(bound)))
+            return
+        await message.reply_text(t("team.bound", language, grid=self._grid_name(bound)))
 
     async def on_unbind(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user

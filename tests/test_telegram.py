@@ -35,6 +35,7 @@ from bot.config import TelegramConfig
 from bot.messages import Button, Outcome, Reply
 from bot.models import CaseMedia, OutboxMessage
 from bot.services import Services
+from bot.teams import TeamsError
 from bot.texts import LOCALES, t
 from bot.workflow import Status
 from tests.conftest import FIXTURES, FakeClock
@@ -912,3 +913,32 @@ async def test_a_card_update_that_lost_its_lock_writes_nothing(tg: Telegram) -> 
     async with sender._locked(other) as card:  # nothing shown: the record stays as it was
         assert card.shown == {"message": "6", "notice": "10"}
     assert await redis.hgetall(other) == {"message": "6", "notice": "10"}
+
+
+async def test_a_street_binds_its_chat_and_escalations_reach_it(tg_clocked: Telegram,
+                                                                  clock: FakeClock) -> None:
+    """A street binds its Telegram group like a grid; a case escalated to the street, and
+    the street's 督办 reminders, arrive there instead of only in the console."""
+    s = tg_clocked.services
+    street_chat = -1009000000001
+    code = await s.teams.new_bind_code("street:440604001")
+    text = await tg_clocked.say(group_command(f"/bind@gridbot_test_bot {code}", chat=street_chat),
+                                street_chat)
+    assert "祖庙街道" in text
+    number = await _case(tg_clocked)
+    case = await s.cases.get(number)
+    clock.now = case.handling_due
+    from bot.timers import TimerRunner
+
+    while await TimerRunner(s.cases).run_once():
+        pass
+    case = await s.cases.get(number)
+    assert case.current_level == "street"
+    clock.now = case.response_due  # the street has not accepted it in time
+    while await TimerRunner(s.cases).run_once():
+        pass
+    await tg_clocked.deliver()
+    sent = tg_clocked.api.texts_to(street_chat)
+    assert any("【接单督办】" in m and number in m for m in sent)
+    with pytest.raises(TeamsError):
+        await s.teams.new_bind_code("street:nope")

@@ -217,7 +217,7 @@ async def test_full_lifecycle_on_wechat(services: Services, fake_api: FakeWeChat
     await services.outbox.run_once()
     assert fake_api.texts_to(citizen) == [
         t("citizen.status_changed", number=number, status=t("status.handling")),
-        t("citizen.status_changed", number=number, status=t("status.handled")),
+        t("citizen.handled_with", number=number, note="井盖已更换"),  # the handler's result
     ]
     case = await services.cases.get(number)
     assert case.status == Status.HANDLED

@@ -123,9 +123,8 @@ class CaseNotices:
 
     async def to_assignee(self, session: AsyncSession, case: Case, now: datetime,
                           assignee: str, text: str) -> None:
-        """A grid is told in its group chat; streets and departments in the console."""
-        scope = Scope.parse(assignee)
-        group = (await self.ctx.teams.group_of(session, scope.ref)
-                 if scope.kind == "grid" else None)
-        to = Recipient(*group) if group is not None else Recipient("console", assignee)
+        """Told in the chat bound to the grid, street or department; in the console when
+        it has none."""
+        room = await self.ctx.teams.room_of(session, Scope.parse(assignee))
+        to = Recipient(*room) if room is not None else Recipient("console", assignee)
         self.add(session, case, to, text, now, kind="notice")
