@@ -258,9 +258,13 @@ class TelegramChannel:
         app.add_handler(CommandHandler("unbind", self.on_unbind, filters=groups))
         app.add_handler(CommandHandler("cases", self.on_group_cases, filters=groups))
         app.add_handler(CommandHandler(["help", "start"], self.on_group_help, filters=groups))
-        # Edited messages are left alone: the dialog has moved on since.
+        # Edited messages are left alone (the dialog has moved on since), but for a live
+        # location's updates: a worker's patrol track.
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE,
                                        self.on_private))
+        app.add_handler(MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE & filters.LOCATION,
+            self.on_live_location))
         app.add_handler(MessageHandler(groups & (filters.TEXT | filters.PHOTO),
                                        self.on_group_message))
         app.add_error_handler(self.on_error)
@@ -285,8 +289,23 @@ class TelegramChannel:
                              text=_command_text(message.text or message.caption or ""),
                              location=location, media=media,
                              message_id=str(message.message_id),
-                             language=language_of_user(user))
+                             language=language_of_user(user),
+                             live="start" if message.location and message.location.live_period
+                             else "")
         await self._converse(message.chat_id, msg)
+
+    async def on_live_location(self, update: Update,
+                               context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A live location moved: the next point of the sender's patrol (silent)."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or message.location is None:
+            return
+        msg = InboundMessage(CHANNEL, str(user.id),
+                             location=Location(message.location.latitude,
+                                               message.location.longitude, "wgs84"),
+                             message_id=f"live:{message.message_id}:{update.update_id}",
+                             language=language_of_user(user), live="update")
+        await handle(msg, self.services)
 
     async def _converse(self, chat_id: int, msg: InboundMessage) -> None:
         # Pushes are rendered later, without the person's message: keep their language.

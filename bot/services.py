@@ -17,6 +17,7 @@ from bot.grid_store import load_areas, seed_areas
 from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
 from bot.outbox import Notice, OutboxWorker, Sender
+from bot.patrol import Patrols
 from bot.storage import Database, upgrade
 from bot.teams import Teams
 from bot.timers import TimerRunner
@@ -41,6 +42,7 @@ class Services:
     dedupe: kv.Deduper
     teams: Teams
     contacts: ContactWindows
+    patrols: Patrols
     actions: WorkerActions
     outbox: OutboxWorker
     timers: TimerRunner
@@ -100,6 +102,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         dedupe=kv.Deduper(redis, config.redis.dedupe_ttl_s),
         teams=teams,
         contacts=ContactWindows(db),
+        patrols=Patrols(db, grids),
         actions=WorkerActions(cases, teams),
         outbox=OutboxWorker(db, senders, clock),
         timers=TimerRunner(cases, clock),

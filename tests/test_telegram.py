@@ -18,6 +18,7 @@ import threading
 import time
 import tomllib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -942,3 +943,76 @@ async def test_a_street_binds_its_chat_and_escalations_reach_it(tg_clocked: Tele
     assert any("【接单督办】" in m and number in m for m in sent)
     with pytest.raises(TeamsError):
         await s.teams.new_bind_code("street:nope")
+
+
+def live_location(lat: float, lon: float, user: int, first: bool = False) -> dict:
+    """A shared live location (first: the message; else an edit as it moves)."""
+    update = _fixture("private_location")
+    _as_user(update["message"], user, "zh-hans")
+    update["message"]["location"] = {"latitude": lat, "longitude": lon, "live_period": 3600}
+    if not first:
+        update["edited_message"] = update.pop("message")
+        update["edited_message"]["edit_date"] = update["edited_message"]["date"] + 60
+    return update
+
+
+async def test_a_patrol_with_a_live_track_a_find_and_its_on_the_spot_close(
+        tg_clocked: Telegram, clock: FakeClock) -> None:
+    """A grid worker starts a patrol, shares a live location, reports what they find with
+    a photo, closes it on the spot (即办) with an after-photo, ends the patrol: the case is a
+    patrol report handled on the spot, the track has its distance and coverage, and the
+    worker's row shows both."""
+    from bot.models import Patrol
+    from bot.patrol import worker_figures
+
+    tg, s = tg_clocked, tg_clocked.services
+    await _workers(s)
+    started = clock()
+    assert "开始巡查" in await tg.say(private_text("开始巡查", user=WORKER), WORKER)
+    # Walk south through the grid, ~110 m a step, the first position shared as a message.
+    lat, lon = DEMO_POINT
+    assert await tg.say(live_location(lat, lon, WORKER, first=True), WORKER) == ""
+    for k in range(1, 5):
+        clock.advance(minutes=2)
+        assert await tg.say(live_location(lat - 0.001 * k, lon, WORKER), WORKER) == ""
+
+    # A find: words, a place, a photo, confirm — the same dialog as a citizen's.
+    text = await tg.say(private_text("路边墙上贴满了办证小广告，牛皮癣很多", user=WORKER),
+                        WORKER)
+    if "回复序号" in text:  # (a grid matter: 非法小广告, which the grid may close itself)
+        labels = [b["text"] for row in tg.api.last_to(WORKER)["reply_markup"]["inline_keyboard"]
+                  for b in row]
+        pick = next(i for i, label in enumerate(labels, 1) if "小广告" in label)
+        text = await tg.say(private_text(str(pick), user=WORKER), WORKER)
+    text = await tg.say(private_location(lat - 0.002, lon, user=WORKER), WORKER)
+    photo = private_photo(user=WORKER)
+    await tg.say(photo, WORKER)
+    text = await tg.say(private_text("确认", user=WORKER), WORKER)
+    number = NUMBER.search(text).group(1)
+    assert "巡查上报" in text
+    case = await s.cases.get(number)
+    assert case.source == "patrol" and case.status == Status.DISPATCHED
+    assert case.item_code == "E0201" and case.handling_level == "grid"
+    # 即办 needs the photo after, too: without it the close is refused.
+    refused = await tg.say(private_text(f"办结 {number} 已经修好", user=WORKER), WORKER)
+    assert "处理前后的照片" in refused
+    after = private_photo(user=WORKER)
+    after["message"]["photo"][-1]["file_id"] = "AgACAgUAAxkBAAIBR2worker-after"
+    await tg.say(after, WORKER)
+    done = await tg.say(private_text(f"办结 {number} 已更换井盖", user=WORKER), WORKER)
+    assert "办结成功" in done
+    case = await s.cases.get(number)
+    assert case.status == Status.HANDLED and "on_spot" in [e.action for e in case.events]
+    assert "AgACAgUAAxkBAAIBR2worker-after" in [m.ref for m in case.media]
+
+    clock.advance(minutes=10)
+    ended = await tg.say(private_text("结束巡查", user=WORKER), WORKER)
+    assert "巡查结束" in ended and "0.44 公里" in ended
+    async with s.db.session() as session:
+        patrol = (await session.execute(select(Patrol))).scalar_one()
+    assert 430 < patrol.distance_m < 460 and 0 < patrol.covered_share < 1
+    assert not patrol.left_grid
+    [row] = await worker_figures(s.db, started, clock() + timedelta(minutes=1))
+    assert row["worker"] == "李静平" and row["patrols"] == 1 and row["km"] == 0.44
+    assert row["found_on_patrol"] == 1 and row["on_the_spot"] == 1
+    assert row["coverage"] == round(patrol.covered_share, 4)

@@ -176,6 +176,7 @@ class CaseFiling:
             assignee=assignee, urgent=item.urgent or draft.urgent, text=draft.text,
             address=draft.address,
             lat=draft.lat, lon=draft.lon, grid_code=grid_code, channel=reporter.channel,
+            source=draft.source,
             classifier_confidence=draft.confidence,
             created_at=now, updated_at=now,
             response_due=calendar.add(now, item.response),

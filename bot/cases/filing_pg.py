@@ -24,7 +24,7 @@ from bot.models import Case
 _CASE_COLUMNS = (
     "number", "status", "item_code", "item_name", "big_class", "department",
     "handling_level", "current_level", "assignee", "urgent", "text", "address", "lat", "lon",
-    "grid_code", "channel", "classifier_confidence", "created_at", "updated_at",
+    "grid_code", "channel", "source", "classifier_confidence", "created_at", "updated_at",
     "response_due", "handling_due", "reopen_count",
 )
 _FILE_PG = text(f"""
