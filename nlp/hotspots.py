@@ -113,7 +113,7 @@ class HotspotSettings:
     min_reporters: int = 2  # one person writing five times is not a hot spot
     same_place: float = 0.10  # average problem similarity needed inside one place
     no_place: float = 0.30  # … and for messages whose place is unknown on one side
-    item_weight: float = 0.25  # the share of problem similarity given to "same item"
+    item_weight: float = 0.25  # same item: text similarity × 1.25; different items: × 0.75
     half_life_days: float = 30.0  # recency: points halve every this many days without news
     now: datetime | None = None  # the moment heat is measured at; default the newest message
     pos_tags: bool = True  # jieba `ns` tags on the head of messages naming no place
@@ -324,13 +324,17 @@ def _combined(problem: np.ndarray, place: sp.csr_matrix, has_place: np.ndarray,
     cut is 0.5: same place needs problem ≥ `same_place`; two messages whose place is unknown
     on one side need ≥ `no_place`; two messages naming different places never join."""
     if any(items):
+        # The item scales the text's similarity, never replaces it: two cases of one item in
+        # one grid are not one hot spot unless their words agree too.
         codes = np.array([i or "" for i in items])
-        same_item = (codes[:, None] == codes[None, :]) & (codes[:, None] != "")
-        problem = (1 - settings.item_weight) * problem + settings.item_weight * same_item
+        known = (codes[:, None] != "") & (codes[None, :] != "")
+        same = known & (codes[:, None] == codes[None, :])
+        w = settings.item_weight
+        problem = problem * np.where(same, 1 + w, np.where(known, 1 - w, 1.0)).astype(np.float32)
     shared = (place @ place.T).toarray() > 0
-    known = has_place[:, None] & has_place[None, :]
+    located = has_place[:, None] & has_place[None, :]
     scale = np.where(shared, 0.5 / settings.same_place,
-                     np.where(known, 0.0, 0.5 / settings.no_place)).astype(np.float32)
+                     np.where(located, 0.0, 0.5 / settings.no_place)).astype(np.float32)
     return np.minimum(problem * scale, 1.0)
 
 

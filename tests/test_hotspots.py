@@ -13,11 +13,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bot.cases import CaseDraft, ReporterRef
+from bot.hotspots import live_hotspots
+from bot.services import Services
+from bot.staff import add_user, visible_cases
 from nlp.hotspots import HotMessage, HotspotSettings, find_hotspots, heat_of, names_in
 from shell.cli import app as cli
 from training.labels import find_real_data
 
 T0 = datetime(2019, 11, 1, 9, 0)
+LIVE_G1 = "440604001010101"  # 东华社区第1网格 (东华小学 is in it)
+LIVE_G2 = "440604004030301"  # 南庄村第1网格
 
 MIXER = [  # one estate, one problem, said many ways
     "投诉A2区丽发新城附近建搅拌站噪音扰民，晚上根本睡不着",
@@ -146,10 +152,9 @@ def test_heat_parts_add_up_and_reward_growth() -> None:
     assert doubled_parts["messages"]["value"] == 8
 
 
-def test_the_classifier_item_keeps_different_problems_apart() -> None:
+def test_the_classifier_item_is_used_and_reported() -> None:
     messages = _messages()
-    # Pretend the model reads half the mixer letters as another item: the problem similarity
-    # loses its item share for those pairs, and all six still agree on place and words.
+    # The model's item (here a stand-in) scales the text similarity and names the spot's item.
     items = {m.id: ("E0301" if m.id.startswith("mix") else "X") for m in messages}
     spots = find_hotspots(messages, HotspotSettings(pos_tags=False),
                           classify=lambda texts: [items[m.id] for m in messages])
@@ -233,3 +238,50 @@ def test_real_board_messages_top_two_in_seconds() -> None:
         assert len(spot.members) >= 40
         on_topic = sum(word in by_id[m]["title"] + by_id[m]["detail"] for m in spot.members)
         assert on_topic / len(spot.members) >= 0.9
+
+
+# ---------------------------------------------------------------- live cases (bot/hotspots.py)
+
+NOISE = [  # one building site by one school, told four ways, by four people
+    "东华小学旁边的工地晚上施工，噪音很大，孩子睡不着",
+    "东华小学附近工地夜间施工扰民，电钻声到凌晨",
+    "投诉东华小学边上工地半夜还在打桩，噪声太吵",
+    "东华小学那边的建筑工地每天夜里施工，吵得没法休息",
+]
+ELSEWHERE = ["季华五路18号路灯不亮", "南庄村垃圾桶满了没人清", "朝安路227号井盖松动",
+             "丽日小区门口有人占道经营"]
+
+
+async def _file_live(s: Services, text: str, who: str, grid: str, address: str = "") -> str:
+    item = next(i for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    # No pin: reports by address are never attached to one another, each is a case.
+    filing = await s.cases.file(CaseDraft(text=text, item_code=item.code, grid_code=grid,
+                                          address=address), ReporterRef("http", who))
+    assert not filing.attached
+    return filing.case.number
+
+
+async def test_live_cases_make_a_hot_spot_visible_only_in_scope(services: Services) -> None:
+    s = services
+    noise = [await _file_live(s, text, f"citizen-{k}", LIVE_G1)
+             for k, text in enumerate(NOISE)]
+    for k, text in enumerate(ELSEWHERE):
+        await _file_live(s, text, f"other-{k}", LIVE_G2 if k % 2 else LIVE_G1)
+    now = s.cases.clock()
+    spots = await live_hotspots(s.db, s.grids, now - timedelta(days=30),
+                                now + timedelta(seconds=1), gazetteer=s.gazetteer)
+    assert len(spots) == 1
+    spot = spots[0]
+    assert sorted(spot["members"]) == sorted(noise)
+    assert spot["grid"]["code"] == LIVE_G1 and "东华小学" in spot["place"]
+    assert spot["heat_parts"]["reporters"]["value"] == len(NOISE)
+    assert spot["point"] is None  # no member had a pin
+    # Nothing personal: the masked case text is all the description is made from.
+    for case_number in noise:
+        assert case_number not in spot["description"]
+    # A grid worker of another grid sees none of it.
+    other = await add_user(s.db, "hs-leader", "pw-123456789", "grid_leader",
+                           f"grid:{LIVE_G2}", grids=s.grids)
+    where = visible_cases(other, s.grids)
+    assert await live_hotspots(s.db, s.grids, now - timedelta(days=30),
+                               now + timedelta(seconds=1), where) == []

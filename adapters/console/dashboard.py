@@ -7,6 +7,7 @@ Routes (on the console blueprint, so sessions, CSRF and the security headers app
   GET /console/dashboard/api/all.json             every figure (the page's refresh;
                                                   geometry=0: grid polygons left out)
   GET /console/dashboard/api/<figure>.json|.csv   one figure; figures: bot.dashboard.FIGURES
+  GET /console/dashboard/hotspots.json            hot spots (热点) among the period's cases
 Query: period=7d | 30d | month | YYYY-MM (default 30d).
 """
 
@@ -21,6 +22,7 @@ from quart import Response, current_app, jsonify, render_template, request
 from adapters.console import console
 from adapters.console.auth import audit, current_staff, require_staff, services
 from bot.dashboard import FIGURES, Dashboard, Period, PeriodError, table, visible_grid_codes
+from bot.hotspots import live_hotspots
 from bot.staff import visible_cases
 from bot.texts import catalogue, t
 
@@ -89,6 +91,22 @@ async def dashboard_json(name: str) -> Response:
     return jsonify({"period": {"from": board.period.first_day.isoformat(),
                                "to": board.period.last_day.isoformat()},
                     "figures" if name == "all" else "figure": data})
+
+
+@console.get("/dashboard/hotspots.json")
+@require_staff()
+async def dashboard_hotspots() -> Response:
+    staff = current_staff()
+    assert staff is not None  # require_staff ran first
+    s = services()
+    try:
+        period = _period(request.args.get("period", DEFAULT_PERIOD)[:16])
+    except PeriodError as exc:
+        return _error(400, t("dashboard.bad_period", error=exc))
+    until = min(period.end, s.cases.clock())
+    spots = await live_hotspots(s.db, s.grids, period.start, until,
+                                visible_cases(staff, s.grids), gazetteer=s.gazetteer)
+    return jsonify({"hotspots": spots})
 
 
 def to_csv(header: list[str], rows: list[list[Any]]) -> str:

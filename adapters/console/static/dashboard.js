@@ -22,6 +22,7 @@ const updated = document.getElementById("updated");
 const live = document.getElementById("live");
 const colourSelect = document.getElementById("map-colour");
 const pointsBox = document.getElementById("map-points");
+const hotspotsBox = document.getElementById("map-hotspots");
 const mapBox = document.getElementById("map");
 
 const charts = {};
@@ -255,6 +256,50 @@ function drawMap(geojson, points) {
   drawLegend(bins);
 }
 
+// -- hot spots (热点) ------------------------------------------------------------------------
+
+let hotspotLayer = null;
+
+const day = (text) => text.slice(0, 10);
+
+function drawHotspots(spots) {
+  const body = document.getElementById("hotspots-body");
+  body.replaceChildren(...spots.map((s) => {
+    const parts = Object.fromEntries(Object.entries(s.heat_parts)
+      .map(([name, part]) => [name, part.value ?? "–"]));
+    const members = el("details", {}, el("summary", {}, String(s.members.length)),
+      ...s.members.map((n) => el("a", { href: `/console/cases/${encodeURIComponent(n)}`,
+        class: "member" }, n)));
+    return el("tr", { dataset: { rank: String(s.rank) } },
+      el("td", { class: "num" }, String(s.rank)),
+      el("td", { class: "num", title: tr("dashboard.hotspots.parts", parts) }, s.heat.toFixed(1)),
+      el("td", {}, s.description), el("td", {}, s.place || s.grid.name),
+      el("td", {}, s.item_label), el("td", {}, members),
+      el("td", {}, `${day(s.first)} – ${day(s.last)}`));
+  }));
+  document.getElementById("hotspots-empty").hidden = spots.length > 0;
+  document.getElementById("hotspots").dataset.count = String(spots.length);
+  if (!map) return;
+  if (hotspotLayer) hotspotLayer.remove();
+  // Numbered badges (HTML markers, not SVG paths): the rank, sized by the spot's cases.
+  hotspotLayer = L.layerGroup(spots.filter((s) => s.point).map((s) => L.marker(
+    [s.point.lat, s.point.lon], { icon: L.divIcon({ className: "hotspot-marker",
+      html: String(s.rank), iconSize: [24, 24] }), title: s.description, keyboard: false },
+  ).bindPopup(el("div", {}, el("strong", {}, `${tr("dashboard.chart.hotspots")} #${s.rank}`),
+    el("br"), s.description, el("br"), `${s.members.length} · ${s.item_label}`))));
+  if (hotspotsBox.checked) hotspotLayer.addTo(map);
+}
+
+async function loadHotspots() {
+  try {
+    const data = await api("/console/dashboard/hotspots.json?period="
+      + encodeURIComponent(periodSelect.value));
+    drawHotspots(data.hotspots);
+  } catch (error) {
+    show(errorBox, error.status === 400 ? error.message : tr("dashboard.load_failed"));
+  }
+}
+
 // -- loading --------------------------------------------------------------------------------
 
 function keepOutlines(fresh, old) {
@@ -300,6 +345,7 @@ async function load() {
       if (figures) keepOutlines(data.figures.grids, figures.grids);
       figures = data.figures;
       draw();
+      await loadHotspots();
       refreshes += 1;
       document.body.dataset.refreshes = String(refreshes);
       updated.textContent = tr("dashboard.updated", { at: new Date().toLocaleTimeString("zh-CN") });
@@ -349,6 +395,10 @@ setInterval(() => {
 controls.addEventListener("submit", (event) => { event.preventDefault(); load(); });
 periodSelect.addEventListener("change", () => { exportLinks(); load(); });
 colourSelect.addEventListener("change", () => { if (figures) drawMap(figures.grids, figures.points.points); });
+hotspotsBox.addEventListener("change", () => {
+  if (!hotspotLayer) return;
+  if (hotspotsBox.checked) hotspotLayer.addTo(map); else hotspotLayer.remove();
+});
 pointsBox.addEventListener("change", () => {
   if (!pointLayer) return;
   if (pointsBox.checked) pointLayer.addTo(map); else pointLayer.remove();
