@@ -345,7 +345,7 @@ async function load() {
       if (figures) keepOutlines(data.figures.grids, figures.grids);
       figures = data.figures;
       draw();
-      await loadHotspots();
+      loadHotspots(); // apart: the figures do not wait for the grouping
       refreshes += 1;
       document.body.dataset.refreshes = String(refreshes);
       updated.textContent = tr("dashboard.updated", { at: new Date().toLocaleTimeString("zh-CN") });
