@@ -13,14 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, func, or_, select, true
 
+from bot.cases import CaseDraft, CaseService, Filing, ReporterRef
 from bot.grids import GridMap
-from bot.models import AttachedReport, Case
+from bot.models import AttachedReport, Case, Reporter
 from bot.storage import Database
+from bot.texts import t
 from bot.workflow import Status
 from nlp.hotspots import HotMessage, HotSpot, HotspotSettings, find_hotspots
 
+HOTSPOT_REPORTER = "gridbot-hotspot:"  # the opaque reporter id of a case filed for a hot spot
+MAX_NAMED = 50  # member numbers written into a hot spot's case text
 MAX_CASES = 5000  # the newest this many in the window: the grouping stays within seconds
 
 
@@ -50,8 +54,12 @@ async def recent_cases(db: Database, since: datetime, until: datetime,
             select(Case.number, Case.text, Case.created_at, Case.grid_code, Case.address,
                    Case.item_code, Case.big_class, Case.item_name, Case.department,
                    Case.reporter_id, Case.lat, Case.lon)
+            .outerjoin(Reporter, Reporter.id == Case.reporter_id)
             .where(Case.created_at >= since, Case.created_at < until,
-                   Case.status != Status.REJECTED, Case.merged_into.is_(None), condition)
+                   Case.status != Status.REJECTED, Case.merged_into.is_(None), condition,
+                   # a hot spot's own case (file_hotspot_case) is not one more member of it
+                   or_(Reporter.external_id.is_(None),
+                       ~Reporter.external_id.startswith(HOTSPOT_REPORTER)))
             .order_by(Case.id.desc()).limit(limit))).all())
         merged = (await session.execute(
             select(Case.merged_into, func.count())
@@ -123,3 +131,21 @@ async def live_hotspots(db: Database, grids: GridMap, since: datetime, until: da
                                     None, gazetteer)
     return [spot_view(rank, spot, members, grids)
             for rank, (spot, members) in enumerate(spots[:top], start=1)]
+
+
+async def file_hotspot_case(cases: CaseService, view: dict[str, Any],
+                            channel: str, key: str) -> Filing:
+    """未诉先办: one new case for the hot spot's responsible department, its text naming the
+    spot and every member case, in the grid most members are in (at their mean point). Never
+    attached to a member: it is the whole, not one more report of a part."""
+    members = list(view["members"])
+    text = t("hotspot.case_text", description=view["description"],
+             place=view["place"] or view["grid"]["name"], count=len(members),
+             members="、".join(members[:MAX_NAMED]) + ("……" if len(members) > MAX_NAMED else ""))
+    point = view.get("point") or {}
+    draft = CaseDraft(text=text, item_code=view["item"], grid_code=view["grid"]["code"],
+                      lat=point.get("lat"), lon=point.get("lon"),
+                      address=(view["place"] or "")[:200])
+    # The reporter is opaque (HOTSPOT_REPORTER + key): such cases stay out of later groupings.
+    return await cases.file(draft, ReporterRef(channel, HOTSPOT_REPORTER + key),
+                            attach_duplicates=False)

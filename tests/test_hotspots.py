@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cases import CaseDraft, ReporterRef
-from bot.hotspots import live_hotspots
+from bot.hotspots import file_hotspot_case, live_hotspots
 from bot.services import Services
 from bot.staff import add_user, visible_cases
 from nlp.hotspots import HotMessage, HotspotSettings, find_hotspots, heat_of, names_in
@@ -285,3 +285,22 @@ async def test_live_cases_make_a_hot_spot_visible_only_in_scope(services: Servic
     where = visible_cases(other, s.grids)
     assert await live_hotspots(s.db, s.grids, now - timedelta(days=30),
                                now + timedelta(seconds=1), where) == []
+
+
+async def test_a_hot_spot_becomes_one_case_for_its_department(services: Services) -> None:
+    s = services
+    noise = [await _file_live(s, text, f"citizen-{k}", LIVE_G1)
+             for k, text in enumerate(NOISE)]
+    now = s.cases.clock()
+    window = (now - timedelta(days=30), now + timedelta(seconds=1))
+    [spot] = await live_hotspots(s.db, s.grids, *window, gazetteer=s.gazetteer)
+    filing = await file_hotspot_case(s.cases, spot, "hotline", "test")
+    case = await s.cases.get(filing.case.number)
+    assert case is not None and not filing.attached
+    assert case.grid_code == LIVE_G1 and case.item_code == spot["item"]
+    assert case.department == spot["department"]
+    assert all(number in case.text for number in noise)  # every member is referenced
+    assert "未诉先办" in case.text
+    # The new case is not one more member of its own hot spot.
+    [again] = await live_hotspots(s.db, s.grids, *window, gazetteer=s.gazetteer)
+    assert sorted(again["members"]) == sorted(noise)

@@ -71,4 +71,13 @@ def test_dashboard_lists_a_hot_spot_and_marks_it_on_the_map(live_server: LiveSer
     assert page.locator(".hotspot-marker").count() == 0
     assert page.get_attribute("#hotspots-empty", "hidden") is not None
     screenshot(page, "dashboard_hotspots")
+
+    # 未诉先办: the supervisor turns the spot into one case that names its members.
+    row.locator("button.to-case").click()
+    page.wait_for_selector("#hotspots-message a")
+    link = page.locator("#hotspots-message a")
+    made = link.get_attribute("href").rsplit("/", 1)[-1]
+    assert made not in numbers and made in link.inner_text()
+    case = server.call(server.services.cases.get(made))
+    assert case is not None and all(n in case.text for n in numbers)
     assert page.script_errors == []
