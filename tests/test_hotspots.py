@@ -19,6 +19,7 @@ from bot.services import Services
 from bot.staff import add_user, visible_cases
 from nlp.hotspots import HotMessage, HotspotSettings, find_hotspots, heat_of, names_in
 from shell.cli import app as cli
+from shell.cli.hotspots import parse_time
 from training.labels import find_real_data
 
 T0 = datetime(2019, 11, 1, 9, 0)
@@ -304,3 +305,36 @@ async def test_a_hot_spot_becomes_one_case_for_its_department(services: Services
     # The new case is not one more member of its own hot spot.
     [again] = await live_hotspots(s.db, s.grids, *window, gazetteer=s.gazetteer)
     assert sorted(again["members"]) == sorted(noise)
+
+
+def test_cli_reads_xlsx_with_real_dates_and_a_reporter_column(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["编号", "内容", "时间", "点赞", "留言人"])
+    for m in _messages():
+        # One person wrote all the parking letters: that spot needs two reporters, so it goes.
+        who = "same-person" if m.id.startswith("park") else f"u-{m.id}"
+        sheet.append([m.id, m.text, m.time, m.support, who])
+    path = tmp_path / "board.xlsx"
+    book.save(path)
+    result = CliRunner().invoke(cli, [
+        "hotspots", "--data", str(path), "--text-col", "内容", "--time-col", "时间",
+        "--support-col", "点赞", "--id-col", "编号", "--reporter-col", "留言人", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    assert [sorted(x["members"]) for x in lines] == [[f"mix{k}" for k in range(len(MIXER))]]
+    assert lines[0]["heat_parts"]["reporters"]["value"] == len(MIXER)
+
+
+@pytest.mark.parametrize(("value", "wanted"), [
+    ("2019-02-28 11:25:05", datetime(2019, 2, 28, 11, 25, 5)),
+    ("2019/2/28 11:25", datetime(2019, 2, 28, 11, 25)),
+    ("2019年2月28日", datetime(2019, 2, 28)),
+    ("2019-02-28T11:25:05+08:00", datetime(2019, 2, 28, 11, 25, 5)),
+    (datetime(2019, 2, 28, 9), datetime(2019, 2, 28, 9)),
+    ("not a time", None), ("", None), (None, None),
+])
+def test_times_in_the_usual_spreadsheet_forms(value: object, wanted: datetime | None) -> None:
+    assert parse_time(value) == wanted

@@ -312,7 +312,15 @@ document.getElementById("hotspots-body").addEventListener("click", (event) => {
   if (button) hotspotToCase(button);
 });
 
+// The grouping is CPU work on the server: at most every 5 minutes, or when the period changes.
+const HOTSPOT_GAP_MS = 300_000;
+let hotspotsFor = "";
+let hotspotsAt = 0;
+
 async function loadHotspots() {
+  if (hotspotsFor === periodSelect.value && Date.now() - hotspotsAt < HOTSPOT_GAP_MS) return;
+  hotspotsFor = periodSelect.value;
+  hotspotsAt = Date.now();
   try {
     const data = await api("/console/dashboard/hotspots.json?period="
       + encodeURIComponent(periodSelect.value));
