@@ -13,6 +13,7 @@ from adapters.console.vendor import vendor
 from adapters.http_api import api, is_loopback
 from adapters.open311 import open311
 from adapters.openapi import openapi_blueprint
+from adapters.public_map import public_map
 from adapters.suggest_api import suggest_api
 from bot.config import Config, ConfigError
 from bot.services import Services, build_services
@@ -51,6 +52,7 @@ def create_app(config: Config, services: Services | None = None,
         app.register_blueprint(blueprint)
     app.register_blueprint(openapi_blueprint)  # GET /api/v1/openapi.json
     app.register_blueprint(open311)  # /open311/v2: Open311 GeoReport v2
+    app.register_blueprint(public_map)  # /: the public map, no login
     guard.install(app)  # rate limits and the API's security headers
 
     stop = asyncio.Event()

@@ -17,6 +17,7 @@ from rich.table import Table
 from bot.config import Config, ConfigError
 from shell.cli.apikeys import apikeys_app
 from shell.cli.common import ConfigOpt, config_or_exit, console, err
+from shell.cli.hotspots import cli as hotspots_cli
 from shell.cli.ops import cli as ops_cli
 from shell.cli.report import cli as report_cli
 from shell.cli.telegram import telegram_app
@@ -39,6 +40,7 @@ app.add_typer(telegram_app, name="telegram")
 app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(ops_cli)  # gridbot backup / restore / doctor
+app.add_typer(hotspots_cli)  # gridbot hotspots --data FILE …
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
