@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nlp.classifier import softmax
-from nlp.normalize import clean, strip_urls
+from nlp.message_text import clean_fast, strip_urls_fast
 from nlp.topics import DEFAULT_DEPARTMENTS
 from nlp.urgency import Danger, hotlines, read_danger
 
@@ -164,7 +164,8 @@ def triage(model: TextClassifier, text: str, departments: dict[str, str] | None 
     facts = items if items is not None else parts.items
     # Cut before cleaning (cleaning only shortens): a 20,000-character letter costs no more
     # than one of twice the model's limit.
-    cleaned = strip_urls(clean(text[: model.max_chars * 2]))[: model.max_chars]
+    # clean_fast / strip_urls_fast: exactly clean / strip_urls, at a fraction of the cost.
+    cleaned = strip_urls_fast(clean_fast(text[: model.max_chars * 2]))[: model.max_chars]
     danger = read_danger(cleaned)
     scores = _Scores(model, text, cleaned)
     suggestions = _ranked(model.labels, scores.probs(model), k)

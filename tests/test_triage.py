@@ -77,6 +77,33 @@ def test_urgent_without_emergency() -> None:
     assert danger.is_urgent and not danger.is_emergency
 
 
+def test_hashed_char_ngrams_score_as_the_pipeline() -> None:
+    """The triage scorer's hashed n-gram path (nlp.char_ngrams) is the dict path, faster:
+    same features, and the pipeline's own scores (float32 coefficients: to 1e-4)."""
+    import numpy as np
+
+    from nlp.classifier import LinearTfidfScorer
+    from nlp.features import triage_pipeline
+    from training.corpus import read_seed_corpus
+
+    texts, codes = read_seed_corpus(PROJECT_ROOT / "data/seed_corpus", CATALOGUE)
+    pipe = triage_pipeline().fit(texts[:1200], codes[:1200])
+    pipe.steps[1][1].coef_ = pipe.steps[1][1].coef_.astype(np.float32)
+    scorer = LinearTfidfScorer.build(pipe)
+    assert scorer is not None and scorer.parts[0][-1] is not None, "hashed path expected"
+    plain = LinearTfidfScorer([(*p[:-1], None) for p in scorer.parts], scorer.coef_t,
+                              scorer.intercept)
+    probe = [*texts[1200:1500], "", "  ", "路灯 不亮 了！", "𠀀𠀁 traditional 燈", "ab"]
+    for text in probe:
+        (i1, v1), (i2, v2) = scorer.features(text), plain.features(text)
+        order1, order2 = np.argsort(i1), np.argsort(i2)
+        assert (i1[order1] == i2[order2]).all()
+        assert np.allclose(v1[order1], v2[order2])
+    expected = pipe.decision_function(probe)
+    fast = np.vstack([scorer.decision(t) for t in probe])
+    assert np.abs(expected - fast).max() < 1e-4
+
+
 def test_held_out_part_is_fixed_stratified_and_a_fifth() -> None:
     rows = [Labelled(r["row_id"], "", "", r["scope"], r["item"], r["topic"], False)
             for r in read_label_rows()]
