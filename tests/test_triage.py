@@ -116,6 +116,20 @@ def test_held_out_part_is_fixed_stratified_and_a_fifth() -> None:
     assert len(held) == 827  # 20% of the 4,132 by scope (the single emergency stays in training)
 
 
+def test_correcting_a_training_scope_keeps_the_held_out_part() -> None:
+    """The held-out part is frozen: moving a training row to another scope changes the
+    per-scope counts the draw depends on, but not the part."""
+    from dataclasses import replace
+
+    rows = [Labelled(r["row_id"], "", "", r["scope"], r["item"], r["topic"], False)
+            for r in read_label_rows()]
+    held = held_out_ids(rows)
+    moved = [replace(r, scope="department") if r.msg_id not in held and r.scope == "catalogue"
+             else r for r in rows]
+    assert held_out_ids(moved) == held
+    assert held_out_ids(moved, frozen=None) == held  # the default reads the frozen list
+
+
 def test_seed_only_model_triages_by_rules(model_dir: Path) -> None:
     from nlp.model_store import ModelStore
 
