@@ -16,6 +16,7 @@ from bot.grid_store import load_areas, seed_areas
 from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
 from bot.outbox import Notice, OutboxWorker, Sender
+from bot.staff import dummy_hash, use_password_cost
 from bot.storage import Database, upgrade
 from bot.teams import Teams
 from bot.timers import TimerRunner
@@ -56,6 +57,8 @@ class Services:
 
 
 async def build_services(config: Config, clock: Clock = utcnow) -> Services:
+    use_password_cost(config.console)
+    dummy_hash()  # made now, not on a server's event loop at the first unknown-user login
     db = Database(config.database_url)
     await upgrade(db.url)
     areas = await load_areas(db)

@@ -35,6 +35,17 @@ REQUIRE = os.environ.get("GRIDBOT_REQUIRE_SERVICES") == "1"
 # compare timings or rule the templates out when a test behaves oddly.
 NO_TEMPLATES = os.environ.get("GRIDBOT_TEST_NO_TEMPLATES") == "1"
 FIXTURES = Path(__file__).parent / "fixtures"
+# argon2 at its cheapest for every config the tests load (make_config, and the CLI run
+# in-process or as a subprocess, which read os.environ): a console login or `users add`
+# then hashes in microseconds instead of ~0.1–0.5 s. The shipped cost is config.toml's
+# (tests/test_config.py checks it stays strong).
+CHEAP_PASSWORDS = {
+    "GRIDBOT_CONSOLE_PASSWORD_TIME_COST": "1",
+    "GRIDBOT_CONSOLE_PASSWORD_PARALLELISM": "1",
+    "GRIDBOT_CONSOLE_PASSWORD_MEMORY_KIB": "8",
+}
+for _name, _value in CHEAP_PASSWORDS.items():
+    os.environ.setdefault(_name, _value)
 
 
 def _unavailable(what: str, exc: Exception) -> None:
@@ -103,6 +114,7 @@ def make_config(tmp_path: Path, model_dir: Path, database_url: str = "",
         "GRIDBOT_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{tmp_path}/gridbot.db",
         "GRIDBOT_REDIS_URL": redis_url,
         "GRIDBOT_NLP_MODEL_DIR": str(models),
+        **CHEAP_PASSWORDS,
         **env,
     }
     return load_config(PROJECT_ROOT / "config.toml", environ=environ)
