@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.cases import CaseDraft, ReporterRef
-from bot.config import PROJECT_ROOT, ConsoleConfig
+from bot.config import ConsoleConfig
 from bot.models import Case, Reporter, StaffAudit, TrainingExample
 from bot.services import Services, build_services
 from bot.staff import StaffError, add_user, check_login, visible_cases
 from shell.app import create_app
+from tests.gridbot_cli import gridbot
 
 PASSWORD = "s3cret-enough"
 LAMP = "季华五路18号门口路灯不亮，晚上很黑"  # → a grid in 澜石社区, 区城市管理和综合执法局
@@ -145,12 +145,10 @@ async def test_visible_cases_follows_department_and_area_scopes(services: Servic
 
 
 def test_users_cli_adds_lists_and_disables_without_echoing_secrets(tmp_path: Path) -> None:
-    gridbot = str(Path(sys.executable).parent / "gridbot")
     env = {**os.environ, "GRIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/u.db"}
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run([gridbot, "users", *args], input=stdin, capture_output=True,
-                              text=True, timeout=120, env=env, cwd=PROJECT_ROOT)
+        return gridbot("users", *args, input=stdin, env=env)  # in-process
 
     secret = "very-secret-pass"
     added = run("add", "wang", "--role", "department", "--scope", "department:佛山水业集团",
