@@ -30,6 +30,11 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE = os.environ.get("GRIDBOT_REQUIRE_SERVICES") == "1"
+# In CI (CI set, as GitHub Actions and GitLab do, or .ci/run's GRIDBOT_REQUIRE_SERVICES=1)
+# nothing a test needs may be missing; elsewhere a test whose data is absent skips.
+IN_CI = REQUIRE or os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+# The data kept outside the repository (the labelled real messages, ../shared/data/tipdm).
+SHARED_DATA = PROJECT_ROOT.parent / "shared/data"
 # GRIDBOT_TEST_NO_TEMPLATES=1: every `services` / `clocked` migrates an empty database of its
 # own (SQLite) or the one at GRIDBOT_TEST_POSTGRES_URL, as before tests/templates.py; to
 # compare timings or rule the templates out when a test behaves oddly.
@@ -46,6 +51,20 @@ CHEAP_PASSWORDS = {
 }
 for _name, _value in CHEAP_PASSWORDS.items():
     os.environ.setdefault(_name, _value)
+
+
+def needs_shared_data(*names: str) -> list[Path]:
+    """The files under ../shared/data a test reads (e.g. "tipdm/dev_raw.csv"). When one is
+    missing the test skips, saying which and where, outside CI, and fails in CI."""
+    paths = [SHARED_DATA / name for name in names]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        message = (f"needs the shared data next to the repository, not found: "
+                   f"{', '.join(missing)}")
+        if IN_CI:
+            pytest.fail(message + " (in CI these tests must run)")
+        pytest.skip(message + " (skipped outside CI; CI runs these tests)")
+    return paths
 
 
 def _unavailable(what: str, exc: Exception) -> None:
