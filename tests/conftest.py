@@ -8,12 +8,14 @@ GRIDBOT_REQUIRE_SERVICES=1 (as .ci/run sets), where they fail.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import shutil
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -108,6 +110,42 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store.use(directory.name)
     (root / "report.txt").write_text(repr(report), encoding="utf-8")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _models_unpickled_once() -> Iterator[None]:
+    """Every Services loads its model (a ~95 MB pickle, 0.1–0.4 s) on its first message;
+    the tests' model directories hard-link one model.pkl (make_config), so the file is the
+    same one almost every time. Here a load of a file already loaded (same inode, size and
+    mtime) returns a shallow copy of that model: its own threshold and max_chars (which
+    ModelHolder sets), the fitted pipeline shared, read-only, as in one server process.
+    A retrained or rewritten file is a new file and is unpickled as before."""
+    from nlp import segment
+    from nlp.classifier import MODEL_FILE, TextClassifier
+
+    unpickle = TextClassifier.load.__func__  # type: ignore[attr-defined]
+    loaded: dict[tuple[Any, ...], TextClassifier] = {}
+
+    def load(cls: type[TextClassifier], directory: Path) -> TextClassifier:
+        try:
+            st = (Path(directory) / MODEL_FILE).stat()
+        except OSError:
+            return unpickle(cls, directory)  # says what is missing
+        key = (cls, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        model = loaded.pop(key, None)
+        if model is None:
+            model = unpickle(cls, directory)
+            if len(loaded) >= 3:  # the least recently used goes (each holds ~0.3 GB)
+                loaded.pop(next(iter(loaded)))
+        else:
+            segment.add_words(model.user_words)  # as a load does: jieba is process-wide
+        loaded[key] = model  # the most recently used last
+        return copy.copy(model)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(TextClassifier, "load", classmethod(load))
+    yield
+    patch.undo()
 
 
 def _link_or_copy(src: str, dst: str) -> None:
