@@ -18,6 +18,7 @@ from bot.config import PROJECT_ROOT
 from bot.services import Services
 from shell.app import create_app
 from tests.conftest import make_config
+from tests.gridbot_cli import gridbot as cli
 
 
 async def _post(client, body: dict, headers: dict | None = None):
@@ -155,14 +156,12 @@ def test_serve_and_chat_as_a_newcomer_would(tmp_path: Path, model_dir: Path) -> 
         out = chat.stdout
         assert "案件编号" in out and "同济社区第3网格" in out, out
         number = out.split("案件编号：")[1].split()[0]
-        listed = subprocess.run([gridbot, "cases", "show", number, "--json"],
-                                capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
-                                timeout=60)
+        # What the server filed, read back by the CLI (in-process: no third interpreter).
+        listed = cli("cases", "show", number, "--json", env=env)
         assert listed.returncode == 0, listed.stderr
         view = json.loads(listed.stdout)
         assert view["number"] == number and view["status"] == "dispatched"
-        listed = subprocess.run([gridbot, "cases", "list", "--json"], capture_output=True,
-                                text=True, env=env, cwd=PROJECT_ROOT, timeout=60)
+        listed = cli("cases", "list", "--json", env=env)
         assert [c["number"] for c in json.loads(listed.stdout)] == [number]
     finally:
         server.terminate()
