@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, inspect
@@ -75,3 +76,25 @@ async def test_processes_starting_together_seed_the_grids_once(services: Service
             await other.close()
     assert sorted(won) == [False, True]
     assert len(await load_areas(services.db)) == len(areas)
+
+
+async def test_upgrade_hands_only_a_database_behind_head_to_alembic(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.storage as storage
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/behind.db"
+    await upgrade(url, "0008")
+    ran: list[str] = []
+    real = storage.upgrade_sync
+
+    def counted(u: str, revision: str = "head") -> None:
+        ran.append(revision)
+        real(u, revision)
+
+    monkeypatch.setattr(storage, "upgrade_sync", counted)
+    await upgrade(url)  # one revision behind: Alembic migrates
+    assert ran == ["head"]
+    await upgrade(url)  # at head: the version is read, Alembic is not started
+    assert ran == ["head"]
+    await upgrade(f"sqlite+aiosqlite:///{tmp_path}/new.db")  # no database yet: Alembic
+    assert ran == ["head", "head"]
