@@ -148,6 +148,41 @@ def _models_unpickled_once() -> Iterator[None]:
     patch.undo()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _gazetteers_indexed_once() -> Iterator[None]:
+    """build_services reads the gazetteer CSV and indexes its ~840 names (a third of a
+    build's time on a template copy). It is read-only once built, so every Services of a
+    run that names the same file (same path, size and mtime) gets the one index."""
+    import bot.services
+    from nlp.places import Gazetteer, Place
+
+    read = bot.services.load_gazetteer
+    indexed: dict[tuple[Any, ...], tuple[list[Place], Gazetteer]] = {}
+
+    def load_gazetteer(path: Path) -> list[Place]:
+        try:
+            st = Path(path).stat()
+        except OSError:
+            return read(path)  # says what is missing
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+        if key not in indexed:
+            places = read(path)
+            indexed[key] = (places, Gazetteer(places))
+        return indexed[key][0]
+
+    def gazetteer(places: list[Place]) -> Gazetteer:
+        for known, index in indexed.values():
+            if known is places:
+                return index
+        return Gazetteer(places)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(bot.services, "load_gazetteer", load_gazetteer)
+    patch.setattr(bot.services, "Gazetteer", gazetteer)
+    yield
+    patch.undo()
+
+
 def _link_or_copy(src: str, dst: str) -> None:
     """The pickled model (~80 MB) is written once and never changed in place: a hard link
     per test instead of a copy keeps a whole run's temporary files small. CURRENT and the
