@@ -210,12 +210,19 @@ async def test_serve_with_two_workers_gives_each_its_own_socket(services: Servic
     assert _listening_sockets(port) == 0
 
 
-def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
-    gridbot = str(Path(sys.executable).parent / "gridbot")
-    result = subprocess.run([gridbot, "serve", "--host", "0.0.0.0", "--port", "1"],
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "GRIDBOT_API_KEYS": ""})
-    assert result.returncode == 2
+def test_serve_refuses_a_public_address_without_keys(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import shell.server
+
+    def started(*_: object) -> None:  # past the check: fail here rather than serve
+        raise AssertionError("serve went on to start on 0.0.0.0 without keys")
+
+    monkeypatch.setattr(shell.server, "upgrade_sync", started)
+    monkeypatch.setattr(shell.server, "serve", started)
+    # In-process: the refusal is a config check, no server process is needed to see it.
+    result = cli("serve", "--host", "0.0.0.0", "--port", "1",
+                 env={**os.environ, "GRIDBOT_API_KEYS": ""})
+    assert result.returncode == 2, result.stderr
     assert "api.keys" in result.stderr.replace("\n", "")
 
 
