@@ -18,6 +18,7 @@ from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
 from bot.outbox import Notice, OutboxWorker, Sender
 from bot.patrol import Patrols
+from bot.staff import dummy_hash, use_password_cost
 from bot.storage import Database, upgrade
 from bot.teams import Teams
 from bot.timers import TimerRunner
@@ -60,6 +61,8 @@ class Services:
 
 
 async def build_services(config: Config, clock: Clock = utcnow) -> Services:
+    use_password_cost(config.console)
+    dummy_hash()  # made now, not on a server's event loop at the first unknown-user login
     db = Database(config.database_url)
     await upgrade(db.url)
     areas = await load_areas(db)
