@@ -55,8 +55,6 @@ def create_app(config: Config, services: Services | None = None,
     app.register_blueprint(public_map)  # /: the public map, no login
     guard.install(app)  # rate limits and the API's security headers
 
-    stop = asyncio.Event()
-
     @app.before_serving
     async def _start() -> None:
         if app.config["SERVICES"] is None:
@@ -70,12 +68,13 @@ def create_app(config: Config, services: Services | None = None,
         await channels.start_all(app.config["SERVICES"])
         if background:
             services = app.config["SERVICES"]
-            app.add_background_task(services.outbox.run_forever, stop)
-            app.add_background_task(services.timers.run_forever, stop)
+            # Quart sets shutdown_event first and then waits for background tasks: the
+            # loops finish their pass and stop, instead of being cancelled after 5 s.
+            app.add_background_task(services.outbox.run_forever, app.shutdown_event)
+            app.add_background_task(services.timers.run_forever, app.shutdown_event)
 
     @app.after_serving
     async def _stop() -> None:
-        stop.set()
         await channels.stop_all(app.config["SERVICES"])
         if app.config.get("OWNS_SERVICES"):
             await app.config["SERVICES"].close()
