@@ -83,15 +83,31 @@ class Teams:
 
     # -- group chats ------------------------------------------------------------------------
 
+    def target_scope(self, target: str) -> Scope:
+        """A grid code, street:CODE or department:NAME, checked: what a chat may bind to."""
+        scope = Scope.parse(target) if ":" in target else Scope.grid(target)
+        if scope.kind not in ("grid", "street", "department"):
+            raise TeamsError(f"'{target}' must be a grid code, street:CODE or department:NAME")
+        self.check_scope(str(scope))
+        return scope
+
+    async def bind_chat(self, target: str, channel: str, chat_id: str, now: datetime) -> str:
+        """Bind a chat directly (a WeCom group robot, by its key, from the CLI): what a
+        `/bind CODE` does in a channel that has no such command. Returns the binding."""
+        bound_to = binding_key(self.target_scope(target))
+        async with self.db.session() as session, session.begin():
+            await session.execute(delete(GroupBinding).where(
+                GroupBinding.channel == channel, GroupBinding.chat_id == chat_id))
+            session.add(GroupBinding(channel=channel, chat_id=chat_id, grid_code=bound_to,
+                                     bound_at=now))
+        return bound_to
+
     async def new_bind_code(self, target: str, now: datetime | None = None) -> str:
         """A one-time code a team types as `/bind CODE` in its group: `target` is a grid
         code, or street:CODE or department:NAME for a street's or a department's chat
         (督办 and escalations then reach them there). Kept in the database: the CLI and the
         server share it on every set-up, and restarts keep it."""
-        scope = Scope.parse(target) if ":" in target else Scope.grid(target)
-        if scope.kind not in ("grid", "street", "department"):
-            raise TeamsError(f"'{target}' must be a grid code, street:CODE or department:NAME")
-        self.check_scope(str(scope))
+        scope = self.target_scope(target)
         now = now or datetime.now(UTC)
         code = secrets.token_hex(4).upper()
         async with self.db.session() as session, session.begin():

@@ -23,6 +23,7 @@ from shell.cli.report import cli as report_cli
 from shell.cli.telegram import telegram_app
 from shell.cli.users import users_app
 from shell.cli.wechat import cli as wechat_cli
+from shell.cli.wecom import wecom_app
 
 app = typer.Typer(help="gridbot: grid-based city management bot (网格化城市管理)",
                   no_args_is_help=True, add_completion=False)
@@ -39,6 +40,7 @@ app.add_typer(report_cli)  # gridbot report --month 2026-11 --out FILE.pdf|html
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(wecom_app, name="wecom")
 app.add_typer(ops_cli)  # gridbot backup / restore / doctor
 app.add_typer(hotspots_cli)  # gridbot hotspots --data FILE …
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
