@@ -210,6 +210,28 @@ class CaseLifecycle:
                                 now, tell_reporter=False)
         return case
 
+    async def record_callback(self, number: str, actor: str, reached: bool,
+                              score: int | None = None, note: str = "") -> Case:
+        """回访: staff called the reporter back after closure. Reached, with a 1–5 score, it
+        is kept as a rating of this closure (source callback) and counts in satisfaction as
+        a chat rating does — the first rating of each closure counts, whichever came
+        first. Not reached, or no score: recorded on the timeline only."""
+        if score is not None and not 1 <= score <= 5:
+            raise ValueError("a rating is 1 to 5")
+
+        async def work(session: AsyncSession, case: Case, now: datetime) -> None:
+            if case.status != Status.CLOSED:
+                raise RatingRefused(case.status)
+            if reached and score is not None:
+                if await self._rated(session, case, "callback"):
+                    raise RatingRefused(case.status)  # one 回访 result per closure
+                self._keep_rating(session, case, score, note, "callback", now)
+            add_event(session, case, actor, "callback", None, None, now, t(
+                "event.callback_reached" if reached else "event.callback_missed",
+                score=score if score is not None else "-", note=note or "-"))
+
+        return await self.locked(number, work)
+
     @staticmethod
     async def _rated(session: AsyncSession, case: Case, source: str) -> bool:
         """Whether this closure of the case has a rating from `source` already."""
