@@ -10,9 +10,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+import shapely
 from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform
 from sqlalchemy import Integer, and_, func, select
 from sqlalchemy.orm import selectinload
 
@@ -51,15 +52,15 @@ def track_figures(points: list[tuple[float, float]], grid: BaseGeometry,
     left = any(not grid.covers(Point(lon, lat)) for lat, lon in points)
     # Metres on a local plane around the grid: plenty precise over a grid's few hundred m.
     lat0 = grid.centroid.y
-    kx, ky = 111_320 * math.cos(math.radians(lat0)), 110_540
+    scale = np.array([111_320 * math.cos(math.radians(lat0)), 110_540])
 
-    def to_metres(x: float, y: float, z: float | None = None) -> tuple[float, float]:
-        return x * kx, y * ky
+    def to_metres(coords: np.ndarray) -> np.ndarray:
+        return coords * scale
 
-    area = transform(to_metres, grid)
+    area = shapely.transform(grid, to_metres)
     path = (Point(points[0][1], points[0][0]) if len(points) == 1
             else LineString([(lon, lat) for lat, lon in points]))
-    seen = transform(to_metres, path).buffer(reach_m)
+    seen = shapely.transform(path, to_metres).buffer(reach_m)
     share = area.intersection(seen).area / area.area if area.area > 0 else 0.0
     return TrackFigures(round(distance, 1), round(min(share, 1.0), 4), left)
 
