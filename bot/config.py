@@ -208,6 +208,14 @@ class WecomConfig(_Section):
     webhook_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 
 
+class AlertsConfig(_Section):
+    """Area alerts (「关注 东华里」): the daily note's reach and hour (local time)."""
+
+    radius_m: float = Field(500.0, gt=0, le=5000)
+    hour: int = Field(18, ge=0, le=23)
+    max_per_person: int = Field(5, ge=1, le=50)
+
+
 class LimitsConfig(_Section):
     """Inbound rate limits, counted in Redis so they hold across server processes."""
     per_user_per_minute: int = Field(60, ge=1)  # chat turns and API posts of one user
@@ -256,6 +264,7 @@ class Config(_Section):
     wecom: WecomConfig = WecomConfig()
     console: ConsoleConfig = ConsoleConfig()
     limits: LimitsConfig = LimitsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     # Where relative paths in this config are resolved from (the config file's folder).
     base_dir: Path = PROJECT_ROOT
     source_file: Path | None = None

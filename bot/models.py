@@ -269,6 +269,23 @@ class PatrolPoint(Base):
     lon: Mapped[float] = mapped_column(Float)
 
 
+class AreaFollow(Base):
+    """A person following an area (「关注 东华里」): a short daily note of the cases filed and
+    closed within `radius_m` of the place. Who follows is a reporter row, so no channel
+    identity is stored here or in the notes' outbox rows."""
+
+    __tablename__ = "area_follows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("reporters.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    place: Mapped[str] = mapped_column(String(100))  # the place's name, as found
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    noted_until: Mapped[datetime] = mapped_column(UTCDateTime)  # cases after this are news
+
+
 class ContactWindow(Base):
     """When a person last wrote on a channel: WeChat lets an account message them freely for
     48 hours after. In the database because a restart must not close every window."""

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from bot import changes, kv
 from bot.actions import WorkerActions
+from bot.alerts import AreaAlerts
 from bot.cases import CaseService, Clock, utcnow
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
@@ -44,6 +45,7 @@ class Services:
     teams: Teams
     contacts: ContactWindows
     patrols: Patrols
+    alerts: AreaAlerts
     actions: WorkerActions
     outbox: OutboxWorker
     timers: TimerRunner
@@ -85,6 +87,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         config.cases.district_default, *config.cases.district_departments.values()}
     teams = Teams(db, grids, redis, frozenset(departments))
     cases = CaseService(db, catalogue, grids, calendar, config.cases, teams, clock)
+    locator = Locator(grids, gazetteer)
     # Channels whose notices are read where they are stored: the HTTP API (GET
     # /api/v1/updates), Open311 (GeoReport v2 has no push: clients poll GET requests) and the
     # console (staff see urge notices in the case timeline). The outbox row is the delivery.
@@ -97,7 +100,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         catalogue=catalogue,
         grids=grids,
         gazetteer=gazetteer,
-        locator=Locator(grids, gazetteer),
+        locator=locator,
         models=ModelHolder(store, config.nlp.confidence_threshold,
                            max_chars=config.nlp.max_text_chars),
         cases=cases,
@@ -106,6 +109,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         teams=teams,
         contacts=ContactWindows(db),
         patrols=Patrols(db, grids),
+        alerts=AreaAlerts(cases, locator, config.alerts),
         actions=WorkerActions(cases, teams),
         outbox=OutboxWorker(db, senders, clock),
         timers=TimerRunner(cases, clock),

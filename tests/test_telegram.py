@@ -1016,3 +1016,39 @@ async def test_a_patrol_with_a_live_track_a_find_and_its_on_the_spot_close(
     assert row["worker"] == "李静平" and row["patrols"] == 1 and row["km"] == 0.44
     assert row["found_on_patrol"] == 1 and row["on_the_spot"] == 1
     assert row["coverage"] == round(patrol.covered_share, 4)
+
+
+async def test_an_area_alert_reaches_a_telegram_user(tg_clocked: Telegram,
+                                                     clock: FakeClock) -> None:
+    """「关注 祖庙」: at the note hour the follower gets one short note of the cases filed and
+    closed near the place — item names and counts, never anyone's words — and 「取消关注」
+    stops it."""
+    from bot.cases.drafts import CaseDraft as Draft
+
+    tg, s = tg_clocked, tg_clocked.services
+    follower = 6101
+    assert "没有找到" in await tg.say(private_text("关注 火星基地", user=follower), follower)
+    reply = await tg.say(private_text("关注 祖庙", user=follower), follower)
+    assert "已关注「祖庙」" in reply and "18 点" in reply
+    # 祖庙 is at 23.0345, 113.1115 (data/demo/gazetteer.csv); GRID is ~1.5 km away.
+    clock.advance(minutes=30)
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    grid = s.locator.from_point(23.0345, 113.1115).spot.grid.code
+    near = await s.cases.file(Draft(text="祖庙门口堆了垃圾，电话13800138000", item_code=code,
+                                    grid_code=grid, lat=23.0347, lon=113.1117),
+                              ReporterRef("http", "someone"))
+    far = await s.cases.file(Draft(text="很远的地方", item_code=code, grid_code=GRID,
+                                   lat=DEMO_POINT[0], lon=DEMO_POINT[1]),
+                             ReporterRef("http", "someone-else"))
+    assert near.case.number != far.case.number
+    assert await s.alerts.send_due() == 0  # 09:00: not yet the hour
+    clock.now = clock.now.replace(hour=10, minute=5)  # 18:05 in Foshan (UTC+8)
+    assert await s.alerts.send_due() == 1
+    assert await s.alerts.send_due() == 0  # once a day
+    await tg.deliver()
+    [note] = tg.api.texts_to(follower)[-1:]
+    assert "关注区域简报" in note and "新立案 1 件" in note
+    assert "13800138000" not in note and "垃圾，电话" not in note
+    assert "已取消" in await tg.say(private_text("取消关注", user=follower), follower)
+    clock.now += timedelta(days=1)
+    assert await s.alerts.send_due() == 0

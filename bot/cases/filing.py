@@ -269,6 +269,12 @@ class CaseFiling:
                                   created_at=now))
         case.updated_at = now
 
+    async def reporter_id_for(self, session: AsyncSession, ref: ReporterRef,
+                              now: datetime) -> int:
+        """The person's reporter row id (made on first use): how outbox rows and follows
+        name them without holding their channel identity."""
+        return await self._reporter_id(session, ref, now)
+
     async def _reporter_id(self, session: AsyncSession, ref: ReporterRef,
                            now: datetime) -> int:
         """The reporter's row id, created on their first report. A plain read for people
