@@ -260,9 +260,13 @@ class TelegramChannel:
         app.add_handler(CommandHandler("unbind", self.on_unbind, filters=groups))
         app.add_handler(CommandHandler("cases", self.on_group_cases, filters=groups))
         app.add_handler(CommandHandler(["help", "start"], self.on_group_help, filters=groups))
-        # Edited messages are left alone: the dialog has moved on since.
+        # Edited messages are left alone (the dialog has moved on since), but for a live
+        # location's updates: a worker's patrol track.
         app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE,
                                        self.on_private))
+        app.add_handler(MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE & filters.LOCATION,
+            self.on_live_location))
         app.add_handler(MessageHandler(groups & (filters.TEXT | filters.PHOTO),
                                        self.on_group_message))
         app.add_error_handler(self.on_error)
@@ -291,8 +295,23 @@ class TelegramChannel:
                              text=_command_text(message.text or message.caption or ""),
                              location=location, media=media,
                              message_id=str(message.message_id),
-                             language=language_of_user(user))
+                             language=language_of_user(user),
+                             live="start" if message.location and message.location.live_period
+                             else "")
         await self._converse(message.chat_id, msg)
+
+    async def on_live_location(self, update: Update,
+                               context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A live location moved: the next point of the sender's patrol (silent)."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or message.location is None:
+            return
+        msg = InboundMessage(CHANNEL, str(user.id),
+                             location=Location(message.location.latitude,
+                                               message.location.longitude, "wgs84"),
+                             message_id=f"live:{message.message_id}:{update.update_id}",
+                             language=language_of_user(user), live="update")
+        await handle(msg, self.services)
 
     async def _converse(self, chat_id: int, msg: InboundMessage) -> None:
         # Pushes are rendered later, without the person's message: keep their language.
@@ -468,12 +487,16 @@ class TelegramChannel:
             await message.reply_text(t("team.bind_usage", language))
             return
         s = self.services
-        grid_code = await s.teams.bind(context.args[0], CHANNEL, str(message.chat_id),
-                                       s.cases.clock())
-        if grid_code is None:
+        bound = await s.teams.bind(context.args[0], CHANNEL, str(message.chat_id),
+                                   s.cases.clock())
+        if bound is None:
             await message.reply_text(t("team.bind_failed", language))
             return
-        await message.reply_text(t("team.bound", language, grid=self._grid_name(grid_code)))
+        if ":" in bound:  # street:CODE / department:NAME: a street's or department's chat
+            await message.reply_text(t("team.bound_office", language,
+                                       name=s.cases.assignee_label(bound)))
+            return
+        await message.reply_text(t("team.bound", language, grid=self._grid_name(bound)))
 
     async def on_unbind(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user

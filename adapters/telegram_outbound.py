@@ -19,6 +19,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Message
@@ -141,7 +142,7 @@ class TelegramSender:
         number = str(notice.payload.get("case", ""))
         status = str(notice.payload.get("status", ""))
         language = await language_of(self.redis, notice.recipient)
-        text = _translated(notice.text, number, status, language)
+        text = _translated(notice.text, number, status, language, notice.payload.get("say"))
         markup = None
         if status == Status.CLOSED and number:
             markup = keyboard(rating_buttons(number, language))
@@ -276,12 +277,16 @@ def _chat_id(recipient: str) -> int:
         raise PermanentDeliveryError(f"not a Telegram chat id: {recipient!r}") from None
 
 
-def _translated(text: str, number: str, status: str, language: str) -> str:
+def _translated(text: str, number: str, status: str, language: str,
+                say: dict[str, Any] | None = None) -> str:
     """The core writes status updates in the default language; for someone who reads
-    another, render the same catalogue entry in theirs. Texts we do not recognise pass
-    through unchanged."""
+    another, render the same catalogue entry in theirs (its key and values travel in the
+    payload). Texts we do not recognise pass through unchanged."""
     if language == DEFAULT_LANGUAGE or not number or not status:
         return text
+    if say and isinstance(say.get("values"), dict):
+        return t(str(say["key"]), language, **say["values"],
+                 status=t(f"status.{status}", language))
     key = "citizen.closed_rate" if status == Status.CLOSED else "citizen.status_changed"
     if text != t(key, number=number, status=t(f"status.{status}")):
         return text

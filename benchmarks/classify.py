@@ -327,7 +327,7 @@ def _flat_baseline(train_rows: list, held: list, seed_x: list[str], seed_y: list
 def run_catalogue(data_dir: Path, folds: int) -> tuple[list[CatalogueResult], dict, str]:
     from bot.catalogue import load_catalogue
     from nlp.places import Gazetteer, load_gazetteer
-    from nlp.triage import TOPICS
+    from nlp.topics import TOPICS
     from training.catalogue_model import train_catalogue_model
     from training.corpus import read_seed_corpus
     from training.labels import read_dev_topics, read_labelled

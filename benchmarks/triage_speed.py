@@ -1,7 +1,9 @@
 """Triage speed of the current model (var/models), one message at a time, on the held-out real
 messages (training.labels.split): scope, topic, urgency and the item ranking, CPU time.
 
-    taskset -c 0 .venv/bin/python benchmarks/triage_speed.py
+    taskset -c 0 .venv/bin/python benchmarks/triage_speed.py [--model DIR]
+
+`--model DIR`: a saved model directory instead of var/models' current one.
 
 The baseline is issue 17's target, 1,000 messages/s one by one on one core; benchmarks/
 classify.py --catalogue measures the same beside the seed-only model and TF-IDF + LinearSVC
@@ -21,7 +23,9 @@ from training.labels import find_real_data, read_labelled, split
 
 TARGET = 1000
 ROOT = Path(__file__).resolve().parents[1]
-model = TextClassifier.load(ModelStore(ROOT / "var/models").current_dir())
+args = sys.argv[1:]
+chosen = Path(args[args.index("--model") + 1]) if "--model" in args else None
+model = TextClassifier.load(chosen or ModelStore(ROOT / "var/models").current_dir())
 _, held = split(read_labelled(find_real_data()))
 texts = [r.text for r in held]
 for text in texts[-30:]:  # warm up

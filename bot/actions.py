@@ -91,6 +91,11 @@ class WorkerActions:
             if on_spot and not (case.handling_level == "grid"
                                 and worker.scope == f"grid:{case.grid_code}"):
                 raise ActionRefused("accept_first", number=case.number)
+            if on_spot and case.source == "patrol" and not (
+                    media and any(m.added_by == "citizen" for m in await self._media(session,
+                                                                                     case))):
+                # 即办 of one's own find counts only with the photo before and after.
+                raise ActionRefused("on_spot_photos", number=case.number)
             for ref in media or []:
                 session.add(CaseMedia(case_id=case.id, kind="photo", ref=ref,
                                       added_by=actor_of(worker), created_at=now))
@@ -101,6 +106,11 @@ class WorkerActions:
                                   note or t("event.resolved"), now)
 
         return await self._act(number, worker, ACTIONS["resolve"].allowed, work)
+
+    @staticmethod
+    async def _media(session: AsyncSession, case: Case) -> list[CaseMedia]:
+        return list((await session.execute(
+            select(CaseMedia).where(CaseMedia.case_id == case.id))).scalars())
 
     async def give_back(self, number: str, worker: Worker | None, reason: str) -> Case:
         """退回: not ours (wrong place or matter); the level above dispatches it again."""

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from nlp.topics import DEFAULT_DEPARTMENTS
 
@@ -208,6 +208,14 @@ class WecomConfig(_Section):
     webhook_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 
 
+class AlertsConfig(_Section):
+    """Area alerts (「关注 东华里」): the daily note's reach and hour (local time)."""
+
+    radius_m: float = Field(500.0, gt=0, le=5000)
+    hour: int = Field(18, ge=0, le=23)
+    max_per_person: int = Field(5, ge=1, le=50)
+
+
 class LimitsConfig(_Section):
     """Inbound rate limits, counted in Redis so they hold across server processes."""
     per_user_per_minute: int = Field(60, ge=1)  # chat turns and API posts of one user
@@ -224,6 +232,20 @@ class ConsoleConfig(_Section):
     login_hash_workers: int = Field(2, ge=1, le=16)  # password checks at once (threads)
     login_queue: int = Field(8, ge=0)  # checks allowed to wait; beyond that: "too many"
     map_tiles: str = ""  # URL template for map tiles; empty = draw the grid GeoJSON only
+    # argon2id cost of new password hashes (argon2-cffi's RFC 9106 low-memory profile by
+    # default). Lower only where hashing speed matters more than guessing cost: the test
+    # suite sets 1 / 8 / 1. A login with a hash of other parameters rehashes it.
+    password_time_cost: int = Field(3, ge=1)  # passes over the memory
+    password_parallelism: int = Field(4, ge=1, le=16)  # lanes (threads) per hash
+    password_memory_kib: int = Field(65536, ge=8)  # memory per hash, KiB
+
+    @field_validator("password_memory_kib")
+    @classmethod
+    def _memory_for_lanes(cls, value: int, info: ValidationInfo) -> int:
+        lanes = info.data.get("password_parallelism", 1)
+        if value < 8 * lanes:  # argon2 needs 8 KiB per lane
+            raise ValueError(f"at least 8 KiB per lane (password_parallelism {lanes})")
+        return value
 
 
 class MediaConfig(_Section):
@@ -255,6 +277,7 @@ class Config(_Section):
     wecom: WecomConfig = WecomConfig()
     console: ConsoleConfig = ConsoleConfig()
     limits: LimitsConfig = LimitsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     media: MediaConfig = MediaConfig()
     # Where relative paths in this config are resolved from (the config file's folder).
     base_dir: Path = PROJECT_ROOT

@@ -23,6 +23,10 @@ class InboundMessage:
     media: list[str] = field(default_factory=list)  # channel media references (photos)
     message_id: str = ""
     language: str = "zh"
+    # A live location (Telegram's shared position): "start" when it is first shared,
+    # "update" as it moves. A worker's is their patrol's track; a citizen's first one is a
+    # pin like any other, its updates are ignored.
+    live: str = ""
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,9 @@ class Case(Base):
     lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     grid_code: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(32))
+    # Who found it: citizen (a complaint), patrol (a grid worker on patrol, 巡查), hotline
+    # (12345, typed in by an operator).
+    source: Mapped[str] = mapped_column(String(16), default="citizen")
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("reporters.id"), nullable=True)
     classifier_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -238,6 +241,49 @@ class CaseRating(Base):
     score: Mapped[int] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(16))  # chat | callback (回访)
+
+
+class Patrol(Base):
+    """A grid worker's patrol (巡查): started and ended in chat, its track from the
+    locations they share. Distance, coverage of the grid and leaving it are worked out when
+    it ends. A worker's positions are never public."""
+
+    __tablename__ = "patrols"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id"), index=True)
+    grid_code: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    distance_m: Mapped[float] = mapped_column(Float, default=0.0)
+    covered_share: Mapped[float] = mapped_column(Float, default=0.0)
+    left_grid: Mapped[bool] = mapped_column(Boolean, default=False)
+    points: Mapped[list[PatrolPoint]] = relationship(order_by="PatrolPoint.at")
+
+
+class PatrolPoint(Base):
+    __tablename__ = "patrol_points"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrols.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lat: Mapped[float] = mapped_column(Float)  # WGS-84
+    lon: Mapped[float] = mapped_column(Float)
+
+
+class AreaFollow(Base):
+    """A person following an area (「关注 东华里」): a short daily note of the cases filed and
+    closed within `radius_m` of the place. Who follows is a reporter row, so no channel
+    identity is stored here or in the notes' outbox rows."""
+
+    __tablename__ = "area_follows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("reporters.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    place: Mapped[str] = mapped_column(String(100))  # the place's name, as found
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    noted_until: Mapped[datetime] = mapped_column(UTCDateTime)  # cases after this are news
 
 
 class ContactWindow(Base):

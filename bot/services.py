@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from bot import changes, kv
 from bot.actions import WorkerActions
+from bot.alerts import AreaAlerts
 from bot.cases import CaseService, Clock, utcnow
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
@@ -17,6 +18,8 @@ from bot.grid_store import load_areas, seed_areas
 from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
 from bot.outbox import Notice, OutboxWorker, Sender
+from bot.patrol import Patrols
+from bot.staff import dummy_hash, use_password_cost
 from bot.storage import Database, upgrade
 from bot.teams import Teams
 from bot.timers import TimerRunner
@@ -41,6 +44,8 @@ class Services:
     dedupe: kv.Deduper
     teams: Teams
     contacts: ContactWindows
+    patrols: Patrols
+    alerts: AreaAlerts
     actions: WorkerActions
     outbox: OutboxWorker
     timers: TimerRunner
@@ -58,6 +63,8 @@ class Services:
 
 
 async def build_services(config: Config, clock: Clock = utcnow) -> Services:
+    use_password_cost(config.console)
+    dummy_hash()  # made now, not on a server's event loop at the first unknown-user login
     db = Database(config.database_url)
     await upgrade(db.url)
     areas = await load_areas(db)
@@ -80,6 +87,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         config.cases.district_default, *config.cases.district_departments.values()}
     teams = Teams(db, grids, redis, frozenset(departments))
     cases = CaseService(db, catalogue, grids, calendar, config.cases, teams, clock)
+    locator = Locator(grids, gazetteer)
     # Channels whose notices are read where they are stored: the HTTP API (GET
     # /api/v1/updates), Open311 (GeoReport v2 has no push: clients poll GET requests) and the
     # console (staff see urge notices in the case timeline). The outbox row is the delivery.
@@ -92,7 +100,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         catalogue=catalogue,
         grids=grids,
         gazetteer=gazetteer,
-        locator=Locator(grids, gazetteer),
+        locator=locator,
         models=ModelHolder(store, config.nlp.confidence_threshold,
                            max_chars=config.nlp.max_text_chars),
         cases=cases,
@@ -100,6 +108,8 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         dedupe=kv.Deduper(redis, config.redis.dedupe_ttl_s),
         teams=teams,
         contacts=ContactWindows(db),
+        patrols=Patrols(db, grids),
+        alerts=AreaAlerts(cases, locator, config.alerts),
         actions=WorkerActions(cases, teams),
         outbox=OutboxWorker(db, senders, clock),
         timers=TimerRunner(cases, clock),

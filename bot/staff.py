@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.exc import IntegrityError
 
+from bot.config import ConsoleConfig
 from bot.grids import GridMap
 from bot.models import Case, StaffUser, Worker
 from bot.scope import AREA_KINDS, Scope
@@ -28,10 +29,35 @@ PHONE_ROLES = ("operator", "supervisor")
 USERNAME_MAX = 64
 PASSWORD_MIN = 8
 
+# The process's hasher: argon2-cffi's defaults (config [console] password_* has the same)
+# until use_password_cost sets the configured cost (build_services and `gridbot users` do).
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so a miss costs as much as a wrong password
-# and response times do not tell which usernames exist.
-_DUMMY_HASH = _hasher.hash("gridbot-no-such-user")
+_dummy_hash = ""
+
+
+def use_password_cost(console: ConsoleConfig) -> None:
+    """Hash new passwords (and the unknown-user stand-in) at the configured argon2 cost."""
+    global _hasher, _dummy_hash
+    wanted = (console.password_time_cost, console.password_memory_kib,
+              console.password_parallelism)
+    if wanted != (_hasher.time_cost, _hasher.memory_cost, _hasher.parallelism):
+        _hasher = PasswordHasher(time_cost=wanted[0], memory_cost=wanted[1],
+                                 parallelism=wanted[2])
+        _dummy_hash = ""
+
+
+def dummy_hash() -> str:
+    """Verified against when the username is unknown, so a miss costs as much as a wrong
+    password and response times do not tell which usernames exist."""
+    global _dummy_hash
+    if not _dummy_hash:
+        _dummy_hash = _hasher.hash("gridbot-no-such-user")
+    return _dummy_hash
+
+
+def needs_rehash(stored: str) -> bool:
+    """The hash was made with other parameters than the configured ones."""
+    return _hasher.check_needs_rehash(stored)
 
 
 class Account(Protocol):
@@ -118,11 +144,11 @@ async def check_login(db: Database, username: str, password: str) -> StaffUser |
         user = (await session.execute(
             select(StaffUser).where(StaffUser.username == username.strip()))).scalar()
         if user is None or not user.active:
-            _verify(_DUMMY_HASH, password)
+            _verify(dummy_hash(), password)
             return None
         if not _verify(user.password_hash, password):
             return None
-        if _hasher.check_needs_rehash(user.password_hash):
+        if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         user.last_login_at = datetime.now(UTC)
     return user

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -35,7 +38,36 @@ def upgrade_sync(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+@functools.cache
+def _heads() -> frozenset[str]:
+    """The migrations' head revisions (read from the version files once per process)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config("")).get_heads())
+
+
+async def _applied(url: str) -> frozenset[str] | None:
+    """The revisions the database records, or None when it cannot say (no database file, no
+    version table, not reachable: the upgrade then runs and reports what is wrong)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if not path or path == ":memory:" or not Path(path).is_file():
+            return None
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            return frozenset(row[0] for row in rows)
+    except Exception:  # any failure: Alembic does the real work and says what is wrong
+        return None
+    finally:
+        await engine.dispose()
+
+
 async def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema to `revision`. A database already at head is only read (one query),
+    not handed to Alembic, whose start-up (config, version files, its own engine and event
+    loop) every server and CLI start would otherwise pay for nothing."""
+    if revision == "head" and await _applied(url) == _heads():
+        return
     await asyncio.to_thread(upgrade_sync, url, revision)
 
 

@@ -83,22 +83,42 @@ class Teams:
 
     # -- group chats ------------------------------------------------------------------------
 
-    async def new_bind_code(self, grid_code: str, now: datetime | None = None) -> str:
-        """A one-time code a grid leader types as `/bind CODE` in the team's group. Kept in
-        the database: the CLI and the server share it on every set-up, restarts keep it."""
-        area = self.grids.get(grid_code)
-        if area is None or area.level != "grid":
-            raise TeamsError(f"no grid with code {grid_code}")
+    def target_scope(self, target: str) -> Scope:
+        """A grid code, street:CODE or department:NAME, checked: what a chat may bind to."""
+        scope = Scope.parse(target) if ":" in target else Scope.grid(target)
+        if scope.kind not in ("grid", "street", "department"):
+            raise TeamsError(f"'{target}' must be a grid code, street:CODE or department:NAME")
+        self.check_scope(str(scope))
+        return scope
+
+    async def bind_chat(self, target: str, channel: str, chat_id: str, now: datetime) -> str:
+        """Bind a chat directly (a WeCom group robot, by its key, from the CLI): what a
+        `/bind CODE` does in a channel that has no such command. Returns the binding."""
+        bound_to = binding_key(self.target_scope(target))
+        async with self.db.session() as session, session.begin():
+            await session.execute(delete(GroupBinding).where(
+                GroupBinding.channel == channel, GroupBinding.chat_id == chat_id))
+            session.add(GroupBinding(channel=channel, chat_id=chat_id, grid_code=bound_to,
+                                     bound_at=now))
+        return bound_to
+
+    async def new_bind_code(self, target: str, now: datetime | None = None) -> str:
+        """A one-time code a team types as `/bind CODE` in its group: `target` is a grid
+        code, or street:CODE or department:NAME for a street's or a department's chat
+        (督办 and escalations then reach them there). Kept in the database: the CLI and the
+        server share it on every set-up, and restarts keep it."""
+        scope = self.target_scope(target)
         now = now or datetime.now(UTC)
         code = secrets.token_hex(4).upper()
         async with self.db.session() as session, session.begin():
             await session.execute(delete(BindCode).where(BindCode.expires_at < now))
-            session.add(BindCode(code=code, scope=str(Scope.grid(grid_code)),
+            session.add(BindCode(code=code, scope=str(scope),
                                  expires_at=now + timedelta(seconds=BIND_CODE_TTL_S)))
         return code
 
     async def bind(self, code: str, channel: str, chat_id: str, now: datetime) -> str | None:
-        """Bind the chat to the code's grid; the code works once. Returns the grid code."""
+        """Bind the chat to the code's grid, street or department; the code works once.
+        Returns what it was bound to: the grid code, or street:CODE / department:NAME."""
         async with self.db.session() as session, session.begin():
             # DELETE … RETURNING takes the code once even when two chats try it at once.
             taken = (await session.execute(
@@ -107,12 +127,12 @@ class Teams:
                 .returning(BindCode.scope))).scalar()
             if taken is None:
                 return None
-            grid_code = Scope.parse(taken).ref
+            bound_to = binding_key(Scope.parse(taken))
             await session.execute(delete(GroupBinding).where(
                 GroupBinding.channel == channel, GroupBinding.chat_id == chat_id))
-            session.add(GroupBinding(channel=channel, chat_id=chat_id, grid_code=grid_code,
+            session.add(GroupBinding(channel=channel, chat_id=chat_id, grid_code=bound_to,
                                      bound_at=now))
-        return grid_code
+        return bound_to
 
     async def unbind(self, channel: str, chat_id: str) -> bool:
         async with self.db.session() as session, session.begin():
@@ -127,9 +147,19 @@ class Teams:
             bound = (await session.execute(select(GroupBinding.grid_code).where(
                 GroupBinding.channel == channel, GroupBinding.chat_id == chat_id))).scalar()
         if bound:
-            return bound
+            return bound if ":" not in bound else None  # a street's or department's chat
         wanted = f"{channel}:{chat_id}"
         return next((g.code for g in self.grids.grids if g.group_chat == wanted), None)
+
+    async def room_of(self, session: AsyncSession, scope: Scope) -> tuple[str, str] | None:
+        """(channel, chat id) of the chat bound to a grid, street or department, if any."""
+        if scope.kind == "grid":
+            return await self.group_of(session, scope.ref)
+        bound = (await session.execute(
+            select(GroupBinding.channel, GroupBinding.chat_id)
+            .where(GroupBinding.grid_code == binding_key(scope))
+            .order_by(GroupBinding.id.desc()))).first()
+        return (bound[0], bound[1]) if bound is not None else None
 
     async def group_of(self, session: AsyncSession, grid_code: str) -> tuple[str, str] | None:
         """(channel, chat id) of the grid's team room: a binding made in chat wins over the
@@ -145,3 +175,9 @@ class Teams:
             return None
         channel, _, chat = area.group_chat.partition(":")
         return channel, chat
+
+
+def binding_key(scope: Scope) -> str:
+    """group_bindings.grid_code: a grid's code (as it always was), or the whole scope for a
+    street's or department's chat — never equal to a grid code, which has no colon."""
+    return scope.ref if scope.kind == "grid" else str(scope)

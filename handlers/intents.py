@@ -76,20 +76,25 @@ def status_query(text: str) -> str | None:
     return found.group(1) if found else None
 
 
-_RATE = re.compile(r"^(?:评价|评分|/rate)\s*(.*)$")
+_RATE = re.compile(r"^(?:评价|评分|/rate)\s*(.*)$", re.DOTALL)
+# After the case number: the score, then what the person says about it (optional).
+_SCORE = re.compile(r"^\s*([1-5])\s*分?(?:[\s，,。:：]+(.*))?$", re.DOTALL)
 
 
-def rating(text: str) -> tuple[str, int] | str | None:
-    """'评价 20261122-0001 5' → (number, 5); '评价' with anything unusable → ''; else None."""
+def rating(text: str) -> tuple[str, int, str] | str | None:
+    """'评价 20261122-0001 5 修得很快' → (number, 5, '修得很快'); the comment is optional;
+    '评价' with anything unusable → ''; else None."""
     match = _RATE.match(text.strip())
     if not match:
         return None
-    rest = match.group(1).upper()
-    number = CASE_NUMBER.search(rest)
-    score = re.search(r"(?<![\d-])([1-5])\s*分?$", rest)
-    if not number or not score:
+    rest = match.group(1)
+    number = CASE_NUMBER.search(rest.upper())
+    if not number:
         return ""
-    return number.group(1), int(score.group(1))
+    scored = _SCORE.match(rest[number.end():])
+    if not scored:
+        return ""
+    return number.group(1), int(scored.group(1)), (scored.group(2) or "").strip()
 
 
 def choice(text: str) -> int | None:

@@ -44,12 +44,14 @@ async def show(msg: InboundMessage, number: str, s: Services) -> Outcome:
     return Outcome([Reply("\n".join(lines))], s.cases.public_view(case))
 
 
-async def rate(msg: InboundMessage, parsed: tuple[str, int] | str, s: Services) -> Outcome:
+async def rate(msg: InboundMessage, parsed: tuple[str, int, str] | str,
+               s: Services) -> Outcome:
     if isinstance(parsed, str):  # 评价 without a usable number and score
         return Outcome([Reply(t("rate.ask"))])
-    number, score = parsed
+    number, score, comment = parsed
     try:
-        case = await s.cases.rate(number, ReporterRef(msg.channel, msg.user), score)
+        case = await s.cases.rate(number, ReporterRef(msg.channel, msg.user), score,
+                                  comment)
     except CaseNotFound:
         return Outcome([Reply(t("cases.not_found", number=number))])
     except RatingRefused:

@@ -241,6 +241,8 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
             return await _apply_location(located, msg.text.strip(), state, s)
         return Outcome([Reply(t("report.confirm_again"))])
     spot = state["spot"]
+    # A registered grid worker reporting what they found is on patrol (巡查), not a citizen.
+    worker = await s.teams.worker(msg.channel, msg.user)
     draft = CaseDraft(
         text=state["text"], item_code=state["item"], grid_code=spot["grid"],
         lat=spot["lat"], lon=spot["lon"], address=spot["address"],
@@ -248,6 +250,7 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
         confidence=state.get("confidence"), urgent=bool(state.get("urgent")),
         report_key=report_key(msg.channel, msg.user,
                               state.get("draft_id") or msg.message_id or uuid.uuid4().hex),
+        source="patrol" if worker is not None else "citizen",
     )
     try:
         filing = await s.cases.file(draft, ReporterRef(msg.channel, msg.user))
@@ -274,4 +277,6 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
     ))]
     if case.urgent:
         replies.append(Reply(t("report.filed_urgent")))
+    if case.source == "patrol":  # the worker may close it on the spot (即办)
+        replies.append(Reply(t("patrol.on_spot_hint", number=case.number)))
     return Outcome(replies, s.cases.public_view(case, with_timeline=False))

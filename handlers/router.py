@@ -8,7 +8,7 @@ from typing import cast
 from bot.cases import MAX_MEDIA_REF
 from bot.messages import InboundMessage, Outcome, Reply
 from bot.services import Services
-from handlers import intents, my_cases, report, team
+from handlers import alerts, intents, my_cases, patrol, report, team
 from handlers.lang import language, t
 from handlers.steps import Draft, Step, clear, step_of
 from nlp.normalize import has_chinese, prepare
@@ -51,7 +51,11 @@ async def _route(msg: InboundMessage, state: Draft, s: Services) -> Outcome:
         if not msg.text and msg.location is None:
             return Outcome([Reply(t("photo_received" if step else "photo_first"))])
     text = msg.text
-    if text and (done := await team.from_worker(msg, s)) is not None:
+    if (text or msg.live) and (walked := await patrol.from_worker(msg, s)) is not None:
+        return walked
+    if msg.live == "update":
+        return Outcome([])  # a citizen's live location moving: its first position counted
+    if text and (done := await team.from_worker(msg, s, state)) is not None:
         return done
     if text:
         if intents.is_cancel(text):
@@ -62,6 +66,8 @@ async def _route(msg: InboundMessage, state: Draft, s: Services) -> Outcome:
             return Outcome([Reply(t("help"))])
         if intents.is_my_cases(text):
             return await my_cases.list_mine(msg, s)
+        if (followed := await alerts.from_text(msg, s)) is not None:
+            return followed
         rating = intents.rating(text)
         if rating is not None:
             return await my_cases.rate(msg, rating, s)

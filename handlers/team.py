@@ -15,6 +15,7 @@ from bot.services import Services
 from bot.workflow import ACTIONS, TEAM_ACTIONS
 from handlers.intents import CASE_NUMBER
 from handlers.lang import language, t
+from handlers.steps import Draft
 
 # Typed in chat: the team's actions and the check (核查) a leader or supervisor makes.
 TYPED = (*TEAM_ACTIONS, ACTIONS["verify"], ACTIONS["verify_fail"])
@@ -60,10 +61,12 @@ async def perform(command: TeamCommand, worker: Worker | None, s: Services) -> C
     raise ActionRefused("unknown_command", action=command.action)
 
 
-async def from_worker(msg: InboundMessage, s: Services) -> Outcome | None:
+async def from_worker(msg: InboundMessage, s: Services,
+                      draft: Draft | None = None) -> Outcome | None:
     """A registered worker's typed command (「办结 20261203-0004 已修好」) in any chat with the
     bot — a department worker's private chat too: carried out, never read as a citizen's
-    complaint. None when it is not a command or the sender is not a worker."""
+    complaint. `draft`: their dialog, whose photos sent just before go with a 办结. None when
+    it is not a command or the sender is not a worker."""
     command = parse(msg.text)
     if command is None:
         return None
@@ -72,11 +75,16 @@ async def from_worker(msg: InboundMessage, s: Services) -> Outcome | None:
         return None
     if not command.number:
         return Outcome([Reply(t("team.usage"))])
+    kept = draft.get("media", []) if draft is not None and "step" not in draft else []
     if command.action == "resolve":
-        command.media = list(msg.media)  # a photo sent with the words is the evidence
+        # The photos sent with the words or just before them (no report under way) are the
+        # evidence of the result.
+        command.media = [*kept, *msg.media]
     try:
         case = await perform(command, worker, s)
     except ActionRefused as refused:
         return Outcome([Reply(refused.text(language.get()))])
+    if command.media and draft is not None:
+        draft.pop("media", None)  # used: they are the case's now
     return Outcome([Reply(t("team.done", command=ACTIONS[command.action].command,
                             number=case.number, status=t(f"status.{case.status}")))])

@@ -82,6 +82,46 @@ class HashIndex:
         self._build()
 
 
+def term_hashes(terms: list[str]) -> np.ndarray:
+    """The rolling hash of each whole term (as `text_gram_hashes` hashes its n-grams), for
+    turning a string vocabulary of character n-grams into a HashIndex."""
+    out = np.zeros(len(terms), np.uint64)
+    by_length: dict[int, list[int]] = {}
+    for i, term in enumerate(terms):
+        by_length.setdefault(len(term), []).append(i)
+    with np.errstate(over="ignore"):
+        for length, rows in by_length.items():
+            if length == 0:
+                continue
+            joined = "".join(terms[i] for i in rows).encode("utf-32-le", "surrogatepass")
+            chars = np.frombuffer(joined, np.uint32).astype(np.uint64).reshape(-1, length)
+            h = chars[:, 0] * _MIX + np.uint64(1)
+            for n in range(2, length + 1):
+                h = (h ^ (h >> np.uint64(29))) * _MIX + chars[:, n - 1] + np.uint64(n)
+            out[rows] = h
+    out[out == 0] = 1  # as in CharNgramCounter: 0 marks an empty slot
+    return out
+
+
+def text_gram_hashes(text: str, n_max: int = 3) -> np.ndarray:
+    """Hashes of every character 1..n_max-gram of one text (all of them, repeats included),
+    equal to `term_hashes` of the n-gram strings: nlp.features.char_ngrams without building
+    a Python string per n-gram."""
+    chars = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+    chars = chars.astype(np.uint64)
+    parts = []
+    with np.errstate(over="ignore"):
+        rolling = chars * _MIX + np.uint64(1)
+        parts.append(rolling)
+        for n in range(2, n_max + 1):
+            prev = rolling[:-1]
+            rolling = (prev ^ (prev >> np.uint64(29))) * _MIX + chars[n - 1:] + np.uint64(n)
+            parts.append(rolling)
+    hashes = np.concatenate(parts)
+    hashes[hashes == 0] = 1
+    return hashes
+
+
 class CharNgramCounter(BaseEstimator, TransformerMixin):
     """Counts of character n-grams (lengths `ngram_range`) in the first `max_chars`
     characters of each text (None: all), for n-grams in at least `min_df` training texts."""

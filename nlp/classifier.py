@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from nlp import segment
+from nlp.char_ngrams import text_gram_hashes
 from nlp.normalize import clean, strip_urls
 
 MODEL_FILE = "model.pkl"
@@ -38,7 +39,7 @@ class LinearTfidfScorer:
     for any other pipeline shape, which then keeps the scikit-learn path."""
 
     def __init__(self, parts: list[tuple[Callable[[str], list[str]], dict[str, int], Any,
-                                          bool, bool, str | None, int]],
+                                          bool, bool, str | None, int, Any]],
                  coef_t: np.ndarray, intercept: np.ndarray) -> None:
         self.parts = parts
         self.coef_t = coef_t  # (features, classes): one contiguous row per feature
@@ -65,7 +66,7 @@ class LinearTfidfScorer:
                 return None
             idf = vec.idf_ if vec.use_idf else None
             parts.append((vec.build_analyzer(), vec.vocabulary_, idf, vec.binary,
-                          vec.sublinear_tf, vec.norm, offset))
+                          vec.sublinear_tf, vec.norm, offset, _hashed_vocabulary(vec)))
             offset += len(vec.vocabulary_)
         if offset != coef.shape[1]:
             return None
@@ -77,16 +78,25 @@ class LinearTfidfScorer:
         """The text's non-zero TF-IDF features: (column indices, values)."""
         all_idx: list[np.ndarray] = []
         all_values: list[np.ndarray] = []
-        for analyzer, vocabulary, idf, binary, sublinear, norm, offset in self.parts:
-            # Count the terms first (in C), then look up each distinct term once.
-            get = vocabulary.get
-            found = [(j, n) for term, n in Counter(analyzer(text)).items()
-                     if (j := get(term)) is not None]
-            if not found:
-                continue
-            pairs = np.array(found, dtype=np.intp)
-            idx = pairs[:, 0]
-            values = pairs[:, 1].astype(np.float64)
+        for analyzer, vocabulary, idf, binary, sublinear, norm, offset, hashed in self.parts:
+            if hashed is not None:
+                # Character n-grams as numpy hashes looked up in one pass: no Python string
+                # or dict lookup per n-gram (those were most of a triage call).
+                cols = hashed.lookup(text_gram_hashes(text.replace(" ", ""), 3))
+                idx, counts = np.unique(cols[cols >= 0], return_counts=True)
+                if not len(idx):
+                    continue
+                values = counts.astype(np.float64)
+            else:
+                # Count the terms first (in C), then look up each distinct term once.
+                get = vocabulary.get
+                found = [(j, n) for term, n in Counter(analyzer(text)).items()
+                         if (j := get(term)) is not None]
+                if not found:
+                    continue
+                pairs = np.array(found, dtype=np.intp)
+                idx = pairs[:, 0]
+                values = pairs[:, 1].astype(np.float64)
             if binary:
                 values[:] = 1.0
             elif sublinear:
@@ -105,10 +115,32 @@ class LinearTfidfScorer:
 
     def score(self, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Decision scores from `features` (of this scorer or one sharing its vectorisers)."""
-        return self.intercept + values @ self.coef_t[idx]
+        # float32 coefficients take float32 values: a float64 vector would make numpy copy
+        # the gathered rows to float64 first (scores then differ by < 1e-5).
+        return self.intercept + values.astype(self.coef_t.dtype, copy=False) @ self.coef_t[idx]
 
     def decision(self, text: str) -> np.ndarray:
         return self.score(*self.features(text))
+
+
+def _hashed_vocabulary(vec: Any) -> Any:
+    """A HashIndex over the vocabulary of a TfidfVectorizer whose analyzer is
+    nlp.features.char_ngrams (columns = the vocabulary's), or None for any other analyzer
+    or when two terms would share a hash (then the dict path stays)."""
+    from nlp.char_ngrams import HashIndex, term_hashes
+    from nlp.features import char_ngrams
+
+    if vec.analyzer is not char_ngrams or not vec.vocabulary_:
+        return None
+    terms = [""] * len(vec.vocabulary_)
+    for term, j in vec.vocabulary_.items():
+        terms[j] = term
+    if any(not 1 <= len(t) <= 3 or " " in t for t in terms):
+        return None
+    keys = term_hashes(terms)
+    if len(np.unique(keys)) != len(keys):
+        return None
+    return HashIndex(keys)
 
 
 @dataclass(frozen=True)

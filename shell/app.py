@@ -13,6 +13,7 @@ from adapters.console.vendor import vendor
 from adapters.http_api import api, is_loopback
 from adapters.open311 import open311
 from adapters.openapi import openapi_blueprint
+from adapters.public_map import public_map
 from adapters.suggest_api import suggest_api
 from bot.config import Config, ConfigError
 from bot.services import Services, build_services
@@ -51,9 +52,8 @@ def create_app(config: Config, services: Services | None = None,
         app.register_blueprint(blueprint)
     app.register_blueprint(openapi_blueprint)  # GET /api/v1/openapi.json
     app.register_blueprint(open311)  # /open311/v2: Open311 GeoReport v2
+    app.register_blueprint(public_map)  # /: the public map, no login
     guard.install(app)  # rate limits and the API's security headers
-
-    stop = asyncio.Event()
 
     @app.before_serving
     async def _start() -> None:
@@ -68,12 +68,14 @@ def create_app(config: Config, services: Services | None = None,
         await channels.start_all(app.config["SERVICES"])
         if background:
             services = app.config["SERVICES"]
-            app.add_background_task(services.outbox.run_forever, stop)
-            app.add_background_task(services.timers.run_forever, stop)
+            # Quart sets shutdown_event first and then waits for background tasks: the
+            # loops finish their pass and stop, instead of being cancelled after 5 s.
+            app.add_background_task(services.outbox.run_forever, app.shutdown_event)
+            app.add_background_task(services.timers.run_forever, app.shutdown_event)
+            app.add_background_task(services.alerts.run_forever, app.shutdown_event)
 
     @app.after_serving
     async def _stop() -> None:
-        stop.set()
         await channels.stop_all(app.config["SERVICES"])
         if app.config.get("OWNS_SERVICES"):
             await app.config["SERVICES"].close()

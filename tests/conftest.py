@@ -8,12 +8,14 @@ GRIDBOT_REQUIRE_SERVICES=1 (as .ci/run sets), where they fail.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import shutil
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -31,11 +33,41 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE = os.environ.get("GRIDBOT_REQUIRE_SERVICES") == "1"
+# In CI (CI set, as GitHub Actions and GitLab do, or .ci/run's GRIDBOT_REQUIRE_SERVICES=1)
+# nothing a test needs may be missing; elsewhere a test whose data is absent skips.
+IN_CI = REQUIRE or os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+# The data kept outside the repository (the labelled real messages, ../shared/data/tipdm).
+SHARED_DATA = PROJECT_ROOT.parent / "shared/data"
 # GRIDBOT_TEST_NO_TEMPLATES=1: every `services` / `clocked` migrates an empty database of its
 # own (SQLite) or the one at GRIDBOT_TEST_POSTGRES_URL, as before tests/templates.py; to
 # compare timings or rule the templates out when a test behaves oddly.
 NO_TEMPLATES = os.environ.get("GRIDBOT_TEST_NO_TEMPLATES") == "1"
 FIXTURES = Path(__file__).parent / "fixtures"
+# argon2 at its cheapest for every config the tests load (make_config, and the CLI run
+# in-process or as a subprocess, which read os.environ): a console login or `users add`
+# then hashes in microseconds instead of ~0.1–0.5 s. The shipped cost is config.toml's
+# (tests/test_config.py checks it stays strong).
+CHEAP_PASSWORDS = {
+    "GRIDBOT_CONSOLE_PASSWORD_TIME_COST": "1",
+    "GRIDBOT_CONSOLE_PASSWORD_PARALLELISM": "1",
+    "GRIDBOT_CONSOLE_PASSWORD_MEMORY_KIB": "8",
+}
+for _name, _value in CHEAP_PASSWORDS.items():
+    os.environ.setdefault(_name, _value)
+
+
+def needs_shared_data(*names: str) -> list[Path]:
+    """The files under ../shared/data a test reads (e.g. "tipdm/dev_raw.csv"). When one is
+    missing the test skips, saying which and where, outside CI, and fails in CI."""
+    paths = [SHARED_DATA / name for name in names]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        message = (f"needs the shared data next to the repository, not found: "
+                   f"{', '.join(missing)}")
+        if IN_CI:
+            pytest.fail(message + " (in CI these tests must run)")
+        pytest.skip(message + " (skipped outside CI; CI runs these tests)")
+    return paths
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
@@ -91,6 +123,77 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _models_unpickled_once() -> Iterator[None]:
+    """Every Services loads its model (a ~95 MB pickle, 0.1–0.4 s) on its first message;
+    the tests' model directories hard-link one model.pkl (make_config), so the file is the
+    same one almost every time. Here a load of a file already loaded (same inode, size and
+    mtime) returns a shallow copy of that model: its own threshold and max_chars (which
+    ModelHolder sets), the fitted pipeline shared, read-only, as in one server process.
+    A retrained or rewritten file is a new file and is unpickled as before."""
+    from nlp import segment
+    from nlp.classifier import MODEL_FILE, TextClassifier
+
+    unpickle = TextClassifier.load.__func__  # type: ignore[attr-defined]
+    loaded: dict[tuple[Any, ...], TextClassifier] = {}
+
+    def load(cls: type[TextClassifier], directory: Path) -> TextClassifier:
+        try:
+            st = (Path(directory) / MODEL_FILE).stat()
+        except OSError:
+            return unpickle(cls, directory)  # says what is missing
+        key = (cls, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        model = loaded.pop(key, None)
+        if model is None:
+            model = unpickle(cls, directory)
+            if len(loaded) >= 3:  # the least recently used goes (each holds ~0.3 GB)
+                loaded.pop(next(iter(loaded)))
+        else:
+            segment.add_words(model.user_words)  # as a load does: jieba is process-wide
+        loaded[key] = model  # the most recently used last
+        return copy.copy(model)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(TextClassifier, "load", classmethod(load))
+    yield
+    patch.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gazetteers_indexed_once() -> Iterator[None]:
+    """build_services reads the gazetteer CSV and indexes its ~840 names (a third of a
+    build's time on a template copy). It is read-only once built, so every Services of a
+    run that names the same file (same path, size and mtime) gets the one index."""
+    import bot.services
+    from nlp.places import Gazetteer, Place
+
+    read = bot.services.load_gazetteer
+    indexed: dict[tuple[Any, ...], tuple[list[Place], Gazetteer]] = {}
+
+    def load_gazetteer(path: Path) -> list[Place]:
+        try:
+            st = Path(path).stat()
+        except OSError:
+            return read(path)  # says what is missing
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+        if key not in indexed:
+            places = read(path)
+            indexed[key] = (places, Gazetteer(places))
+        return indexed[key][0]
+
+    def gazetteer(places: list[Place]) -> Gazetteer:
+        for known, index in indexed.values():
+            if known is places:
+                return index
+        return Gazetteer(places)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(bot.services, "load_gazetteer", load_gazetteer)
+    patch.setattr(bot.services, "Gazetteer", gazetteer)
+    yield
+    patch.undo()
+
+
 def _link_or_copy(src: str, dst: str) -> None:
     """The pickled model (~80 MB) is written once and never changed in place: a hard link
     per test instead of a copy keeps a whole run's temporary files small. CURRENT and the
@@ -114,6 +217,7 @@ def make_config(tmp_path: Path, model_dir: Path, database_url: str = "",
         "GRIDBOT_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{tmp_path}/gridbot.db",
         "GRIDBOT_REDIS_URL": redis_url,
         "GRIDBOT_NLP_MODEL_DIR": str(models),
+        **CHEAP_PASSWORDS,
         **env,
     }
     return load_config(PROJECT_ROOT / "config.toml", environ=environ)

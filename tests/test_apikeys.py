@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,14 +15,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.apikeys import ApiKeyError, create_key, list_keys, revoke_key, verify_key
-from bot.config import PROJECT_ROOT
 from bot.models import ApiKey
 from bot.services import Services
 from bot.storage import Database
 from shell.app import create_app
 from tests.conftest import make_config
+from tests.gridbot_cli import gridbot
 
-GRIDBOT = str(Path(sys.executable).parent / "gridbot")
 REMOTE = {"client": ("203.0.113.9", 5000)}
 LOCAL = {"client": ("127.0.0.1", 5000)}
 
@@ -102,8 +100,7 @@ async def test_http_api_takes_database_keys_next_to_configured_ones(
 
 
 def _gridbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([GRIDBOT, "apikeys", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **env}, cwd=PROJECT_ROOT)
+    return gridbot("apikeys", *args, env={**os.environ, **env})  # in-process
 
 
 def test_cli_adds_lists_and_revokes_keys(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from bot.models import Base
 from bot.services import Services, build_services
 from shell.ops.backup import BackupError, backup, head_revision, restore
 from tests.conftest import POSTGRES_URL, make_config
+from tests.gridbot_cli import gridbot
 
 GRID = "440604001001001"  # 同济社区第3网格 (as in the other tests)
 PIN = (23.0215, 113.1214)
@@ -179,11 +179,9 @@ async def test_cli_backup_and_restore(tmp_path: Path, model_dir: Path) -> None:
     number = await _fill(s, tmp_path / "var" / "media")
     await s.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDBOT_")}
-    gridbot = [str(Path(sys.executable).parent / "gridbot")]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*gridbot, *args, "--config", str(config)], cwd=PROJECT_ROOT,
-                              env=env, capture_output=True, text=True, timeout=120)
+        return gridbot(*args, "--config", str(config), env=env)  # in-process
 
     out = tmp_path / "nightly.tar.gz"
     done = run("backup", "--out", str(out))
@@ -197,7 +195,5 @@ async def test_cli_backup_and_restore(tmp_path: Path, model_dir: Path) -> None:
     done = run("restore", str(out))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "var" / "media" / "wechat" / "a1.jpg").exists()
-    shown = subprocess.run([*gridbot, "cases", "show", number, "--json", "--config", str(config)],
-                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                           timeout=120)
+    shown = gridbot("cases", "show", number, "--json", "--config", str(config), env=env)
     assert shown.returncode == 0 and number in shown.stdout, shown.stderr[-800:]

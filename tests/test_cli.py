@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from bot.config import PROJECT_ROOT
-
-GRIDBOT = str(Path(sys.executable).parent / "gridbot")
+from tests.gridbot_cli import gridbot
 
 
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([GRIDBOT, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env}, cwd=PROJECT_ROOT)
+    return gridbot(*args, env={**os.environ, **env})  # in-process
 
 
 def test_grids_import_replaces_the_grids_and_refuses_bad_files(tmp_path: Path) -> None:

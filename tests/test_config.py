@@ -87,3 +87,17 @@ def test_several_workers_need_shared_redis_and_postgres() -> None:
     shared = load_config(SHIPPED, environ={
         **redis_only, "GRIDBOT_DATABASE_URL": "postgresql+asyncpg://db/gridbot"})
     check_exposure(shared)
+
+
+def test_password_hashing_is_strong_unless_configured_lower() -> None:
+    """The shipped argon2 cost is argon2-cffi's default profile; the suite lowers it through
+    the environment (tests/conftest.py), as any deployment could."""
+    console = load_config(SHIPPED, environ={}).console
+    assert (console.password_time_cost, console.password_parallelism,
+            console.password_memory_kib) == (3, 4, 65536)
+    cheap = load_config(SHIPPED, environ={"GRIDBOT_CONSOLE_PASSWORD_TIME_COST": "1",
+                                          "GRIDBOT_CONSOLE_PASSWORD_PARALLELISM": "1",
+                                          "GRIDBOT_CONSOLE_PASSWORD_MEMORY_KIB": "8"}).console
+    assert (cheap.password_time_cost, cheap.password_memory_kib) == (1, 8)
+    with pytest.raises(ConfigError, match=r"console\.password_memory_kib"):
+        load_config(SHIPPED, environ={"GRIDBOT_CONSOLE_PASSWORD_MEMORY_KIB": "16"})  # 4 lanes

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.cases import CaseDraft, ReporterRef
-from bot.config import PROJECT_ROOT, ConsoleConfig
+from bot.config import ConsoleConfig
 from bot.models import Case, Reporter, StaffAudit, TrainingExample
 from bot.services import Services, build_services
 from bot.staff import StaffError, add_user, check_login, visible_cases
 from shell.app import create_app
+from tests.gridbot_cli import gridbot
 
 PASSWORD = "s3cret-enough"
 LAMP = "季华五路18号门口路灯不亮，晚上很黑"  # → a grid in 澜石社区, 区城市管理和综合执法局
@@ -145,12 +145,10 @@ async def test_visible_cases_follows_department_and_area_scopes(services: Servic
 
 
 def test_users_cli_adds_lists_and_disables_without_echoing_secrets(tmp_path: Path) -> None:
-    gridbot = str(Path(sys.executable).parent / "gridbot")
     env = {**os.environ, "GRIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/u.db"}
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run([gridbot, "users", *args], input=stdin, capture_output=True,
-                              text=True, timeout=120, env=env, cwd=PROJECT_ROOT)
+        return gridbot("users", *args, input=stdin, env=env)  # in-process
 
     secret = "very-secret-pass"
     added = run("add", "wang", "--role", "department", "--scope", "department:佛山水业集团",
@@ -539,6 +537,8 @@ async def test_changes_reach_sse_clients_of_another_app_instance(
 async def test_change_notices_follow_commits_not_rollbacks_and_never_break_a_case(
         services: Services, caplog: pytest.LogCaptureFixture) -> None:
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     from bot.changes import subscribe
 
@@ -567,11 +567,26 @@ async def test_change_notices_follow_commits_not_rollbacks_and_never_break_a_cas
             row.status = "rejected"
             await session.flush()
             raise Boom
-    assert await heard(case.number) == []  # rolled back: nothing happened, nothing said
+    # Rolled back: nothing happened, nothing said. Whatever the rollback might have sent is
+    # out after drain(); a later commit's notice then comes after it on the channel, so
+    # hearing that one (not waiting out 15 quiet reads) shows there was none.
+    await services.db.change_publisher.drain()
+    later = await _lamp_case(services, phone="13900003333")
+    assert later.number != case.number
+    said: list[str] = []
+    for _ in range(15):
+        change = await anext(notices)
+        if change is not None:
+            said.append(change["number"])
+            if change["number"] == later.number:
+                break
+    assert said[-1:] == [later.number] and case.number not in said
 
     publisher = services.db.change_publisher
     working = publisher.redis
-    publisher.redis = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    # Nothing listens on port 1; no retries (redis-py's default backs off ~4 s first).
+    publisher.redis = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
+                                     retry=Retry(NoBackoff(), 0))
     try:
         await services.cases.transition(case.number, "rejected", "test", "无效")
         await publisher.drain()

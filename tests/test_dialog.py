@@ -305,3 +305,43 @@ async def test_danger_in_the_words_comes_first_and_files_urgent(services: Servic
     async with services.db.session() as session:
         case = (await session.execute(select(Case))).scalar_one()
     assert case.urgent
+
+
+async def _reporter_texts(services: Services, number: str) -> list[str]:
+    async with services.db.session() as session:
+        return list((await session.execute(
+            select(OutboxMessage.text).join(Case, Case.id == OutboxMessage.case_id)
+            .where(Case.number == number, OutboxMessage.recipient.startswith("reporter:"))
+            .order_by(OutboxMessage.id))).scalars())
+
+
+async def test_updates_say_what_happened_and_a_rating_may_carry_a_comment(
+    services: Services,
+) -> None:
+    """The reporter reads the handler's result at 办结, the reason of a failed check, where
+    an escalated case went and by when; their rating's comment is kept for staff."""
+    from bot.models import CaseRating
+
+    chat = TestChannel(services)
+    number = await file_manhole_case(chat, "olga")
+    s = services
+    await s.cases.transition(number, Status.HANDLING, "worker:test")
+    await s.cases.transition(number, Status.HANDLED, "worker:test", "已补装新井盖，电话13800138000")
+    texts = await _reporter_texts(s, number)
+    assert "已处置：已补装新井盖" in texts[-1] and "13800138000" not in texts[-1]
+    await s.cases.transition(number, Status.DISPATCHED, "worker:check", "井盖尺寸不符，仍有缝隙")
+    assert "井盖尺寸不符" in (await _reporter_texts(s, number))[-1]
+    async with s.db.session() as session, session.begin():
+        case = (await session.execute(select(Case).where(Case.number == number))).scalar_one()
+        await s.cases.escalate(session, case, s.cases.clock(), "worker:test", "需要街道协调")
+    escalated = (await _reporter_texts(s, number))[-1]
+    case = await s.cases.get(number)
+    assert "已上报上级" in escalated and s.cases.assignee_label(case.assignee) in escalated
+    assert s.cases.local(case.handling_due) in escalated
+    await _close(s, number)
+    assert "感谢" in await chat.say("olga", f"评价 {number} 5 修得很快，态度也好")
+    async with s.db.session() as session:
+        kept = (await session.execute(select(CaseRating.score, CaseRating.note))).one()
+    assert tuple(kept) == (5, "修得很快，态度也好")
+    case = await s.cases.get(number)
+    assert any("修得很快" in e.note for e in case.events if e.action == "rate")

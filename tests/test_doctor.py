@@ -7,8 +7,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from bot.config import PROJECT_ROOT, Config
 from bot.services import build_services
 from shell.ops.doctor import check_channels, run_checks
 from tests.conftest import POSTGRES_URL, REDIS_URL, make_config
+from tests.gridbot_cli import gridbot
 
 GOOD_AES = base64.b64encode(b"k" * 32).decode().rstrip("=")
 
@@ -121,23 +120,19 @@ def test_channel_formats() -> None:
 
 def test_cli_exit_codes_and_json(tmp_path: Path, model_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDBOT_")}
-    gridbot = str(Path(sys.executable).parent / "gridbot")
     config = _write_config(tmp_path, model_dir)
-    ok = subprocess.run([gridbot, "doctor", "--config", str(config)], env=env,
-                        capture_output=True, text=True, timeout=120)
+    ok = gridbot("doctor", "--config", str(config), env=env)  # in-process
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "✓" in ok.stdout and "一切正常" in ok.stdout
-    bad = subprocess.run([gridbot, "doctor", "--json", "--config", str(config)],
-                         env={**env, "GRIDBOT_TELEGRAM_TOKEN": "x"},
-                         capture_output=True, text=True, timeout=120)
+    bad = gridbot("doctor", "--json", "--config", str(config),
+                  env={**env, "GRIDBOT_TELEGRAM_TOKEN": "x"})
     assert bad.returncode == 1
     report = json.loads(bad.stdout)
     assert report["ok"] is False
     assert any(c["name"] == "telegram" and c["status"] == "fail" for c in report["checks"])
     unreadable = tmp_path / "bad.toml"
     unreadable.write_text("[server]\nport = 'eighty'\n", encoding="utf-8")
-    bad = subprocess.run([gridbot, "doctor", "--config", str(unreadable)], env=env,
-                         capture_output=True, text=True, timeout=120)
+    bad = gridbot("doctor", "--config", str(unreadable), env=env)
     assert bad.returncode == 1 and "✗ config" in bad.stdout and "server.port" in bad.stdout
 
 

@@ -5,6 +5,7 @@ new import that breaks the layering fails here, not in a review."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -25,7 +26,8 @@ ALLOWED = {
 SDKS = ("telegram", "wechatpy")
 
 
-def _imports(path: Path) -> set[str]:
+@functools.cache  # both import tests read every source: parse each file once
+def _imports(path: Path) -> frozenset[str]:
     """Top-level modules a file imports, including imports inside functions."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
@@ -34,7 +36,7 @@ def _imports(path: Path) -> set[str]:
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module.split(".")[0])
-    return found
+    return frozenset(found)
 
 
 def _sources(package: str) -> list[Path]:

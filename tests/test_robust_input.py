@@ -16,10 +16,12 @@ from nlp.classifier import TextClassifier
 from nlp.message_text import compact
 from nlp.model_store import ModelStore
 from shell.app import create_app
+from tests.conftest import needs_shared_data
 from tests.test_training import read_tipdm
 from training.message_model import train_message_model
 
 LOCAL = {"client": ("127.0.0.1", 5000)}
+TIPDM = ("tipdm/train_seg.csv", "tipdm/dev_raw.csv")  # what read_tipdm reads
 # (awkward, plain): each pair must read the same to a model.
 SAME = [
     ("路燈壞了，晚上很黑，請儘快處理", "路灯坏了，晚上很黑，请尽快处理"),
@@ -38,6 +40,7 @@ def catalogue_model(model_dir: Path) -> TextClassifier:
 @pytest.fixture(scope="module")
 def message_model() -> TextClassifier:
     """A message model on a slice of the real data: enough to see what it does with noise."""
+    needs_shared_data(*TIPDM)
     x_train, y_train, _, _ = read_tipdm()
     some = np.random.default_rng(3).choice(len(x_train), 1500, replace=False)
     return train_message_model([x_train[i] for i in some], [y_train[i] for i in some],
@@ -70,6 +73,7 @@ def test_message_model_features_ignore_noise_and_personal_numbers(
 
 def test_fast_clean_up_equals_the_classifier_interface(message_model: TextClassifier) -> None:
     """MessageClassifier.prepare is a faster TextClassifier.prepare, not a different one."""
+    needs_shared_data(*TIPDM)
     _, _, x_dev, _ = read_tipdm()
     texts = [*x_dev[:800], *(a for a, _ in SAME), "覆蓋瞭解乾隆", "\x00\x07ab\ufeffc", ""]
     reference = TextClassifier(message_model.pipeline, message_model.labels)

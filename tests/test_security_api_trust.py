@@ -11,7 +11,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.config import PROJECT_ROOT, ApiConfig
+from bot.config import ApiConfig
 from bot.services import Services
 from shell.app import create_app
 from tests.conftest import POSTGRES_URL, _reset_postgres
+from tests.gridbot_cli import gridbot
 
 LOCAL = {"client": ("127.0.0.1", 5000)}
 REMOTE = {"client": ("203.0.113.9", 5000)}
 REPORT = {"user": "web-1", "text": "小区门口路灯不亮，晚上很黑",
           "location": {"lat": 23.0215, "lon": 113.1214}}
-GRIDBOT = str(Path(sys.executable).parent / "gridbot")
 
 
 def _with_api(services: Services, **api: Any):
@@ -287,8 +286,7 @@ async def test_keys_from_before_scopes_keep_open311_and_chat(tmp_path: Path,
 
 
 def _gridbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([GRIDBOT, "apikeys", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **env}, cwd=PROJECT_ROOT)
+    return gridbot("apikeys", *args, env={**os.environ, **env})  # in-process
 
 
 def test_cli_chooses_shows_and_changes_scopes(tmp_path: Path) -> None:

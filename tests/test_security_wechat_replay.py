@@ -8,8 +8,6 @@ that plaintext mode is unsafe."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from bot.services import Services
 from bot.texts import t
 from shell.ops.doctor import check_channels
 from tests.fixtures.wechat.fake_api import FakeWeChat, fixture
+from tests.gridbot_cli import gridbot
 from tests.test_doctor import GOOD_AES, _write_config
 from tests.test_wechat import APP_ID, WeChatServer, connect, next_id
 
@@ -166,10 +165,8 @@ def test_doctor_cli_prints_the_plaintext_warning(tmp_path: Path, model_dir: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDBOT_")}
     env.update(GRIDBOT_WECHAT_TOKEN="tok3n", GRIDBOT_WECHAT_APP_ID=APP_ID,
                GRIDBOT_WECHAT_APP_SECRET="0" * 32)
-    gridbot = str(Path(sys.executable).parent / "gridbot")
-    result = subprocess.run([gridbot, "doctor", "--config", str(_write_config(tmp_path,
-                                                                              model_dir))],
-                            env=env, capture_output=True, text=True, timeout=120)
+    result = gridbot("doctor", "--config", str(_write_config(tmp_path, model_dir)),
+                     env=env)  # in-process
     assert result.returncode == 0, result.stdout + result.stderr  # a warning, not a failure
     line = next(line for line in result.stdout.splitlines() if "wechat_mode" in line)
     assert line.startswith("!") and "明文模式" in line

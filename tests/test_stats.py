@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.cases import CaseDraft, ReporterRef
+from bot.cases import CaseDraft, RatingRefused, ReporterRef
 from bot.models import CaseRating
 from bot.services import Services
 from bot.stats import case_stats
@@ -102,3 +102,39 @@ async def test_a_small_simulation_runs_the_real_pipeline(tmp_path, model_dir) ->
     assert figures["cases_filed"] == 20 and figures["grids"] == 30
     assert figures["closed"] > 0 and 0 < figures["closure_rate"] <= 1
     assert figures["cases_per_s"] > 0 and figures["filing_p99_ms"] >= figures["filing_p50_ms"]
+
+
+async def test_a_follow_up_call_counts_like_a_rating_once_per_closure(
+        clocked: Services, clock: FakeClock) -> None:
+    """回访: an operator's call-back result is kept as a rating (source callback) and
+    counts in satisfaction when it is the closure's first; a missed call is only noted."""
+    s = clocked
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    start = clock()
+    worker = await s.teams.add_worker("甲", "grid_worker", f"grid:{GRID}", "t", "1", clock())
+    leader = await s.teams.add_worker("长", "grid_leader", f"grid:{GRID}", "t", "2", clock())
+    numbers = []
+    for k in range(2):
+        number = (await s.cases.file(CaseDraft(text="测试", item_code=code, grid_code=GRID,
+                                               lat=23.0 + k * 0.01, lon=113.1),
+                                     ReporterRef("console", f"call-{k}"))).case.number
+        await s.actions.accept(number, worker)
+        await s.actions.resolve(number, worker, "处理好了")
+        numbers.append(number)
+    with pytest.raises(RatingRefused):  # not closed yet
+        await s.cases.record_callback(numbers[0], "staff:王", reached=True, score=5)
+    for number in numbers:
+        await s.actions.verify(number, leader, fixed=True)
+    await s.cases.record_callback(numbers[0], "staff:王", reached=False, note="无人接听")
+    await s.cases.record_callback(numbers[0], "staff:王", reached=True, score=2,
+                                  note="觉得处理太慢")
+    with pytest.raises(RatingRefused):  # one 回访 result per closure
+        await s.cases.record_callback(numbers[0], "staff:王", reached=True, score=5)
+    await s.cases.rate(numbers[1], ReporterRef("console", "call-1"), 5)  # rated in chat first
+    await s.cases.record_callback(numbers[1], "staff:王", reached=True, score=3)
+    figures = await case_stats(s.db, start, clock() + timedelta(days=1))
+    # Counted: the call-back 2 on the first case, the chat 5 on the second (its first).
+    assert figures["rated"] == 2 and figures["satisfaction_rate"] == 0.5
+    case = await s.cases.get(numbers[0])
+    notes = [e.note for e in case.events if e.action == "callback"]
+    assert len(notes) == 2 and "未能联系上" in notes[0] and "觉得处理太慢" in notes[1]

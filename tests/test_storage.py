@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, inspect
@@ -18,7 +19,10 @@ async def test_dialog_state_round_trip_and_expiry(services: Services) -> None:
     assert (await store.load("test", "u1"))["text"] == "井盖丢了"
     assert await store.load("test", "u2") == {}  # per user
     assert await store.load("wechat", "u1") == {}  # per channel
-    await asyncio.sleep(1.6)
+    loop = asyncio.get_running_loop()
+    gone_by = loop.time() + 1.6  # a one-second TTL, with room for a loaded machine
+    while await store.load("test", "u1") != {} and loop.time() < gone_by:
+        await asyncio.sleep(0.05)
     assert await store.load("test", "u1") == {}
 
 
@@ -75,3 +79,25 @@ async def test_processes_starting_together_seed_the_grids_once(services: Service
             await other.close()
     assert sorted(won) == [False, True]
     assert len(await load_areas(services.db)) == len(areas)
+
+
+async def test_upgrade_hands_only_a_database_behind_head_to_alembic(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.storage as storage
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/behind.db"
+    await upgrade(url, "0008")
+    ran: list[str] = []
+    real = storage.upgrade_sync
+
+    def counted(u: str, revision: str = "head") -> None:
+        ran.append(revision)
+        real(u, revision)
+
+    monkeypatch.setattr(storage, "upgrade_sync", counted)
+    await upgrade(url)  # one revision behind: Alembic migrates
+    assert ran == ["head"]
+    await upgrade(url)  # at head: the version is read, Alembic is not started
+    assert ran == ["head"]
+    await upgrade(f"sqlite+aiosqlite:///{tmp_path}/new.db")  # no database yet: Alembic
+    assert ran == ["head", "head"]

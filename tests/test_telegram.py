@@ -18,6 +18,7 @@ import threading
 import time
 import tomllib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +37,7 @@ from bot.media_store import downloaded_key, open_store
 from bot.messages import Button, Outcome, Reply
 from bot.models import CaseMedia, OutboxMessage
 from bot.services import Services
+from bot.teams import TeamsError
 from bot.texts import LOCALES, t
 from bot.workflow import Status
 from tests.conftest import FIXTURES, FakeClock
@@ -951,6 +953,144 @@ async def test_a_card_update_that_lost_its_lock_writes_nothing(tg: Telegram) -> 
     async with sender._locked(other) as card:  # nothing shown: the record stays as it was
         assert card.shown == {"message": "6", "notice": "10", "caption": "0"}
     assert await redis.hgetall(other) == {"message": "6", "notice": "10", "caption": "0"}
+
+
+async def test_a_street_binds_its_chat_and_escalations_reach_it(tg_clocked: Telegram,
+                                                                  clock: FakeClock) -> None:
+    """A street binds its Telegram group like a grid; a case escalated to the street, and
+    the street's 督办 reminders, arrive there instead of only in the console."""
+    s = tg_clocked.services
+    street_chat = -1009000000001
+    code = await s.teams.new_bind_code("street:440604001")
+    text = await tg_clocked.say(group_command(f"/bind@gridbot_test_bot {code}", chat=street_chat),
+                                street_chat)
+    assert "祖庙街道" in text
+    number = await _case(tg_clocked)
+    case = await s.cases.get(number)
+    clock.now = case.handling_due
+    from bot.timers import TimerRunner
+
+    while await TimerRunner(s.cases).run_once():
+        pass
+    case = await s.cases.get(number)
+    assert case.current_level == "street"
+    clock.now = case.response_due  # the street has not accepted it in time
+    while await TimerRunner(s.cases).run_once():
+        pass
+    await tg_clocked.deliver()
+    sent = tg_clocked.api.texts_to(street_chat)
+    assert any("【接单督办】" in m and number in m for m in sent)
+    with pytest.raises(TeamsError):
+        await s.teams.new_bind_code("street:nope")
+
+
+def live_location(lat: float, lon: float, user: int, first: bool = False) -> dict:
+    """A shared live location (first: the message; else an edit as it moves)."""
+    update = _fixture("private_location")
+    _as_user(update["message"], user, "zh-hans")
+    update["message"]["location"] = {"latitude": lat, "longitude": lon, "live_period": 3600}
+    if not first:
+        update["edited_message"] = update.pop("message")
+        update["edited_message"]["edit_date"] = update["edited_message"]["date"] + 60
+    return update
+
+
+async def test_a_patrol_with_a_live_track_a_find_and_its_on_the_spot_close(
+        tg_clocked: Telegram, clock: FakeClock) -> None:
+    """A grid worker starts a patrol, shares a live location, reports what they find with
+    a photo, closes it on the spot (即办) with an after-photo, ends the patrol: the case is a
+    patrol report handled on the spot, the track has its distance and coverage, and the
+    worker's row shows both."""
+    from bot.models import Patrol
+    from bot.patrol import worker_figures
+
+    tg, s = tg_clocked, tg_clocked.services
+    await _workers(s)
+    started = clock()
+    assert "开始巡查" in await tg.say(private_text("开始巡查", user=WORKER), WORKER)
+    # Walk south through the grid, ~110 m a step, the first position shared as a message.
+    lat, lon = DEMO_POINT
+    assert await tg.say(live_location(lat, lon, WORKER, first=True), WORKER) == ""
+    for k in range(1, 5):
+        clock.advance(minutes=2)
+        assert await tg.say(live_location(lat - 0.001 * k, lon, WORKER), WORKER) == ""
+
+    # A find: words, a place, a photo, confirm — the same dialog as a citizen's.
+    text = await tg.say(private_text("路边墙上贴满了办证小广告，牛皮癣很多", user=WORKER),
+                        WORKER)
+    if "回复序号" in text:  # (a grid matter: 非法小广告, which the grid may close itself)
+        labels = [b["text"] for row in tg.api.last_to(WORKER)["reply_markup"]["inline_keyboard"]
+                  for b in row]
+        pick = next(i for i, label in enumerate(labels, 1) if "小广告" in label)
+        text = await tg.say(private_text(str(pick), user=WORKER), WORKER)
+    text = await tg.say(private_location(lat - 0.002, lon, user=WORKER), WORKER)
+    photo = private_photo(user=WORKER)
+    await tg.say(photo, WORKER)
+    text = await tg.say(private_text("确认", user=WORKER), WORKER)
+    number = NUMBER.search(text).group(1)
+    assert "巡查上报" in text
+    case = await s.cases.get(number)
+    assert case.source == "patrol" and case.status == Status.DISPATCHED
+    assert case.item_code == "E0201" and case.handling_level == "grid"
+    # 即办 needs the photo after, too: without it the close is refused.
+    refused = await tg.say(private_text(f"办结 {number} 已经修好", user=WORKER), WORKER)
+    assert "处理前后的照片" in refused
+    after = private_photo(user=WORKER)
+    after["message"]["photo"][-1]["file_id"] = "AgACAgUAAxkBAAIBR2worker-after"
+    await tg.say(after, WORKER)
+    done = await tg.say(private_text(f"办结 {number} 已更换井盖", user=WORKER), WORKER)
+    assert "办结成功" in done
+    case = await s.cases.get(number)
+    assert case.status == Status.HANDLED and "on_spot" in [e.action for e in case.events]
+    assert "AgACAgUAAxkBAAIBR2worker-after" in [m.ref for m in case.media]
+
+    clock.advance(minutes=10)
+    ended = await tg.say(private_text("结束巡查", user=WORKER), WORKER)
+    assert "巡查结束" in ended and "0.44 公里" in ended
+    async with s.db.session() as session:
+        patrol = (await session.execute(select(Patrol))).scalar_one()
+    assert 430 < patrol.distance_m < 460 and 0 < patrol.covered_share < 1
+    assert not patrol.left_grid
+    [row] = await worker_figures(s.db, started, clock() + timedelta(minutes=1))
+    assert row["worker"] == "李静平" and row["patrols"] == 1 and row["km"] == 0.44
+    assert row["found_on_patrol"] == 1 and row["on_the_spot"] == 1
+    assert row["coverage"] == round(patrol.covered_share, 4)
+
+
+async def test_an_area_alert_reaches_a_telegram_user(tg_clocked: Telegram,
+                                                     clock: FakeClock) -> None:
+    """「关注 祖庙」: at the note hour the follower gets one short note of the cases filed and
+    closed near the place — item names and counts, never anyone's words — and 「取消关注」
+    stops it."""
+    from bot.cases.drafts import CaseDraft as Draft
+
+    tg, s = tg_clocked, tg_clocked.services
+    follower = 6101
+    assert "没有找到" in await tg.say(private_text("关注 火星基地", user=follower), follower)
+    reply = await tg.say(private_text("关注 祖庙", user=follower), follower)
+    assert "已关注「祖庙」" in reply and "18 点" in reply
+    # 祖庙 is at 23.0345, 113.1115 (data/demo/gazetteer.csv); GRID is ~1.5 km away.
+    clock.advance(minutes=30)
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    grid = s.locator.from_point(23.0345, 113.1115).spot.grid.code
+    near = await s.cases.file(Draft(text="祖庙门口堆了垃圾，电话13800138000", item_code=code,
+                                    grid_code=grid, lat=23.0347, lon=113.1117),
+                              ReporterRef("http", "someone"))
+    far = await s.cases.file(Draft(text="很远的地方", item_code=code, grid_code=GRID,
+                                   lat=DEMO_POINT[0], lon=DEMO_POINT[1]),
+                             ReporterRef("http", "someone-else"))
+    assert near.case.number != far.case.number
+    assert await s.alerts.send_due() == 0  # 09:00: not yet the hour
+    clock.now = clock.now.replace(hour=10, minute=5)  # 18:05 in Foshan (UTC+8)
+    assert await s.alerts.send_due() == 1
+    assert await s.alerts.send_due() == 0  # once a day
+    await tg.deliver()
+    [note] = tg.api.texts_to(follower)[-1:]
+    assert "关注区域简报" in note and "新立案 1 件" in note
+    assert "13800138000" not in note and "垃圾，电话" not in note
+    assert "已取消" in await tg.say(private_text("取消关注", user=follower), follower)
+    clock.now += timedelta(days=1)
+    assert await s.alerts.send_due() == 0
 
 
 # -- photos and the place on the team's card -------------------------------------------------

@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -77,6 +78,31 @@ def test_urgent_without_emergency() -> None:
     assert danger.is_urgent and not danger.is_emergency
 
 
+def test_hashed_char_ngrams_score_as_the_pipeline() -> None:
+    """The triage scorer's hashed n-gram path (nlp.char_ngrams) is the dict path, faster:
+    same features, and the pipeline's own scores (float32 coefficients: to 1e-4)."""
+    from nlp.classifier import LinearTfidfScorer
+    from nlp.features import triage_pipeline
+    from training.corpus import read_seed_corpus
+
+    texts, codes = read_seed_corpus(PROJECT_ROOT / "data/seed_corpus", CATALOGUE)
+    pipe = triage_pipeline().fit(texts[:1200], codes[:1200])
+    pipe.steps[1][1].coef_ = pipe.steps[1][1].coef_.astype(np.float32)
+    scorer = LinearTfidfScorer.build(pipe)
+    assert scorer is not None and scorer.parts[0][-1] is not None, "hashed path expected"
+    plain = LinearTfidfScorer([(*p[:-1], None) for p in scorer.parts], scorer.coef_t,
+                              scorer.intercept)
+    probe = [*texts[1200:1500], "", "  ", "路灯 不亮 了！", "𠀀𠀁 traditional 燈", "ab"]
+    for text in probe:
+        (i1, v1), (i2, v2) = scorer.features(text), plain.features(text)
+        order1, order2 = np.argsort(i1), np.argsort(i2)
+        assert (i1[order1] == i2[order2]).all()
+        assert np.allclose(v1[order1], v2[order2])
+    expected = pipe.decision_function(probe)
+    fast = np.vstack([scorer.decision(t) for t in probe])
+    assert np.abs(expected - fast).max() < 1e-4
+
+
 def test_held_out_part_is_fixed_stratified_and_a_fifth() -> None:
     rows = [Labelled(r["row_id"], "", "", r["scope"], r["item"], r["topic"], False)
             for r in read_label_rows()]
@@ -87,6 +113,20 @@ def test_held_out_part_is_fixed_stratified_and_a_fifth() -> None:
         share = sum(i in held for i in ids) / len(ids)
         assert abs(share - 0.2) < 0.01, (scope, share)
     assert len(held) == 827  # 20% of the 4,132 by scope (the single emergency stays in training)
+
+
+def test_correcting_a_training_scope_keeps_the_held_out_part() -> None:
+    """The held-out part is frozen: moving a training row to another scope changes the
+    per-scope counts the draw depends on, but not the part."""
+    from dataclasses import replace
+
+    rows = [Labelled(r["row_id"], "", "", r["scope"], r["item"], r["topic"], False)
+            for r in read_label_rows()]
+    held = held_out_ids(rows)
+    moved = [replace(r, scope="department") if r.msg_id not in held and r.scope == "catalogue"
+             else r for r in rows]
+    assert held_out_ids(moved) == held
+    assert held_out_ids(moved, frozen=None) == held  # the default reads the frozen list
 
 
 def test_seed_only_model_triages_by_rules(model_dir: Path) -> None:
@@ -145,6 +185,45 @@ def test_config_departments_override_and_the_card_records_the_data(
     held = card["metrics"]["held_out"]
     assert {"top1", "top3", "grid_keep", "nongrid_away", "sure_share"} <= set(held)
     assert held["top3"] >= 0.8
+
+
+def test_long_letters_take_the_stacked_scope_decision(
+        small_model: tuple[TextClassifier, Path]) -> None:
+    """Texts of short_chars or more are decided by the stacked regression (scope odds + item
+    confidence), whose weights and cut the training chose and the card records."""
+    from nlp.triage import parts_of, stack_features, stack_probability
+
+    model, directory = small_model
+    parts = parts_of(model)
+    assert parts.stack is not None and len(parts.stack) == 5 and 0 < parts.stack_cut < 1
+    card = json.loads((directory / "card.json").read_text(encoding="utf-8"))
+    assert card["params"]["stack_cut"] == parts.stack_cut
+    # A confident single item and catalogue-leaning scope odds push towards catalogue.
+    scope = {"catalogue": 0.4, "department": 0.4, "question": 0.2}
+    sure_item, vague_item = np.array([0.9, 0.05, 0.05]), np.array([0.34, 0.33, 0.33])
+    assert stack_features(scope, sure_item) == pytest.approx([0.0, np.log(2), 0.9, 0.85])
+    assert (stack_probability(parts.stack, stack_features(scope, sure_item))
+            > stack_probability(parts.stack, stack_features(scope, vague_item)))
+    letter = ("我是某小区的业主，小区门口的井盖不见了已经一个星期，晚上很黑，行人和骑车的人经过"
+              "都很危险，已经有老人差点摔进去，物业说不归他们管，请有关部门尽快处理，谢谢！")
+    assert len(letter) >= parts.short_chars and parts.scope is not None
+    scope_probs = dict(zip(parts.scope.labels, parts.scope.scores([letter])[0], strict=True))
+    p_stack = stack_probability(parts.stack, stack_features(scope_probs,
+                                                            model.scores([letter])[0]))
+    assert (model.triage(letter).scope == "catalogue") == (p_stack >= parts.stack_cut)
+    assert model.triage(letter).scope == "catalogue"
+    # Without the regression a letter falls back to the scope model's own cut.
+    saved = parts.stack
+    parts.stack = None
+    try:
+        late = ("我是某楼盘的业主，开发商承诺的交房时间已经过去三个月了，至今没有交房，"
+                "也没有任何说法和补偿，我们还要每月还房贷，请有关部门督促开发商尽快交房。")
+        for text in (letter, late):
+            probs = dict(zip(parts.scope.labels, parts.scope.scores([text])[0], strict=True))
+            kept = model.triage(text).scope == "catalogue"
+            assert kept == (probs["catalogue"] >= parts.catalogue_cut)
+    finally:
+        parts.stack = saved
 
 
 def test_suggest_cli_with_the_triage_model(small_model: tuple[TextClassifier, Path],

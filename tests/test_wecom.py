@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from bot.services import Services
 from bot.texts import t
 from bot.workflow import Status
 from shell.app import create_app
+from tests.conftest import FakeClock
 from tests.fixtures.wechat.fake_api import JPEG, FakeWeChat, fixture
 from tests.test_wechat import PIN, case_number, next_id
 from tests.test_wechat import connect as connect_wechat
@@ -224,7 +226,7 @@ async def test_full_lifecycle_on_wechat(services: Services, fake_api: FakeWeChat
     await services.outbox.run_once()
     assert fake_api.texts_to(citizen) == [
         t("citizen.status_changed", number=number, status=t("status.handling")),
-        t("citizen.status_changed", number=number, status=t("status.handled")),
+        t("citizen.handled_with", number=number, note="井盖已更换"),  # the handler's result
     ]
     case = await services.cases.get(number)
     assert case.status == Status.HANDLED
@@ -248,6 +250,36 @@ def test_robot_markdown_cannot_be_injected_by_the_citizen() -> None:
     assert "接单 20261122-0001" in content
 
 
+async def test_a_street_robot_bound_from_the_cli_gets_its_escalations(
+    clocked: Services, clock: FakeClock, fake_api: FakeWeChat, tmp_path: Path
+) -> None:
+    """`gridbot wecom bind street:CODE KEY` binds a street's robot without a grid-file edit
+    or a restart: a case escalated to the street is announced there."""
+    from bot.timers import TimerRunner
+    from tests.gridbot_cli import gridbot
+
+    s = clocked
+    await connect(s, fake_api, tmp_path)
+    db_env = {**os.environ, "GRIDBOT_DATABASE_URL": s.config.database_url,
+              "GRIDBOT_REDIS_URL": s.config.redis.url,
+              "GRIDBOT_NLP_MODEL_DIR": str(s.config.nlp.model_dir)}
+    done = gridbot("wecom", "bind", "street:440604001", "street-robot", env=db_env)
+    assert done.returncode == 0 and "street:440604001" in done.stdout, done.stderr
+    refused = gridbot("wecom", "bind", "street:nope", "street-robot", env=db_env)
+    assert refused.returncode == 1 and "no street" in refused.stderr
+    number = await file_case(s)
+    case = await s.cases.get(number)
+    clock.now = case.handling_due  # the grid's deadline passes
+    while await TimerRunner(s.cases).run_once():
+        pass
+    assert (await s.cases.get(number)).current_level == "street"
+    clock.now = (await s.cases.get(number)).response_due  # … and the street's response limit
+    while await TimerRunner(s.cases).run_once():
+        pass
+    await s.outbox.run_once()
+    street = [c.body["markdown"]["content"] for c in fake_api.sent("/cgi-bin/webhook/send")
+              if c.query["key"] == "street-robot"]
+    assert street and any(number in m for m in street)
 async def test_the_card_brings_the_map_link_and_the_photos(
     services: Services, fake_api: FakeWeChat, tmp_path: Path
 ) -> None:

@@ -32,14 +32,15 @@ class ValidationReport:
     sure_precision: float
 
 
-def choose_threshold(confidences: np.ndarray, correct: np.ndarray) -> tuple[float, float, float]:
+def choose_threshold(confidences: np.ndarray, correct: np.ndarray,
+                     target: float = TARGET_PRECISION) -> tuple[float, float, float]:
     """The lowest confidence cut at which answers above it are right ≥ TARGET_PRECISION.
 
     Returns (threshold, share of answers above it, their precision)."""
     order = np.argsort(-confidences)
     hits = np.cumsum(correct[order])
     precision = hits / np.arange(1, len(order) + 1)
-    ok = np.nonzero(precision >= TARGET_PRECISION)[0]
+    ok = np.nonzero(precision >= target)[0]
     if len(ok) == 0:
         return 1.0, 0.0, 0.0
     last = ok[-1]

@@ -114,3 +114,20 @@ def read_texts(path: Path, text_cols: list[str],
         text = "\n".join(t for t in (_text(row.get(c)) for c in text_cols) if t)
         out.append((_text(row.get(id_col)) if id_col else None, text))
     return out
+
+
+def read_columns(path: Path, columns: list[str]) -> list[dict[str, Any]]:
+    """Every row as {column: value} for the given columns (raw values: an XLSX date stays a
+    datetime), in file order; unknown columns are an error naming the ones the file has."""
+    if not path.exists():
+        raise LabelledDataError(f"data file not found: {path}")
+    out: list[dict[str, Any]] = []
+    for row in _rows(path):
+        if not out:
+            missing = [c for c in columns if c not in row]
+            if missing:
+                raise LabelledDataError(
+                    f"{path}: no column(s) {', '.join(missing)}; it has {', '.join(map(str, row))}"
+                )
+        out.append({c: row.get(c) for c in columns})
+    return out

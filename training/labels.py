@@ -3,9 +3,10 @@ texts in ../shared/data/tipdm/board_messages.csv, and the fixed held-out part.
 
 The held-out part is 20% of the labelled messages, stratified by scope: within each scope the
 messages are ordered by a seeded hash of their msg_id and the first 20% (rounded) are held
-out. It depends on nothing but the ids and their scopes, so everyone measures on the same
-rows. Choices (method, thresholds)
-are made on the training part only; the held-out part is only for reported figures.
+out. That draw was made once and frozen in data/labels/held_out_ids.txt (2026-12-03): a
+corrected scope on a training row would otherwise change the per-scope counts and move rows
+between the parts. Everyone measures on the same rows. Choices (method, thresholds) are made
+on the training part only; the held-out part is only for reported figures.
 
 The texts stay in ../shared/data (never copied into the repository): `find_real_data` looks
 for them next to the repository, or where `triage.real_data` / GRIDBOT_TRIAGE_REAL_DATA says.
@@ -31,6 +32,7 @@ DEFAULT_REAL_DATA = PROJECT_ROOT.parent / "shared/data/tipdm"
 ENV_REAL_DATA = "GRIDBOT_TRIAGE_REAL_DATA"
 HELD_OUT_SHARE = 0.2
 HELD_OUT_SEED = "gridbot-heldout-2026-12"
+HELD_OUT_FILE = "held_out_ids.txt"
 SCOPES = ("catalogue", "department", "question", "emergency")
 
 
@@ -96,8 +98,31 @@ def _rank(msg_id: str) -> str:
     return hashlib.sha256(f"{HELD_OUT_SEED}:{msg_id}".encode()).hexdigest()
 
 
-def held_out_ids(rows: Iterable[Labelled], share: float = HELD_OUT_SHARE) -> set[str]:
-    """The fixed held-out msg_ids: per scope, the first round(share·n) by seeded hash."""
+def read_frozen_held_out(path: Path | None = None) -> set[str] | None:
+    """The frozen held-out msg_ids (HELD_OUT_FILE), or None when there is no such file."""
+    path = path or LABELS_DIR / HELD_OUT_FILE
+    if not path.exists():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def held_out_ids(rows: Iterable[Labelled], share: float = HELD_OUT_SHARE,
+                 frozen: set[str] | None = None) -> set[str]:
+    """The fixed held-out msg_ids among `rows`: those in the frozen list
+    (data/labels/held_out_ids.txt) when it exists — the draw below, made once — so that
+    correcting a training row's scope cannot move rows between the parts; else per scope,
+    the first round(share·n) by seeded hash."""
+    rows = list(rows)
+    frozen = frozen if frozen is not None else read_frozen_held_out()
+    if frozen is not None:
+        return {r.msg_id for r in rows if r.msg_id in frozen}
+    return draw_held_out_ids(rows, share)
+
+
+def draw_held_out_ids(rows: Iterable[Labelled], share: float = HELD_OUT_SHARE) -> set[str]:
+    """Per scope, the first round(share·n) msg_ids by seeded hash (how the frozen list was
+    drawn)."""
     by_scope: dict[str, list[str]] = defaultdict(list)
     for r in rows:
         by_scope[r.scope].append(r.msg_id)

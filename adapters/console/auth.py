@@ -374,13 +374,13 @@ async def verify_login(username: str, password: str) -> StaffUser | None:
         user = (await session.execute(
             select(StaffUser).where(StaffUser.username == username.strip()))).scalar()
     usable = user is not None and user.active
-    stored = user.password_hash if user is not None and usable else accounts._DUMMY_HASH
+    stored = user.password_hash if user is not None and usable else accounts.dummy_hash()
     checks = _password_checks()
     if not await checks.run(accounts._verify, stored, password) or user is None \
             or not usable:
         return None
     rehashed = None
-    if accounts._hasher.check_needs_rehash(stored):
+    if accounts.needs_rehash(stored):
         with contextlib.suppress(LoginBusy):  # busy now: the next login rehashes
             rehashed = await checks.run(accounts.hash_password, password)
     async with db.session() as session, session.begin():

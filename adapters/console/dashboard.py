@@ -7,6 +7,9 @@ Routes (on the console blueprint, so sessions, CSRF and the security headers app
   GET /console/dashboard/api/all.json             every figure (the page's refresh;
                                                   geometry=0: grid polygons left out)
   GET /console/dashboard/api/<figure>.json|.csv   one figure; figures: bot.dashboard.FIGURES
+  GET /console/dashboard/hotspots.json            hot spots (热点) among the period's cases
+  POST /console/dashboard/hotspots/case           {"period", "members"}: file one case for
+                                                  that hot spot (未诉先办)
 Query: period=7d | 30d | month | YYYY-MM (default 30d).
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 from typing import Any
 
 from quart import Response, current_app, jsonify, render_template, request
@@ -22,6 +26,7 @@ from shapely.geometry import mapping
 from adapters.console import console
 from adapters.console.auth import audit, current_staff, require_staff, services
 from bot.dashboard import FIGURES, Dashboard, Period, PeriodError, table, visible_grid_codes
+from bot.hotspots import file_hotspot_case, live_hotspots
 from bot.staff import visible_cases
 from bot.texts import catalogue, t
 
@@ -103,6 +108,55 @@ async def dashboard_json(name: str) -> Response:
     return jsonify({"period": {"from": board.period.first_day.isoformat(),
                                "to": board.period.last_day.isoformat()},
                     "figures" if name == "all" else "figure": data})
+
+
+async def _hotspots(period_text: str) -> list[dict[str, Any]]:
+    staff = current_staff()
+    assert staff is not None  # require_staff ran first
+    s = services()
+    period = _period(period_text[:16])
+    until = min(period.end, s.cases.clock())
+    return await live_hotspots(s.db, s.grids, period.start, until,
+                               visible_cases(staff, s.grids), gazetteer=s.gazetteer)
+
+
+@console.get("/dashboard/hotspots.json")
+@require_staff()
+async def dashboard_hotspots() -> Response:
+    try:
+        spots = await _hotspots(request.args.get("period", DEFAULT_PERIOD))
+    except PeriodError as exc:
+        return _error(400, t("dashboard.bad_period", error=exc))
+    return jsonify({"hotspots": spots})
+
+
+@console.post("/dashboard/hotspots/case")
+@require_staff("dispatcher", "supervisor")
+async def dashboard_hotspot_case() -> Response:
+    """未诉先办: the hot spot is found again on the server (the page's copy is only a key),
+    so a case is filed only for a spot this account can see, as it stands now."""
+    body = await request.get_json(silent=True) or {}
+    wanted = body.get("members")
+    if not isinstance(wanted, list) or not all(isinstance(m, str) for m in wanted):
+        return _error(400, t("dashboard.hotspots.changed"))
+    try:
+        spots = await _hotspots(str(body.get("period") or DEFAULT_PERIOD))
+    except PeriodError as exc:
+        return _error(400, t("dashboard.bad_period", error=exc))
+    spot = next((v for v in spots if sorted(v["members"]) == sorted(wanted)), None)
+    if spot is None or not spot.get("item"):
+        return _error(409, t("dashboard.hotspots.changed"))
+    staff = current_staff()
+    assert staff is not None
+    # Filed as the hotline files a call: an opaque reporter on a channel that pushes nothing.
+    filing = await file_hotspot_case(services().cases, spot, "hotline", secrets.token_hex(12))
+    await audit("hotspot_case", filing.case.number, members=len(spot["members"]),
+                description=spot["description"][:80])
+    response = jsonify({"number": filing.case.number,
+                        "url": f"/console/cases/{filing.case.number}",
+                        "message": t("dashboard.hotspots.filed", number=filing.case.number)})
+    response.status_code = 201
+    return response
 
 
 def to_csv(header: list[str], rows: list[list[Any]]) -> str:

@@ -246,10 +246,11 @@ async def api_intake() -> Response:
     if problem:
         return _error(422, problem)
     if isinstance(spot, str):
-        draft = CaseDraft(text=text, item_code=code, grid_code=spot, address=address)
+        draft = CaseDraft(text=text, item_code=code, grid_code=spot, address=address,
+                          source="hotline")
     else:
         draft = CaseDraft(text=text, item_code=code, grid_code=spot.grid.code, lat=spot.lat,
-                          lon=spot.lon, address=address or spot.address)
+                          lon=spot.lon, address=address or spot.address, source="hotline")
     # An opaque reporter id: the phone lives only in Reporter.phone, never in an identifier.
     reporter = ReporterRef(CHANNEL, f"call-{secrets.token_hex(12)}", phone or None)
     try:

@@ -45,6 +45,7 @@ class CaseDraft:
     # Danger read from the words (a gas smell, an elderly person unseen): urgent whatever the
     # item says.
     urgent: bool = False
+    source: str = "citizen"  # citizen | patrol (a grid worker's own report) | hotline
 
 
 @dataclass(frozen=True)

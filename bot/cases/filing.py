@@ -72,11 +72,11 @@ class CaseFiling:
         # stored is what teams, the console and the public may see.
         draft.address = prepare(draft.address, MAX_ADDRESS)
         draft.media = [ref for ref in draft.media if 0 < len(ref) <= MAX_MEDIA_REF]
-        resync = False
+        resync, number = False, None
         for attempt in range(3):
             try:
                 return await self._file_once(draft, reporter, attach_duplicates, item,
-                                             grid.code, resync)
+                                             grid.code, resync, number)
             except IntegrityError as exc:
                 if draft.report_key and is_report_clash(exc):
                     # The same report, filed a moment ago by a retry that overtook this one.
@@ -87,10 +87,11 @@ class CaseFiling:
                 # database); the retry resyncs it first.
                 if not is_number_clash(exc) or attempt == 2:
                     raise
-                resync = True
-            except ReporterRaced:
+                resync, number = True, None
+            except ReporterRaced as raced:
                 if attempt == 2:
                     raise
+                number = raced.number  # unused: the retry takes it
         raise AssertionError("unreachable")
 
     async def filed_by(self, report_key: str) -> Filing | None:
@@ -105,7 +106,7 @@ class CaseFiling:
 
     async def _file_once(self, draft: CaseDraft, reporter: ReporterRef,
                          attach_duplicates: bool, item: CatalogueItem, grid_code: str,
-                         resync: bool) -> Filing:
+                         resync: bool, number: str | None = None) -> Filing:
         ctx = self.ctx
         now = ctx.clock()
         if ctx.db.autocommit_engine is not None:
@@ -117,7 +118,7 @@ class CaseFiling:
             async with ctx.db.autocommit_engine.connect() as conn:
                 if not attach_duplicates or not await self._any_duplicate(conn, draft, now):
                     case = self._new_case(draft, reporter, item, grid_code, now,
-                                          await ctx.numbers.take(conn, now, resync))
+                                          number or await ctx.numbers.take(conn, now, resync))
                     await self._insert_pg(conn, case, reporter, draft, now)
                     return Filing(case, attached=False)
         async with ctx.db.session() as session, session.begin():
@@ -132,7 +133,7 @@ class CaseFiling:
                                             created_at=now))
                 return Filing(duplicate, attached=True)
             case = self._new_case(draft, reporter, item, grid_code, now,
-                                  await ctx.numbers.take(session, now, resync))
+                                  number or await ctx.numbers.take(session, now, resync))
             if ctx.db.dialect == "postgresql":
                 await self._insert_pg(session, case, reporter, draft, now)
             else:
@@ -176,6 +177,7 @@ class CaseFiling:
             assignee=assignee, urgent=item.urgent or draft.urgent, text=draft.text,
             address=draft.address,
             lat=draft.lat, lon=draft.lon, grid_code=grid_code, channel=reporter.channel,
+            source=draft.source,
             classifier_confidence=draft.confidence,
             created_at=now, updated_at=now,
             response_due=calendar.add(now, item.response),
@@ -266,6 +268,12 @@ class CaseFiling:
             session.add(CaseMedia(case_id=case.id, kind="photo", ref=ref, added_by="citizen",
                                   created_at=now))
         case.updated_at = now
+
+    async def reporter_id_for(self, session: AsyncSession, ref: ReporterRef,
+                              now: datetime) -> int:
+        """The person's reporter row id (made on first use): how outbox rows and follows
+        name them without holding their channel identity."""
+        return await self._reporter_id(session, ref, now)
 
     async def _reporter_id(self, session: AsyncSession, ref: ReporterRef,
                            now: datetime) -> int:

@@ -24,7 +24,7 @@ from bot.models import Case
 _CASE_COLUMNS = (
     "number", "status", "item_code", "item_name", "big_class", "department",
     "handling_level", "current_level", "assignee", "urgent", "text", "address", "lat", "lon",
-    "grid_code", "channel", "classifier_confidence", "created_at", "updated_at",
+    "grid_code", "channel", "source", "classifier_confidence", "created_at", "updated_at",
     "response_due", "handling_due", "reopen_count",
 )
 _FILE_PG = text(f"""
@@ -86,7 +86,12 @@ SELECT id, reporter_id FROM c
 
 
 class ReporterRaced(Exception):
-    """A brand-new reporter's first two reports were filed at the same moment."""
+    """A brand-new reporter's first two reports were filed at the same moment: nothing was
+    inserted, and the retry files under the same `number` (no gap in the day's numbers)."""
+
+    def __init__(self, number: str) -> None:
+        super().__init__(number)
+        self.number = number
 
 
 def _naive_utc(moment: datetime | None) -> datetime | None:
@@ -127,6 +132,6 @@ async def insert_filed(session: AsyncSession | AsyncConnection, case: Case,
     row = (await session.execute(
         _FILE_PG, file_params(case, reporter, rows, configured_room, now))).first()
     if row is None:
-        raise ReporterRaced(reporter.channel)
+        raise ReporterRaced(case.number)
     # Indexed, not unpacked: mypy types the items of an untyped (text) row as object.
     case.id, case.reporter_id = row[0], row[1]

@@ -65,7 +65,7 @@ class CaseLifecycle:
         # Back to the team after its work was found wanting: the new card says why.
         came_back = new == Status.DISPATCHED and old in (Status.HANDLED, Status.REOPENED)
         await self.notices.on_transition(session, case, now, tell_reporter,
-                                         why=event.note if came_back else "")
+                                         why=event.note if came_back else "", note=event.note)
         return event
 
     async def _reset_timers(self, session: AsyncSession, case: Case, now: datetime,
@@ -124,14 +124,19 @@ class CaseLifecycle:
         if upper is None:
             return False
         below = case.assignee
-        await self.move(session, case, Status.ESCALATED, actor, note, now)
+        await self.move(session, case, Status.ESCALATED, actor, note, now,
+                        tell_reporter=False)
         await self.notices.to_assignee(session, case, now, below, t(
             "group.escalated_notice", number=case.number, item=self.views.item_label(case)))
         case.current_level = upper
         case.assignee = self._assignee_at(case, upper)
+        target = self.views.assignee_label(case.assignee)
         await self.move(session, case, Status.DISPATCHED, "system",
-                        t("event.dispatched", target=self.views.assignee_label(case.assignee)),
-                        now, tell_reporter=False)
+                        t("event.dispatched", target=target), now, tell_reporter=False)
+        # The reporters hear where it went and by when it is due there.
+        await self.notices.to_reporters(session, case, "citizen.escalated", {
+            "number": case.number, "level": t(f"level.{upper}"), "target": target,
+            "due": self.views.local(case.handling_due)}, now)
         return True
 
     def _assignee_at(self, case: Case, level: Level) -> str:
@@ -205,6 +210,28 @@ class CaseLifecycle:
                                 now, tell_reporter=False)
         return case
 
+    async def record_callback(self, number: str, actor: str, reached: bool,
+                              score: int | None = None, note: str = "") -> Case:
+        """回访: staff called the reporter back after closure. Reached, with a 1–5 score, it
+        is kept as a rating of this closure (source callback) and counts in satisfaction as
+        a chat rating does — the first rating of each closure counts, whichever came
+        first. Not reached, or no score: recorded on the timeline only."""
+        if score is not None and not 1 <= score <= 5:
+            raise ValueError("a rating is 1 to 5")
+
+        async def work(session: AsyncSession, case: Case, now: datetime) -> None:
+            if case.status != Status.CLOSED:
+                raise RatingRefused(case.status)
+            if reached and score is not None:
+                if await self._rated(session, case, "callback"):
+                    raise RatingRefused(case.status)  # one 回访 result per closure
+                self._keep_rating(session, case, score, note, "callback", now)
+            add_event(session, case, actor, "callback", None, None, now, t(
+                "event.callback_reached" if reached else "event.callback_missed",
+                score=score if score is not None else "-", note=note or "-"))
+
+        return await self.locked(number, work)
+
     @staticmethod
     async def _rated(session: AsyncSession, case: Case, source: str) -> bool:
         """Whether this closure of the case has a rating from `source` already."""
@@ -264,11 +291,13 @@ class CaseLifecycle:
             await self.move(session, source, Status.REJECTED, actor,
                             t("event.merged_into", number=target.number, reason=reason), now,
                             tell_reporter=False)
-            text = t("citizen.merged", number=source.number, target=target.number)
+            values = {"number": source.number, "target": target.number}
+            say: dict[str, Any] = {"key": "citizen.merged", "values": values}
+            text = t("citizen.merged", **values)
             for channel, reporter_id in [(f[1], f[0]) for f in followers
                                          if f[0] is not None]:
                 self.notices.add(session, source, Recipient.reporter(channel, reporter_id),
-                                 text, now, kind="citizen")
+                                 text, now, kind="citizen", say=say)
         return target
 
     async def split(self, number: str, attached_id: int, actor: str, reason: str) -> Case:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,7 @@ from bot.models import AttachedReport, Case, OutboxMessage
 from bot.scope import Scope
 from bot.texts import t
 from bot.workflow import Status
+from nlp.normalize import mask_personal
 
 _REPORTER = "reporter:"
 
@@ -32,6 +34,12 @@ class Recipient:
     @classmethod
     def reporter(cls, channel: str, reporter_id: int) -> Recipient:
         return cls(channel, f"{_REPORTER}{reporter_id}")
+
+
+def public_note(note: str) -> str:
+    """A worker's or staff member's note as a reporter reads it: masked (plates too) and
+    short."""
+    return mask_personal(note, plates=True)[:200]
 
 
 def reporter_id_of(address: str) -> int | None:
@@ -55,19 +63,24 @@ class CaseNotices:
                  target=self.views.assignee_label(case.assignee))
 
     def add(self, session: AsyncSession, case: Case, to: Recipient, text: str,
-            now: datetime, kind: str, fresh: bool = False) -> None:
+            now: datetime, kind: str, fresh: bool = False,
+            say: dict[str, Any] | None = None) -> None:
         """One outbox row in the caller's transaction (sent or lost with it). `fresh`: a
-        card posted anew instead of editing the one on screen."""
+        card posted anew instead of editing the one on screen. `say`: the catalogue key and
+        values of `text`, so a channel can render it in the reader's own language."""
         row = outbox_row(case, to.channel, to.address, text, now, kind)
         if fresh:
             row["payload"]["fresh"] = True
+        if say is not None:
+            row["payload"]["say"] = say
         session.add(OutboxMessage(**row))
 
     async def on_transition(self, session: AsyncSession, case: Case, now: datetime,
-                            tell_reporter: bool, why: str = "") -> None:
+                            tell_reporter: bool, why: str = "", note: str = "") -> None:
         """The grid team's card shows the new state; the reporters hear of it. `why`: the
         case came back (a failed check, a reopen): a new card says why, where the team
-        will see it, instead of a silent edit of an old one."""
+        will see it, instead of a silent edit of an old one. `note`: the transition's note
+        (the handler's result at 办结), which the reporters read too."""
         # The team's first card is the dispatch: a case being filed is not theirs yet.
         group = None if case.status == Status.FILED else await self.ctx.teams.group_of(
             session, case.grid_code)
@@ -77,15 +90,27 @@ class CaseNotices:
                 text = t("group.card_back", why=why) + "\n" + text
             self.add(session, case, Recipient(*group), text, now, kind="card", fresh=bool(why))
         if tell_reporter:
-            closed = case.status == Status.CLOSED
-            key = "citizen.closed_rate" if closed else "citizen.status_changed"
-            text = t(key, number=case.number, status=t(f"status.{case.status}"))
-            await self.to_reporters(session, case, text, now)
+            await self.to_reporters(session, case, *self._update_for(case, why, note), now)
 
-    async def to_reporters(self, session: AsyncSession, case: Case, text: str,
-                           now: datetime) -> None:
+    def _update_for(self, case: Case, why: str, note: str) -> tuple[str, dict[str, Any]]:
+        """What the reporters read of a transition: what happened and what comes next."""
+        values: dict[str, Any] = {"number": case.number}
+        if case.status == Status.CLOSED:
+            return "citizen.closed_rate", values
+        if case.status == Status.HANDLED and note and note != t("event.resolved"):
+            return "citizen.handled_with", {**values, "note": public_note(note)}
+        if case.status == Status.DISPATCHED and why:
+            return "citizen.back_with", {**values, "why": public_note(why)}
+        return "citizen.status_changed", values
+
+    async def to_reporters(self, session: AsyncSession, case: Case, key: str,
+                           values: dict[str, Any], now: datetime) -> None:
+        """Every reporter following the case reads `key` filled with `values` (and the
+        case's status)."""
+        text = t(key, **values, status=t(f"status.{case.status}"))
         for recipient in await self.reporters_of(session, case):
-            self.add(session, case, recipient, text, now, kind="citizen")
+            self.add(session, case, recipient, text, now, kind="citizen",
+                     say={"key": key, "values": values})
 
     async def reporters_of(self, session: AsyncSession, case: Case) -> list[Recipient]:
         """The first reporter and everyone whose report was attached: all follow the case."""
@@ -98,9 +123,8 @@ class CaseNotices:
 
     async def to_assignee(self, session: AsyncSession, case: Case, now: datetime,
                           assignee: str, text: str) -> None:
-        """A grid is told in its group chat; streets and departments in the console."""
-        scope = Scope.parse(assignee)
-        group = (await self.ctx.teams.group_of(session, scope.ref)
-                 if scope.kind == "grid" else None)
-        to = Recipient(*group) if group is not None else Recipient("console", assignee)
+        """Told in the chat bound to the grid, street or department; in the console when
+        it has none."""
+        room = await self.ctx.teams.room_of(session, Scope.parse(assignee))
+        to = Recipient(*room) if room is not None else Recipient("console", assignee)
         self.add(session, case, to, text, now, kind="notice")

@@ -57,6 +57,7 @@ class CaseService:
         self.transition = self.lifecycle.transition
         self.locked = self.lifecycle.locked
         self.rate = self.lifecycle.rate
+        self.record_callback = self.lifecycle.record_callback
         self.merge = self.lifecycle.merge
         self.split = self.lifecycle.split
         self.escalate = self.lifecycle.escalate

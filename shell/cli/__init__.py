@@ -17,11 +17,13 @@ from rich.table import Table
 from bot.config import Config, ConfigError
 from shell.cli.apikeys import apikeys_app
 from shell.cli.common import ConfigOpt, config_or_exit, console, err
+from shell.cli.hotspots import cli as hotspots_cli
 from shell.cli.ops import cli as ops_cli
 from shell.cli.report import cli as report_cli
 from shell.cli.telegram import telegram_app
 from shell.cli.users import users_app
 from shell.cli.wechat import cli as wechat_cli
+from shell.cli.wecom import wecom_app
 
 app = typer.Typer(help="gridbot: grid-based city management bot (网格化城市管理)",
                   no_args_is_help=True, add_completion=False)
@@ -38,7 +40,9 @@ app.add_typer(report_cli)  # gridbot report --month 2026-11 --out FILE.pdf|html
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(users_app, name="users")
 app.add_typer(apikeys_app, name="apikeys")
+app.add_typer(wecom_app, name="wecom")
 app.add_typer(ops_cli)  # gridbot backup / restore / doctor
+app.add_typer(hotspots_cli)  # gridbot hotspots --data FILE …
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
@@ -521,11 +525,14 @@ def _day(text: str) -> datetime:
 def stats(
     date_from: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD (UTC)")],
     date_to: Annotated[str, typer.Option("--to", help="day after the last, YYYY-MM-DD")],
-    by: Annotated[str | None, typer.Option(help="grid | item | department | level")] = None,
+    by: Annotated[str | None, typer.Option(
+        help="grid | item | department | level | worker (patrols and finds per worker)")] = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Closure, on-time, on-the-spot, level split and satisfaction for cases filed in a period."""
+    """Closure, on-time, on-the-spot, level split and satisfaction for cases filed in a period;
+    `--by worker`: each worker's patrols, km, coverage, finds and 即办."""
+    from bot.patrol import worker_figures
     from bot.stats import case_stats
     from bot.storage import Database, upgrade
 
@@ -535,7 +542,11 @@ def stats(
         db = Database(cfg.database_url)
         try:
             await upgrade(db.url)
-            return await case_stats(db, _day(date_from), _day(date_to), by)
+            start, end = _day(date_from), _day(date_to)
+            if by == "worker":
+                return {"from": start.isoformat(), "to": end.isoformat(), "by": "worker",
+                        "workers": await worker_figures(db, start, end)}
+            return await case_stats(db, start, end, by)
         finally:
             await db.close()
 
@@ -546,6 +557,15 @@ def stats(
         raise typer.Exit(2) from None
     if as_json:
         _print_json(figures)
+        return
+    if by == "worker":
+        table = Table("worker", "scope", "patrols", "km", "coverage", "left grid", "found",
+                      "即办")
+        for row in figures["workers"]:
+            table.add_row(*(str(row[k]) for k in (
+                "worker", "scope", "patrols", "km", "coverage", "left_grid",
+                "found_on_patrol", "on_the_spot")))
+        console.print(table)
         return
     for key, value in figures.items():
         if key != "groups":

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -93,14 +93,17 @@ def poll(config: ConfigOpt = None) -> None:
 
 
 @telegram_app.command("bind-code")
-def bind_code(grid: str, config: ConfigOpt = None) -> None:
-    """Print a one-time code; `/bind CODE` in a Telegram group binds it to GRID."""
+def bind_code(target: Annotated[str, typer.Argument(
+        help="a grid code, street:CODE or department:NAME")],
+        config: ConfigOpt = None) -> None:
+    """Print a one-time code; `/bind CODE` in a Telegram group binds it to TARGET: a grid's
+    team chat, or a street's or department's chat (督办 and escalations reach it)."""
     from bot.teams import BIND_CODE_TTL_S, TeamsError
 
     cfg = config_or_exit(config)  # (the code is kept in the database the server uses)
 
     async def run(services: Any) -> str:
-        return await services.teams.new_bind_code(grid)
+        return await services.teams.new_bind_code(target)
 
     try:
         code = asyncio.run(_with_services(cfg, run))
@@ -108,5 +111,5 @@ def bind_code(grid: str, config: ConfigOpt = None) -> None:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     typer.echo(code)
-    err.print(f"in the grid's Telegram group send: /bind {code}  "
+    err.print(f"in the team's Telegram group send: /bind {code}  "
               f"(valid once, for {BIND_CODE_TTL_S // 3600} h)")

@@ -51,9 +51,10 @@ def users_add(
     config: ConfigOpt = None,
 ) -> None:
     """Create a console account."""
-    from bot.staff import StaffError, add_user, check_scope
+    from bot.staff import StaffError, add_user, check_scope, use_password_cost
 
     cfg = config_or_exit(config)
+    use_password_cost(cfg.console)
     try:
         check_scope(role, scope)  # before asking for a password that would be thrown away
     except StaffError as exc:

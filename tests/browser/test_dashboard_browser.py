@@ -92,11 +92,13 @@ def test_without_the_event_stream_the_dashboard_polls(live_server: LiveServer,
     server = live_server
     login(page, server, "dispatcher1")
     page.add_init_script("delete window.EventSource;")  # from the dashboard on
+    page.clock.install()  # the page's timers run on a clock the test can move forward
     page.goto(f"{server.url}/console/dashboard")
     page.wait_for_selector('body[data-refreshes="1"]')
     assert page.get_attribute("#live", "class") == "badge muted"
     filed = int(_kpi(page, "cases_filed"))
     _file_case(server, 3)
+    page.clock.fast_forward(31_000)  # the 30 s poll is due (not waited for on the wall clock)
     page.wait_for_function(
         "n => document.querySelector('.kpi[data-kpi=\"cases_filed\"] .kpi-value')"
         "?.textContent === String(n)", arg=filed + 1, timeout=45_000)
