@@ -413,6 +413,17 @@ async def login() -> Response:
     return jsonify({"token": mp.token_for(openid), "expires_in": mp.config.session_ttl_s})
 
 
+async def _stored_or_refused(mp: MiniProgram, openid: str,
+                             photos: list[bytes]) -> StoredPhotos | Response:
+    """The photos checked and stored, or the answer saying which one was refused and why
+    (429 when the day's quota is used up)."""
+    try:
+        return await mp.store_photos(openid, photos)
+    except PhotoRefused as exc:
+        status = 429 if exc.key == "mp.photo_quota" else 400
+        return error(status, t(exc.key, **exc.values), field=PHOTO_FIELD)
+
+
 @blueprint.post("/api/mp/reports")
 async def post_report() -> Response:
     """The whole request is checked before a byte is stored: fields, text and place, then
@@ -444,11 +455,9 @@ async def post_report() -> Response:
         return _validation_error(exc)
     if not body.text.strip():
         return error(400, t("mp.text_required"), field="text")
-    try:
-        stored = await mp.store_photos(openid, photos)
-    except PhotoRefused as exc:
-        status = 429 if exc.key == "mp.photo_quota" else 400
-        return error(status, t(exc.key, **exc.values), field=PHOTO_FIELD)
+    stored = await _stored_or_refused(mp, openid, photos)
+    if isinstance(stored, Response):
+        return stored
     try:
         answer = await mp.report(openid, body, stored.refs)
     except BaseException:
@@ -499,11 +508,9 @@ async def add_photos() -> Response:
     if held + len(uploads) > MAX_MEDIA_PER_REPORT:
         return error(400, t("mp.too_many_photos", max=MAX_MEDIA_PER_REPORT), field=PHOTO_FIELD)
     photos = [upload.read(mp.config.mp_photo_max_bytes + 1) for upload in uploads]
-    try:
-        stored = await mp.store_photos(openid, photos)
-    except PhotoRefused as exc:
-        status = 429 if exc.key == "mp.photo_quota" else 400
-        return error(status, t(exc.key, **exc.values), field=PHOTO_FIELD)
+    stored = await _stored_or_refused(mp, openid, photos)
+    if isinstance(stored, Response):
+        return stored
     try:
         await mp.turn(openid, media=stored.refs)
     finally:

@@ -137,20 +137,7 @@ def _item_cv(texts: list[str], codes: list[str], extra_x: list[str], extra_y: li
              aug: list[str] | None) -> tuple[float, float, dict[str, Any]]:
     scores, classes = _oof(texts, codes, extra_x, extra_y, ITEM_C, folds, stratified=False,
                            aug=aug, class_weight=ITEM_CLASS_WEIGHT)
-    truth = np.array([classes.index(c) for c in codes])
-    temperature = fit_temperature(scores, truth)
-    probs = softmax(scores, temperature)
-    order = np.argsort(-probs, axis=1)
-    top1 = order[:, 0] == truth
-    top3 = np.mean([t in row[:3] for t, row in zip(truth, order, strict=True)])
-    big = np.mean([catalogue.get(classes[p]).big_class == catalogue.get(c).big_class
-                   for p, c in zip(order[:, 0], codes, strict=True)])
-    threshold, share, precision = choose_threshold(probs.max(axis=1), top1, SURE_PRECISION)
-    return temperature, threshold, {
-        "n": len(codes), "top1": round(float(top1.mean()), 4), "top3": round(float(top3), 4),
-        "big_class": round(float(big), 4), "temperature": round(temperature, 4),
-        "threshold": round(threshold, 4), "sure_share": round(float(share), 4),
-        "sure_precision": round(float(precision), 4)}
+    return _item_figures(scores, classes, codes, catalogue)
 
 
 def _joint_oof(texts: list[str], scopes: list[str], items: list[str], aug: list[str],
