@@ -78,8 +78,11 @@ async def test_a_filed_case_has_the_rows_its_transitions_write(services: Service
     assert len(cards) == 1  # the team's card; the reporter is told in the reply instead
     card = cards[0]
     assert card.recipient.startswith("-100") and card.status == "pending"
+    # The team's card carries what the channels show with it: the photos, the point, the
+    # address (never who reported).
     assert card.payload == {"case": case.number, "status": "dispatched", "kind": "card",
-                            "level": case.current_level}
+                            "level": case.current_level, "photos": media,
+                            "point": [case.lat, case.lon], "address": case.address}
     assert card.idempotency_key.startswith(f"{case.number}:card:{card.channel}:")
     assert card.text == s.cases.card_text(case) and "13800000000" not in card.text
     assert media == ["photo-1", "photo-2"]
