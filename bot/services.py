@@ -14,6 +14,7 @@ from bot.cases import CaseService, Clock, utcnow
 from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.contacts import ContactWindows
+from bot.digest import WeeklyDigest
 from bot.grid_store import load_areas, seed_areas
 from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
@@ -46,6 +47,7 @@ class Services:
     contacts: ContactWindows
     patrols: Patrols
     alerts: AreaAlerts
+    digest: WeeklyDigest
     actions: WorkerActions
     outbox: OutboxWorker
     timers: TimerRunner
@@ -110,6 +112,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         contacts=ContactWindows(db),
         patrols=Patrols(db, grids),
         alerts=AreaAlerts(cases, locator, config.alerts),
+        digest=WeeklyDigest(cases, config.alerts, gazetteer),
         actions=WorkerActions(cases, teams),
         outbox=OutboxWorker(db, senders, clock),
         timers=TimerRunner(cases, clock),

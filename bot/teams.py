@@ -86,8 +86,9 @@ class Teams:
     def target_scope(self, target: str) -> Scope:
         """A grid code, street:CODE or department:NAME, checked: what a chat may bind to."""
         scope = Scope.parse(target) if ":" in target else Scope.grid(target)
-        if scope.kind not in ("grid", "street", "department"):
-            raise TeamsError(f"'{target}' must be a grid code, street:CODE or department:NAME")
+        if scope.kind not in SCOPE_KINDS:
+            raise TeamsError(f"'{target}' must be a grid code, street:CODE, district:CODE or "
+                             "department:NAME")
         self.check_scope(str(scope))
         return scope
 

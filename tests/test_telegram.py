@@ -1231,3 +1231,38 @@ async def test_photos_telegram_refuses_leave_the_card_as_text(tg: Telegram) -> N
     card = api.last_to(GROUP)
     assert filing.case.number in card["text"] and callback_data(card)
     assert (await s.redis.hgetall(card_key(GROUP, filing.case.number)))["caption"] == "0"
+
+
+async def test_the_district_gets_a_weekly_digest_of_hot_spots(tg_clocked: Telegram,
+                                                              clock: FakeClock) -> None:
+    """A district binds its chat (`district:CODE`); on Monday at the note hour the week's
+    hot spots of its cases arrive there, once."""
+    from bot.cases.drafts import CaseDraft as Draft
+
+    tg, s = tg_clocked, tg_clocked.services
+    district_chat = -1009000000044
+    code = await s.teams.new_bind_code("district:440604")
+    assert "禅城区" in await tg.say(group_command(f"/bind@gridbot_test_bot {code}",
+                                                chat=district_chat), district_chat)
+    item = next(i.code for i in s.catalogue.items if i.name == "暴露垃圾")
+    assert await s.digest.send_due() == 0  # Monday 09:00: not yet the hour
+    clock.now = clock.now.replace(hour=10, minute=30)  # 18:30: the digest of the week before
+    assert await s.digest.send_due() == 1  # … a quiet one
+    await tg.deliver()
+    assert "没有反映集中的问题" in tg.api.texts_to(district_chat)[-1]
+    clock.now = clock.now.replace(day=24)  # the week's reports, from Tuesday
+    said = ["同济路菜市场门口垃圾堆成山，臭气熏天", "同济路菜市场门口的垃圾好几天没人清",
+            "菜市场门口垃圾成堆没人管，同济路这边", "同济路菜市场垃圾堆积发臭"]
+    for k, words in enumerate(said):
+        clock.advance(hours=5)
+        await s.cases.file(Draft(text=words, item_code=item, grid_code=GRID,
+                                 lat=DEMO_POINT[0] - k * 0.0015, lon=DEMO_POINT[1]),  # 165 m apart
+                           ReporterRef("telegram", f"resident-{k}"))
+    assert await s.digest.send_due() == 0  # this week's was written
+    clock.now = clock.now.replace(day=30, hour=10, minute=30)  # Monday 11-30, 18:30 in Foshan
+    assert await s.digest.send_due() == 1
+    assert await s.digest.send_due() == 0  # once a week
+    await tg.deliver()
+    [digest] = tg.api.texts_to(district_chat)[-1:]
+    assert "本周热点" in digest and "禅城区" in digest and "菜市场" in digest
+    assert "resident-" not in digest

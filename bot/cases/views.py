@@ -88,7 +88,7 @@ class CaseViews:
 
     def assignee_label(self, assignee: str) -> str:
         scope = Scope.parse(assignee)
-        if scope.kind in ("grid", "street"):
+        if scope.is_area:
             area = self.ctx.grids.get(scope.ref)
             return area.name if area else scope.ref
         return scope.ref
