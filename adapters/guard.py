@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from quart import Quart, Response, current_app, jsonify, request
+from quart import Quart, Response, jsonify, request
 
+from adapters import app_state
 from adapters.json_body import json_or_none
 from bot.config import Config, LimitsConfig
 from bot.kv import PREFIX, Remember, queue_sets
@@ -162,7 +163,7 @@ def client_address(config: Config | None = None) -> str:
     further left were written by the client and are never read, so a client cannot choose
     its address; a header from anyone but a trusted proxy is ignored."""
     peer = request.remote_addr or ""
-    server = (config or current_app.config["GRIDBOT"]).server
+    server = (config or app_state.config()).server
     if not server.trusted_proxies:
         return peer
     networks = _networks(tuple(server.trusted_proxies))
@@ -218,7 +219,7 @@ async def limit_address() -> Response | None:
     it also slows down key guessing)."""
     if not request.path.startswith(API_PREFIXES):
         return None
-    services: Services | None = current_app.config["SERVICES"]
+    services: Services | None = app_state.services()
     if services is None:
         return None
     limits = services.config.limits
@@ -275,7 +276,7 @@ async def check_api_request() -> Response | None:
     Open311 (/open311, form-encoded by its standard) and the multipart upload keep theirs."""
     if not request.path.startswith("/api/"):
         return None
-    config: Config = current_app.config["GRIDBOT"]
+    config: Config = app_state.config()
     if not host_allowed(config, request.headers.get("Host", "")):
         return _refused(400, "unknown Host header: add the name to api.allowed_hosts")
     origin = request.headers.get("Origin")
@@ -301,7 +302,7 @@ async def limit_api_user() -> Response | None:
     user = data.get("user") if isinstance(data, dict) else None
     if not isinstance(user, str) or not user:
         return None  # the route answers 400 for that
-    verdict = await user_verdict(current_app.config["SERVICES"], "http", user)
+    verdict = await user_verdict(app_state.services(), "http", user)
     return None if verdict.allowed else too_many(verdict, "for this user")
 
 

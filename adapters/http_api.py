@@ -11,9 +11,9 @@ import ipaddress
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quart import Blueprint, Response, current_app, jsonify, request
+from quart import Blueprint, Response, jsonify, request
 
-from adapters import guard
+from adapters import app_state, guard
 from adapters.json_body import json_or_none
 from bot.apikeys import verify_key
 from bot.cases import MAX_MEDIA_REF, ReporterRef
@@ -80,7 +80,7 @@ async def key_check(scope: str) -> Response | None:
     address is guard.client_address: behind a trusted proxy, the client's, not the proxy's."""
     from bot.apikeys import find_key
 
-    config = current_app.config["GRIDBOT"]
+    config = app_state.config()
     keys: list[str] = config.api.keys
     if not keys and is_loopback(guard.client_address(config)):
         return None
@@ -90,7 +90,7 @@ async def key_check(scope: str) -> Response | None:
     if any(_same_key(given, key) for key in keys):
         return None
     if given:
-        db = current_app.config["SERVICES"].db
+        db = app_state.services().db
         if await verify_key(db, given, scope=scope) is not None:
             return None
         found = await find_key(db, given)
@@ -160,7 +160,7 @@ async def post_message() -> Response:
         return body
     if not body.text.strip() and body.location is None and not body.media:
         return error(400, "send text, a location or media")
-    services = current_app.config["SERVICES"]
+    services = app_state.services()
     if body.message_id and not await services.dedupe.first_time(
         f"{CHANNEL}:{body.user}", body.message_id
     ):
@@ -188,7 +188,7 @@ async def post_report() -> Response:
     body = await validated_body(ReportIn)
     if isinstance(body, Response):
         return body
-    services = current_app.config["SERVICES"]
+    services = app_state.services()
     # The busiest route counts its user's hit itself (guard.limit_api_user leaves it to us).
     verdict = await guard.user_verdict(services, CHANNEL, body.user)
     if not verdict.allowed:
@@ -212,7 +212,7 @@ async def post_report() -> Response:
 @api.get("/cases/<number>")
 async def get_case(number: str) -> Response:
     user = request.args.get("user", "")
-    services = current_app.config["SERVICES"]
+    services = app_state.services()
     case = await services.cases.get(number, ReporterRef(CHANNEL, user)) if user else None
     if case is None:
         return error(404, "no such case for this user")
@@ -227,7 +227,7 @@ async def get_updates() -> Response:
     # ASCII digits only ("²".isdigit() is true, int("²") fails), at most 18 of them.
     if not user or not (after.isascii() and after.isdigit() and len(after) <= 18):
         return error(400, "give user and a numeric after")
-    services = current_app.config["SERVICES"]
+    services = app_state.services()
     # Ids are 32-bit on PostgreSQL: a larger `after` simply means "nothing newer".
     last_seen = min(int(after), 2**31 - 1)
     return jsonify({"updates": await updates_for(services.db, CHANNEL, user, last_seen)})
@@ -235,4 +235,4 @@ async def get_updates() -> Response:
 
 @api.get("/grids")
 async def get_grids() -> Response:
-    return jsonify(current_app.config["SERVICES"].grids.feature_collection())
+    return jsonify(app_state.services().grids.feature_collection())

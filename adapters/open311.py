@@ -22,10 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from adapters import app_state
 from adapters.open311_xml import document
 from bot.apikeys import verify_key
 from bot.catalogue import Catalogue, CatalogueItem, TimeLimit
@@ -86,7 +87,7 @@ def _format(fmt: str) -> str:
 
 
 def _services() -> Services:
-    return current_app.config["SERVICES"]
+    return app_state.services()
 
 
 @open311.errorhandler(Open311Error)

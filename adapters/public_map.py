@@ -21,6 +21,7 @@ from typing import Any
 
 from quart import Blueprint, Response, abort, current_app, render_template, request
 
+from adapters import app_state
 from bot.cases import distance_m
 from bot.public_cases import PublicFilter, is_public, public_cases
 from bot.services import Services
@@ -38,7 +39,7 @@ _CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'n
 
 
 def _services() -> Services:
-    return current_app.config["SERVICES"]
+    return app_state.services()
 
 
 @public_map.after_request

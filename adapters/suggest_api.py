@@ -14,8 +14,9 @@ import asyncio
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Response, jsonify
 
+from adapters import app_state
 from adapters.http_api import authenticate_suggest, error, validated_body
 from bot.cases import utcnow
 from bot.locator import Located, Spot
@@ -108,7 +109,7 @@ async def suggest() -> Response:
     body = await validated_body(SuggestIn)
     if isinstance(body, Response):
         return body
-    services: Services = current_app.config["SERVICES"]
+    services: Services = app_state.services()
     # Cleaned, masked and cut to the configured length: the cost of one call is bounded.
     limit = services.config.nlp.max_text_chars
     text = prepare(body.text[: limit * RAW_FACTOR], limit)
@@ -125,7 +126,7 @@ async def confirm() -> Response:
     body = await validated_body(ConfirmIn)
     if isinstance(body, Response):
         return body
-    services: Services = current_app.config["SERVICES"]
+    services: Services = app_state.services()
     if body.item_code not in services.catalogue:
         return error(400, t("suggest.unknown_item", code=body.item_code))
     # Masked before it is stored: examples outlive cases and must not carry phone numbers.

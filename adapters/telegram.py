@@ -47,6 +47,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from adapters import app_state
 from adapters.guard import chat_turn_allowed
 from adapters.json_body import json_or_none
 from adapters.telegram_http import AiohttpRequest
@@ -608,7 +609,7 @@ def _error(status: int, message: str) -> Response:
 
 @blueprint.post("/telegram")
 async def webhook() -> Response:
-    services = current_app.config.get("SERVICES")
+    services = app_state.state_of(current_app).services
     channel = running(services) if services is not None else None
     if channel is None:
         return _error(404, "the Telegram channel is not configured")

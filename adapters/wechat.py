@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import (
@@ -34,6 +34,7 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
+from adapters import app_state
 from adapters.background import BackgroundWork
 from adapters.guard import chat_turn_allowed
 from adapters.wechat_api import WechatApi, media_bytes, official_api
@@ -360,7 +361,7 @@ def _signed(cfg: WechatConfig) -> bool:
 
 @blueprint.get("/wechat")
 async def handshake() -> Response:
-    channel = channel_for(current_app.config["SERVICES"])
+    channel = channel_for(app_state.services())
     if channel is None:
         return plain(404)
     if not _signed(channel.config):
@@ -370,7 +371,7 @@ async def handshake() -> Response:
 
 @blueprint.post("/wechat")
 async def receive() -> Response:
-    channel = channel_for(current_app.config["SERVICES"])
+    channel = channel_for(app_state.services())
     if channel is None:
         return plain(404)
     args = request.args

@@ -19,9 +19,10 @@ from typing import Any, Literal
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quart import Blueprint, Response, current_app, jsonify, request
+from quart import Blueprint, Response, jsonify, request
 from wechatpy.exceptions import WeChatClientException
 
+from adapters import app_state
 from adapters.guard import chat_turn_allowed
 from adapters.http_api import error
 from adapters.json_body import json_or_none
@@ -354,7 +355,7 @@ def _validation_error(exc: ValidationError) -> Response:
 
 
 def _mp() -> MiniProgram | None:
-    return channel_for(current_app.config["SERVICES"])
+    return channel_for(app_state.services())
 
 
 def _openid(mp: MiniProgram) -> str | None:

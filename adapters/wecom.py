@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
@@ -30,6 +30,7 @@ from wechatpy.enterprise.replies import TextReply
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage
 
+from adapters import app_state
 from adapters.background import BackgroundWork
 from adapters.guard import chat_turn_allowed
 from adapters.wechat import fresh, has_dtd, plain, well_formed
@@ -286,7 +287,7 @@ def channel_for(services: Services) -> WecomChannel | None:
 
 @blueprint.get("/wecom")
 async def handshake() -> Response:
-    channel = channel_for(current_app.config["SERVICES"])
+    channel = channel_for(app_state.services())
     if channel is None or channel.crypto is None:
         return plain(404)
     args = request.args
@@ -303,7 +304,7 @@ async def handshake() -> Response:
 
 @blueprint.post("/wecom")
 async def receive() -> Response:
-    channel = channel_for(current_app.config["SERVICES"])
+    channel = channel_for(app_state.services())
     if channel is None or channel.crypto is None:
         return plain(404)
     args = request.args

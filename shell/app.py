@@ -7,7 +7,7 @@ import logging
 
 from quart import Quart, Response, jsonify
 
-from adapters import channels, guard
+from adapters import app_state, channels, guard
 from adapters.console import console
 from adapters.console.vendor import vendor
 from adapters.http_api import api, is_loopback
@@ -41,8 +41,7 @@ def create_app(config: Config, services: Services | None = None,
                background: bool = True) -> Quart:
     """`background`: run the outbox and timer runners in this process (tests drive them)."""
     app = Quart("gridbot")
-    app.config["GRIDBOT"] = config
-    app.config["SERVICES"] = services
+    state = app_state.install(app, config, services)
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     app.register_blueprint(api)
     app.register_blueprint(suggest_api)
@@ -57,17 +56,17 @@ def create_app(config: Config, services: Services | None = None,
 
     @app.before_serving
     async def _start() -> None:
-        if app.config["SERVICES"] is None:
-            app.config["SERVICES"] = await build_services(config)
-            app.config["OWNS_SERVICES"] = True
+        if state.services is None:
+            state.services = await build_services(config)
+            state.owns_services = True
+        services = state.services
         # Load the model now: the first suggestion must not wait seconds for it.
         try:
-            await asyncio.to_thread(app.config["SERVICES"].models.get)
+            await asyncio.to_thread(services.models.get)
         except FileNotFoundError:
             log.warning("no model yet: run `gridbot train`; reports cannot be classified")
-        await channels.start_all(app.config["SERVICES"])
+        await channels.start_all(services)
         if background:
-            services = app.config["SERVICES"]
             # Quart sets shutdown_event first and then waits for background tasks: the
             # loops finish their pass and stop, instead of being cancelled after 5 s.
             app.add_background_task(services.outbox.run_forever, app.shutdown_event)
@@ -77,9 +76,11 @@ def create_app(config: Config, services: Services | None = None,
 
     @app.after_serving
     async def _stop() -> None:
-        await channels.stop_all(app.config["SERVICES"])
-        if app.config.get("OWNS_SERVICES"):
-            await app.config["SERVICES"].close()
+        if state.services is None:
+            return
+        await channels.stop_all(state.services)
+        if state.owns_services:
+            await state.services.close()
 
     @app.get("/healthz")
     async def healthz() -> Response:

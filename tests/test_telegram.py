@@ -29,7 +29,7 @@ from quart import Quart
 from sqlalchemy import func, select
 from telegram.request import BaseRequest, RequestData
 
-from adapters import telegram
+from adapters import app_state, telegram
 from adapters.telegram_outbound import card_key
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import TelegramConfig
@@ -289,7 +289,7 @@ class Telegram:
 def telegram_app(services: Services) -> Quart:
     """Only this channel's blueprint: the tests do not depend on other channels' modules."""
     app = Quart("telegram-tests")
-    app.config["SERVICES"] = services
+    app_state.install(app, services.config, services)
     app.register_blueprint(telegram.blueprint)
     return app
 

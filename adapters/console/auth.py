@@ -44,6 +44,7 @@ from werkzeug.sansio.response import Response as SansIOResponse
 from werkzeug.urls import iri_to_uri
 
 import bot.staff as accounts  # by module: tests wrap accounts._verify to count checks
+from adapters import app_state
 from adapters.console import console
 from adapters.guard import client_address
 from bot.config import ConsoleConfig
@@ -77,11 +78,11 @@ class StaffSession:
 
 
 def services() -> Services:
-    return current_app.config["SERVICES"]
+    return app_state.services()
 
 
 def _config() -> ConsoleConfig:
-    return current_app.config["GRIDBOT"].console
+    return app_state.config().console
 
 
 def _session_key(token: str) -> str:

@@ -20,9 +20,10 @@ import io
 import secrets
 from typing import Any
 
-from quart import Response, current_app, jsonify, render_template, request
+from quart import Response, jsonify, render_template, request
 from shapely.geometry import mapping
 
+from adapters import app_state
 from adapters.console import console
 from adapters.console.auth import audit, current_staff, require_staff, services
 from bot.dashboard import FIGURES, Dashboard, Period, PeriodError, table, visible_grid_codes
@@ -75,7 +76,7 @@ async def dashboard_page() -> Any:
         periods=[("7d", t("dashboard.period.7")), ("30d", t("dashboard.period.30")),
                  ("month", t("dashboard.period.month"))],
         default_period=DEFAULT_PERIOD,
-        map_tiles=current_app.config["GRIDBOT"].console.map_tiles,
+        map_tiles=app_state.config().console.map_tiles,
         charts=[(name, t(f"dashboard.chart.{name}")) for name in FIGURES])
 
 
