@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import CaseService, ReporterRef, distance_m
+from bot.cases.drafts import near_terms
 from bot.cases.notices import Recipient
 from bot.cases.views import reporter_row
 from bot.config import AlertsConfig
@@ -106,10 +106,7 @@ class AreaAlerts:
     async def _note(self, session: AsyncSession, follow: AreaFollow, now: datetime) -> str:
         """The day's note: cases filed and closed near the place since the last one, in
         public words (the item and the status, never anyone's report). '' when nothing."""
-        d_lat = follow.radius_m / 111_320
-        d_lon = d_lat / max(math.cos(math.radians(follow.lat)), 0.01)
-        near = [Case.lat.between(follow.lat - d_lat, follow.lat + d_lat),
-                Case.lon.between(follow.lon - d_lon, follow.lon + d_lon),
+        near = [*near_terms(follow.lat, follow.lon, follow.radius_m),
                 Case.merged_into.is_(None), Case.status != Status.REJECTED]
         since = follow.noted_until
         rows = (await session.execute(select(Case.item_name, Case.lat, Case.lon,

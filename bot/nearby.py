@@ -7,7 +7,6 @@ filing joins a duplicate (CaseService's own attach: the same rows, event and med
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import CaseDraft, CaseNotFound, CaseService, ReporterRef, distance_m
+from bot.cases.drafts import near_terms
 from bot.models import Case
 from bot.workflow import OPEN, Status
 
@@ -36,14 +36,11 @@ async def open_cases_near(cases: CaseService, item_code: str, lat: float, lon: f
     """Open cases of the item within `radius_m` of the (WGS-84) point, nearest first."""
     if radius_m <= 0:
         return []
-    d_lat = radius_m / 111_320
-    d_lon = d_lat / max(math.cos(math.radians(lat)), 0.01)
     query = select(Case).where(
         Case.item_code == item_code,
         Case.status.in_([s.value for s in OPEN]),
         Case.merged_into.is_(None),
-        Case.lat.between(lat - d_lat, lat + d_lat),
-        Case.lon.between(lon - d_lon, lon + d_lon),
+        *near_terms(lat, lon, radius_m),
     ).order_by(Case.id.desc()).limit(200)
     async with cases.db.session() as session:
         rows = list((await session.execute(query)).scalars())

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -73,6 +74,15 @@ def is_report_clash(exc: IntegrityError) -> bool:
     """The filed_reports key was taken: the report was filed before (PostgreSQL or SQLite)."""
     text = str(exc.orig)
     return "filed_reports_pkey" in text or "filed_reports.key" in text
+
+
+def near_terms(lat: float, lon: float, radius_m: float) -> list[Any]:
+    """WHERE terms for cases whose point lies in the box around (lat, lon) that holds the
+    circle of `radius_m` (the index finds those; `distance_m` then keeps the circle)."""
+    d_lat = radius_m / 111_320
+    d_lon = d_lat / max(math.cos(math.radians(lat)), 0.01)
+    return [Case.lat.between(lat - d_lat, lat + d_lat),
+            Case.lon.between(lon - d_lon, lon + d_lon)]
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -3,7 +3,6 @@ open case of the same problem nearby."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +19,7 @@ from bot.cases.drafts import (
     ReporterRef,
     distance_m,
     is_report_clash,
+    near_terms,
 )
 from bot.cases.filing_pg import ReporterRaced, insert_filed
 from bot.cases.notices import CaseNotices
@@ -203,14 +203,11 @@ class CaseFiling:
         radius = config.duplicate_radius_m
         if draft.lat is None or draft.lon is None or radius <= 0:
             return None
-        d_lat = radius / 111_320
-        d_lon = d_lat / max(math.cos(math.radians(draft.lat)), 0.01)
         return [
             Case.item_code == draft.item_code,
             Case.status.in_([s.value for s in OPEN]),
             Case.created_at >= now - timedelta(hours=config.duplicate_window_h),
-            Case.lat.between(draft.lat - d_lat, draft.lat + d_lat),
-            Case.lon.between(draft.lon - d_lon, draft.lon + d_lon),
+            *near_terms(draft.lat, draft.lon, radius),
         ]
 
     async def _any_duplicate(self, conn: AsyncConnection, draft: CaseDraft,
