@@ -9,7 +9,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from nlp.topics import DEFAULT_DEPARTMENTS
 
@@ -261,6 +269,37 @@ class MediaConfig(_Section):
     s3_secret_key: str = ""
 
 
+APPRAISAL_PARTS = ("discovery", "on_spot", "on_time", "closure", "satisfaction", "urges",
+                   "coverage")
+
+
+class AppraisalConfig(_Section):
+    """考核: the weight of each part of the monthly score (bot/appraisal.py says how each
+    part is scored 0–100). Weights are non-negative and need not sum to 1: they are divided
+    by their sum; at least one must be above 0."""
+
+    discovery: float = Field(0.15, ge=0)  # patrol reports per worker-day
+    on_spot: float = Field(0.15, ge=0)  # share of cases handled on the spot (即办)
+    on_time: float = Field(0.20, ge=0)  # on-time rate
+    closure: float = Field(0.15, ge=0)  # closure rate
+    satisfaction: float = Field(0.15, ge=0)  # first-rating satisfaction
+    urges: float = Field(0.10, ge=0)  # 督办 per case (fewer is better)
+    coverage: float = Field(0.10, ge=0)  # share of the grid a patrol covers
+    discovery_target: float = Field(1.0, gt=0)  # patrol reports per worker-day = full marks
+    on_spot_target: float = Field(0.3, gt=0, le=1)  # 即办 share = full marks (Chancheng: 30%)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> AppraisalConfig:
+        if sum(getattr(self, part) for part in APPRAISAL_PARTS) <= 0:
+            raise ValueError("at least one appraisal weight must be above 0")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        """The weights scaled to sum to 1."""
+        total = sum(getattr(self, part) for part in APPRAISAL_PARTS)
+        return {part: getattr(self, part) / total for part in APPRAISAL_PARTS}
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -279,6 +318,7 @@ class Config(_Section):
     limits: LimitsConfig = LimitsConfig()
     alerts: AlertsConfig = AlertsConfig()
     media: MediaConfig = MediaConfig()
+    appraisal: AppraisalConfig = AppraisalConfig()
     # Where relative paths in this config are resolved from (the config file's folder).
     base_dir: Path = PROJECT_ROOT
     source_file: Path | None = None

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from shapely.geometry import mapping
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 
+from bot.appraisal import UNITS, Appraisal
+from bot.config import APPRAISAL_PARTS, AppraisalConfig
 from bot.grids import GridMap
 from bot.models import Case
+from bot.periods import Period as Period
+from bot.periods import PeriodError as PeriodError
 from bot.scope import Scope
 from bot.stats import case_stats
 from bot.storage import Database
@@ -31,66 +34,13 @@ from bot.texts import t
 from bot.workflow import OPEN, Status
 
 FIGURES = ("summary", "daily", "categories", "items", "overdue", "departments", "grids",
-           "points")
+           "points", "appraisal")
 # Work still to be done by someone: these can run late. Handled and verified cases wait
 # only for the check, so they are open but no longer overdue.
 PENDING = frozenset({Status.REPORTED, Status.FILED, Status.DISPATCHED, Status.HANDLING,
                      Status.REOPENED, Status.ESCALATED})
-MAX_DAYS = 400  # a period longer than this is refused: a year and a bit, per day
 OVERDUE_LIMIT = 20
 POINTS_LIMIT = 5000  # the newest open cases on the map; older ones still count in the grids
-
-
-class PeriodError(ValueError):
-    """A period that cannot be read or is too long; the message says why."""
-
-
-@dataclass(frozen=True)
-class Period:
-    """[start, end) in UTC, made from local calendar days of the city's time zone."""
-
-    start: datetime
-    end: datetime
-    tz: ZoneInfo
-
-    @classmethod
-    def month(cls, text: str, tz: ZoneInfo) -> Period:
-        """'2026-11' → 1 Nov 00:00 to 1 Dec 00:00 local time."""
-        try:
-            first = datetime.strptime(text.strip(), "%Y-%m").date()
-        except ValueError:
-            raise PeriodError(f"month '{text}' must look like 2026-11") from None
-        if not 1970 <= first.year <= 9000:  # 9999-12 would overflow into year 10000
-            raise PeriodError(f"month '{text}' is out of range")
-        after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        return cls.days(first, after, tz)
-
-    @classmethod
-    def days(cls, first: date, after: date, tz: ZoneInfo) -> Period:
-        """Local days first … after-1."""
-        if after <= first:
-            raise PeriodError("the period must end after it starts")
-        if (after - first).days > MAX_DAYS:
-            raise PeriodError(f"a period is at most {MAX_DAYS} days")
-        return cls(_local_midnight(first, tz), _local_midnight(after, tz), tz)
-
-    @classmethod
-    def last_days(cls, count: int, now: datetime, tz: ZoneInfo) -> Period:
-        """The `count` local days up to and including today."""
-        today = now.astimezone(tz).date()
-        return cls.days(today - timedelta(days=count - 1), today + timedelta(days=1), tz)
-
-    @property
-    def first_day(self) -> date:
-        return self.start.astimezone(self.tz).date()
-
-    @property
-    def last_day(self) -> date:
-        return (self.end.astimezone(self.tz) - timedelta(microseconds=1)).date()
-
-
-def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def _rounded(value: Any) -> Any:
@@ -119,6 +69,8 @@ class Dashboard:
     now: datetime
     where: ColumnElement[bool] = field(default_factory=true)
     grid_codes: frozenset[str] | None = None
+    appraisal: AppraisalConfig = field(default_factory=AppraisalConfig)
+    ranked: tuple[str, ...] = UNITS  # the units whose appraisal the account sees
 
     @property
     def _in_period(self) -> ColumnElement[bool]:
@@ -128,6 +80,8 @@ class Dashboard:
     async def figure(self, name: str) -> dict[str, Any]:
         if name not in FIGURES:
             raise KeyError(name)
+        if name == "appraisal":
+            return await self._appraisal()
         if name in ("summary", "departments"):
             stats = await self._stats()
             return self._summary(stats, await self._backlog()) if name == "summary" \
@@ -137,7 +91,8 @@ class Dashboard:
     async def all(self, geometry: bool = True) -> dict[str, Any]:
         """Every figure at once (the page's refresh): the shared statistics are read once.
         `geometry=False` leaves the grid polygons out (null): a page that has them already
-        refreshes only the counts — a real city's outlines are megabytes."""
+        refreshes only the counts — a real city's outlines are megabytes. The appraisal is
+        not among them: the page fetches it apart, less often (`figure("appraisal")`)."""
         stats = await self._stats()
         return {
             "summary": self._summary(stats, await self._backlog()),
@@ -187,6 +142,16 @@ class Dashboard:
         for rank, row in enumerate(rows, 1):
             row["rank"] = rank
         return {"departments": rows}
+
+    # -- appraisal (考核) ------------------------------------------------------------------------
+
+    async def _appraisal(self) -> dict[str, Any]:
+        """Every unit's appraisal rows for the period, best first (`bot.appraisal`)."""
+        appraisal = Appraisal(self.db, self.grids, self.period.start, self.period.end,
+                              self.now, self.appraisal, self.where, self.grid_codes)
+        units = {by: await appraisal.rows(by) for by in self.ranked}
+        return {"weights": {p: round(w, 4) for p, w in self.appraisal.weights().items()},
+                "units": units}
 
     # -- per day ----------------------------------------------------------------------------
 
@@ -347,6 +312,8 @@ def table(name: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         for level, value in data["solved_at"].items():
             rows.append([t(f"dashboard.fig.solved_at_{level}"), _pct(value)])
         return [t("dashboard.col.figure"), t("dashboard.col.value")], rows
+    if name == "appraisal":
+        return _appraisal_table(data)
     columns = {
         "daily": ("days", ["date", "filed", "closed"]),
         "categories": ("big_classes", ["big_class", "cases", "share"]),
@@ -377,6 +344,33 @@ def table(name: str, data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
     return ([t(f"dashboard.col.{k}") for k in keys],
             [[cell(k, item.get(k)) for k in keys] for item in items])
+
+
+def _appraisal_table(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Every unit's rows: unit, rank, name, score, then each part's score and figure."""
+    header = [t("dashboard.appraisal.col.unit"), t("dashboard.appraisal.col.rank"),
+              t("dashboard.appraisal.col.name"), t("dashboard.appraisal.col.score")]
+    for part in APPRAISAL_PARTS:
+        name = t(f"dashboard.appraisal.part.{part}")
+        header += [name, f"{name} · {t('dashboard.appraisal.col.value')}"]
+    rows: list[list[Any]] = []
+    for by, unit_rows in data["units"].items():
+        for row in unit_rows:
+            cells: list[Any] = [t(f"dashboard.appraisal.unit.{by}"), row["rank"], row["name"],
+                                "" if row["score"] is None else row["score"]]
+            for part in APPRAISAL_PARTS:
+                figure = row["parts"][part]
+                cells += ["" if figure["score"] is None else figure["score"],
+                          "" if figure["value"] is None else figure["value"]]
+            rows.append(cells)
+    return header, rows
+
+
+def ranked_units(role: str) -> tuple[str, ...]:
+    """Whose appraisal a console account sees: a department account its department's only
+    (grid workers' patrols are not its business); everyone else every unit, narrowed to
+    what their scope shows."""
+    return ("department",) if role == "department" else UNITS
 
 
 def visible_grid_codes(role: str, scope: str, grids: GridMap) -> frozenset[str] | None:

@@ -19,8 +19,9 @@ GROUPINGS = {"grid": Case.grid_code, "item": Case.item_name, "department": Case.
              "level": Case.current_level}
 LEVELS = ("grid", "street", "district")
 # The counts each group's figures are made from, in the order the query returns them.
-_COUNTS = ("filed", "on_spot", "closed", "handled", "on_time", "escalated", "timed",
-           "hours", "rated", "satisfied", *(f"closed_{lv}" for lv in LEVELS))
+COUNTS = ("filed", "on_spot", "closed", "handled", "on_time", "escalated", "timed",
+          "hours", "rated", "satisfied", *(f"closed_{lv}" for lv in LEVELS), "urges",
+          "patrol_found")
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -52,25 +53,30 @@ def _hours_between(db: Database, start: Any, end: Any) -> Any:
     return (func.julianday(end) - func.julianday(start)) * 24.0
 
 
-async def case_stats(db: Database, start: datetime, end: datetime,
-                     by: str | None = None,
-                     where: ColumnElement[bool] | None = None) -> dict[str, Any]:
-    """Cases filed in [start, end); with `by`, the same figures per group as well.
-    `where` narrows the cases further (a console account's `bot.staff.visible_cases`)."""
-    if by is not None and by not in GROUPINGS:
-        raise ValueError(f"--by must be one of {', '.join(GROUPINGS)}")
-    chosen = and_(Case.created_at >= start, Case.created_at < end,
-                  true() if where is None else where)
-    # Per case: was it solved on the spot, when was it first handled, was it ever escalated.
+def chosen_cases(start: datetime, end: datetime,
+                 where: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
+    """Cases filed in [start, end), narrowed by `where` (a `bot.staff.visible_cases`)."""
+    return and_(Case.created_at >= start, Case.created_at < end,
+                true() if where is None else where)
+
+
+async def group_counts(db: Database, chosen: ColumnElement[bool], key: Any,
+                       through: Any = None) -> dict[str, dict[str, float]]:
+    """The raw counts (`COUNTS`) of the chosen cases per value of `key`. `through`: a
+    subquery of (case_id, grp) pairs that puts one case in several groups (the workers who
+    took it); `key` is then its `grp` column."""
+    # Per case: was it solved on the spot, when was it first handled, was it ever escalated,
+    # how often was it urged (督办: a person's or the deadline's).
     events = (
         select(CaseEvent.case_id.label("case_id"),
                func.max(case((CaseEvent.action == "on_spot", 1), else_=0)).label("on_spot"),
                func.min(case((CaseEvent.to_status == Status.HANDLED, CaseEvent.at)))
                .label("handled_at"),
                func.max(case((CaseEvent.to_status == Status.ESCALATED, 1), else_=0))
-               .label("escalated"))
+               .label("escalated"),
+               func.sum(case((CaseEvent.action == "urge", 1), else_=0)).label("urges"))
         .where(CaseEvent.case_id.in_(select(Case.id).where(chosen)),
-               (CaseEvent.action == "on_spot")
+               CaseEvent.action.in_(["on_spot", "urge"])
                | CaseEvent.to_status.in_([Status.HANDLED, Status.ESCALATED]))
         .group_by(CaseEvent.case_id)
     ).subquery()
@@ -90,9 +96,9 @@ async def case_stats(db: Database, start: datetime, end: datetime,
     def count(condition: ColumnElement[bool]) -> Any:
         return func.sum(case((condition, 1), else_=0))
 
-    key = (GROUPINGS[by] if by else literal("all")).label("grp")
+    grp = key.label("grp")
     query = (
-        select(key, func.count(), func.sum(func.coalesce(events.c.on_spot, 0)), count(closed),
+        select(grp, func.count(), func.sum(func.coalesce(events.c.on_spot, 0)), count(closed),
                count(events.c.handled_at.is_not(None)),
                count(and_(events.c.handled_at.is_not(None), Case.handling_due.is_not(None),
                           events.c.handled_at <= Case.handling_due)),
@@ -101,16 +107,31 @@ async def case_stats(db: Database, start: datetime, end: datetime,
                              else_=0.0)),
                func.sum(func.coalesce(ratings.c.rated, 0)),
                func.sum(func.coalesce(ratings.c.satisfied, 0)),
-               *(count(and_(closed, Case.current_level == lv)) for lv in LEVELS))
-        .select_from(Case).outerjoin(events, events.c.case_id == Case.id)
-        .outerjoin(ratings, ratings.c.case_id == Case.id)
-        .where(chosen).group_by(key)
+               *(count(and_(closed, Case.current_level == lv)) for lv in LEVELS),
+               func.sum(func.coalesce(events.c.urges, 0)), count(Case.source == "patrol"))
+        .select_from(Case)
     )
+    if through is not None:
+        query = query.join(through, through.c.case_id == Case.id)
+    query = (query.outerjoin(events, events.c.case_id == Case.id)
+             .outerjoin(ratings, ratings.c.case_id == Case.id)
+             .where(chosen).group_by(grp))
     async with db.session() as session:
         rows = (await session.execute(query)).all()
-    groups = {str(row[0]): dict(zip(_COUNTS, (float(v or 0) for v in row[1:]), strict=True))
-              for row in rows}
-    overall = {name: sum(g[name] for g in groups.values()) for name in _COUNTS}
+    return {str(row[0]): dict(zip(COUNTS, (float(v or 0) for v in row[1:]), strict=True))
+            for row in rows}
+
+
+async def case_stats(db: Database, start: datetime, end: datetime,
+                     by: str | None = None,
+                     where: ColumnElement[bool] | None = None) -> dict[str, Any]:
+    """Cases filed in [start, end); with `by`, the same figures per group as well.
+    `where` narrows the cases further (a console account's `bot.staff.visible_cases`)."""
+    if by is not None and by not in GROUPINGS:
+        raise ValueError(f"--by must be one of {', '.join(GROUPINGS)}")
+    groups = await group_counts(db, chosen_cases(start, end, where),
+                                GROUPINGS[by] if by else literal("all"))
+    overall = {name: sum(g[name] for g in groups.values()) for name in COUNTS}
     result: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat(),
                               **_figures(overall)}
     if by:

@@ -26,7 +26,15 @@ from shapely.geometry import mapping
 from adapters import app_state
 from adapters.console import console
 from adapters.console.auth import audit, current_staff, require_staff, services
-from bot.dashboard import FIGURES, Dashboard, Period, PeriodError, table, visible_grid_codes
+from bot.dashboard import (
+    FIGURES,
+    Dashboard,
+    Period,
+    PeriodError,
+    ranked_units,
+    table,
+    visible_grid_codes,
+)
 from bot.hotspots import file_hotspot_case, live_hotspots
 from bot.staff import visible_cases
 from bot.texts import catalogue, t
@@ -59,7 +67,8 @@ def _dashboard() -> Dashboard:
     s = services()
     period = _period(request.args.get("period", DEFAULT_PERIOD)[:16])
     return Dashboard(s.db, s.grids, period, s.cases.clock(), visible_cases(staff, s.grids),
-                     visible_grid_codes(staff.role, staff.scope, s.grids))
+                     visible_grid_codes(staff.role, staff.scope, s.grids),
+                     app_state.config().appraisal, ranked_units(staff.role))
 
 
 def _error(status: int, message: str) -> Response:

@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -523,30 +524,65 @@ def _day(text: str) -> datetime:
 
 @app.command()
 def stats(
-    date_from: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD (UTC)")],
-    date_to: Annotated[str, typer.Option("--to", help="day after the last, YYYY-MM-DD")],
+    date_from: Annotated[str | None, typer.Option(
+        "--from", help="first day, YYYY-MM-DD (UTC); with --to, instead of --month")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="day after the last, YYYY-MM-DD")]
+    = None,
+    month: Annotated[str | None, typer.Option(
+        help="YYYY-MM in the city's time zone (default: this month)")] = None,
     by: Annotated[str | None, typer.Option(
-        help="grid | item | department | level | worker (patrols and finds per worker)")] = None,
+        help="worker | grid | street | department: the appraisal (考核) table; "
+             "item | level: the case figures per group")] = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Closure, on-time, on-the-spot, level split and satisfaction for cases filed in a period;
-    `--by worker`: each worker's patrols, km, coverage, finds and 即办."""
-    from bot.patrol import worker_figures
-    from bot.stats import case_stats
+    """Closure, on-time, on-the-spot, level split and satisfaction for cases filed in a period
+    (a month by default); `--by worker|grid|street|department`: the appraisal (考核) — each
+    part's figure and 0–100 score beside the total, best first (`--by worker` keeps each
+    worker's patrols, km, coverage, finds and 即办)."""
+    from bot.appraisal import UNITS, Appraisal
+    from bot.periods import Period, PeriodError
+    from bot.stats import GROUPINGS, case_stats
     from bot.storage import Database, upgrade
 
     cfg = config_or_exit(config)
+    tz = ZoneInfo(cfg.cases.timezone)
+    now = datetime.now(UTC)
+    if (date_from is None) != (date_to is None):
+        err.print("[red]give --from and --to together (or --month)[/red]")
+        raise typer.Exit(2)
+    if date_from is not None and month is not None:
+        err.print("[red]give either --month or --from/--to, not both[/red]")
+        raise typer.Exit(2)
+    if date_from is not None and date_to is not None:
+        start, end = _day(date_from), _day(date_to)
+    else:
+        try:
+            period = Period.month(month or now.astimezone(tz).strftime("%Y-%m"), tz)
+        except PeriodError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        start, end = period.start, period.end
 
     async def run() -> dict[str, Any]:
         db = Database(cfg.database_url)
         try:
             await upgrade(db.url)
-            start, end = _day(date_from), _day(date_to)
-            if by == "worker":
-                return {"from": start.isoformat(), "to": end.isoformat(), "by": "worker",
-                        "workers": await worker_figures(db, start, end)}
-            return await case_stats(db, start, end, by)
+            figures = await case_stats(db, start, end, by if by in GROUPINGS else None) \
+                if by not in ("worker", "street") else {"from": start.isoformat(),
+                                                        "to": end.isoformat(), "by": by}
+            if by in UNITS:
+                from bot.grid_store import load_areas
+                from bot.grids import GridMap, load_geojson
+
+                # The grids as the server uses them: imported ones, else the configured file.
+                grids = GridMap(await load_areas(db) or load_geojson(cfg.path(cfg.grids.file)))
+                report = await Appraisal(db, grids, start, end, now,
+                                         cfg.appraisal).report(by)
+                # `--by worker` kept its list under "workers"; the other units under "rows".
+                figures.update(weights=report["weights"], rules=report["rules"])
+                figures["workers" if by == "worker" else "rows"] = report["rows"]
+            return figures
         finally:
             await db.close()
 
@@ -558,18 +594,38 @@ def stats(
     if as_json:
         _print_json(figures)
         return
-    if by == "worker":
-        table = Table("worker", "scope", "patrols", "km", "coverage", "left grid", "found",
-                      "即办")
-        for row in figures["workers"]:
-            table.add_row(*(str(row[k]) for k in (
-                "worker", "scope", "patrols", "km", "coverage", "left_grid",
-                "found_on_patrol", "on_the_spot")))
-        console.print(table)
+    if by in UNITS:
+        console.print(appraisal_table(figures["workers" if by == "worker" else "rows"], by))
         return
     for key, value in figures.items():
         if key != "groups":
             console.print(f"{key:>22}: {value}")
+
+
+def appraisal_table(rows: list[dict[str, Any]], by: str) -> Table:
+    """The appraisal as a rich table: rank, unit, total, each part's score (figure)."""
+    from bot.config import APPRAISAL_PARTS
+    from bot.texts import t
+
+    def cell(part: dict[str, Any]) -> str:
+        if part["score"] is None:
+            return "–"
+        return f"{part['score']:.0f} ({part['value']:g})"
+
+    columns = [t("dashboard.appraisal.col.rank"), t(f"dashboard.appraisal.unit.{by}"),
+               t("dashboard.appraisal.col.score"),
+               *(t(f"dashboard.appraisal.part.{p}") for p in APPRAISAL_PARTS)]
+    extra = ("patrols", "km", "coverage", "left_grid", "found_on_patrol", "on_the_spot") \
+        if by == "worker" else ("cases_filed",)
+    table = Table(*columns, *(t(f"dashboard.appraisal.col.{k}") for k in extra),
+                  title=t("dashboard.appraisal.title"))
+    for row in rows:
+        name = f"{row['name']} ({row['scope']})" if by == "worker" else row["name"]
+        table.add_row(str(row["rank"]), name,
+                      "–" if row["score"] is None else f"{row['score']:.1f}",
+                      *(cell(row["parts"][p]) for p in APPRAISAL_PARTS),
+                      *(str(row[k]) for k in extra))
+    return table
 
 
 @app.command()
