@@ -155,3 +155,47 @@ def test_appraisal_weights_in_config_are_checked(tmp_path) -> None:
     zero = {f"GRIDBOT_APPRAISAL_{p.upper()}": "0" for p in APPRAISAL_PARTS}
     with pytest.raises(ConfigError, match="at least one appraisal weight"):
         load_config(PROJECT_ROOT / "config.toml", environ=zero)
+
+
+async def test_gridbot_stats_prints_the_appraisal(clocked: Services, clock: FakeClock) -> None:
+    """`gridbot stats --by worker|grid|street|department --month`: the same rows as text and
+    JSON; `--by worker` keeps each worker's patrol columns."""
+    import json
+    import os
+
+    from tests.gridbot_cli import gridbot
+
+    s = clocked
+    people = await _month_of_work(s, clock)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDBOT_")}
+    env["GRIDBOT_DATABASE_URL"] = s.config.database_url
+    done = gridbot("stats", "--by", "worker", "--month", "2026-11", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["by"] == "worker" and set(figures["weights"]) == set(APPRAISAL_PARTS)
+    jia = next(r for r in figures["workers"] if r["key"] == str(people["jia"].id))
+    for column in ("worker", "scope", "patrols", "km", "coverage", "left_grid",
+                   "found_on_patrol", "on_the_spot"):
+        assert column in jia
+    assert jia["worker"] == "甲" and jia["found_on_patrol"] == 1 and jia["rank"] == 1
+    assert jia["parts"]["on_time"] == {"value": 1.0, "score": 100.0}
+    assert "phone" not in done.stdout and "external_id" not in done.stdout
+
+    text = gridbot("stats", "--by", "grid", "--month", "2026-11", env=env)
+    assert text.returncode == 0, text.stderr
+    assert "同济社区第3网格" in text.stdout and "考核排名" in text.stdout
+    grid = json.loads(gridbot("stats", "--by", "grid", "--month", "2026-11", "--json",
+                              env=env).stdout)
+    assert grid["cases_filed"] == 3 and GRID in grid["groups"]  # the case figures, as before
+    assert next(r for r in grid["rows"] if r["key"] == GRID)["urges"] == 1
+    for by in ("street", "department"):
+        done = gridbot("stats", "--by", by, "--month", "2026-11", "--json", env=env)
+        assert done.returncode == 0 and json.loads(done.stdout)["rows"], done.stderr
+    empty = json.loads(gridbot("stats", "--by", "grid", "--month", "2026-10", "--json",
+                               env=env).stdout)
+    assert all(r["cases_filed"] == 0 for r in empty["rows"])
+    bad = gridbot("stats", "--month", "2026-13", env=env)
+    assert bad.returncode == 2
+    both = gridbot("stats", "--month", "2026-11", "--from", "2026-11-01", "--to",
+                   "2026-12-01", env=env)
+    assert both.returncode == 2

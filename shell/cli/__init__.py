@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from bot.config import Config, ConfigError
@@ -595,7 +596,10 @@ def stats(
         _print_json(figures)
         return
     if by in UNITS:
-        console.print(appraisal_table(figures["workers" if by == "worker" else "rows"], by))
+        # A wide table: never squeezed into an 80-column pipe (a wider terminal keeps its own).
+        wide = Console(width=max(console.width, 200), soft_wrap=True,
+                       color_system=console.color_system and "auto")
+        wide.print(appraisal_table(figures["workers" if by == "worker" else "rows"], by))
         return
     for key, value in figures.items():
         if key != "groups":
