@@ -26,6 +26,7 @@ from shapely.geometry import mapping
 from adapters import app_state
 from adapters.console import console
 from adapters.console.auth import audit, current_staff, require_staff, services
+from bot.config import APPRAISAL_PARTS
 from bot.dashboard import (
     FIGURES,
     Dashboard,
@@ -84,7 +85,7 @@ async def dashboard_page() -> Any:
         "console/dashboard.html", nav="dashboard", texts=_texts(),
         periods=[("7d", t("dashboard.period.7")), ("30d", t("dashboard.period.30")),
                  ("month", t("dashboard.period.month"))],
-        default_period=DEFAULT_PERIOD,
+        default_period=DEFAULT_PERIOD, appraisal_parts=APPRAISAL_PARTS,
         map_tiles=app_state.config().console.map_tiles,
         charts=[(name, t(f"dashboard.chart.{name}")) for name in FIGURES])
 

@@ -362,6 +362,73 @@ async function loadHotspots() {
   }
 }
 
+// -- appraisal (考核) -------------------------------------------------------------------------
+
+const PARTS = ["discovery", "on_spot", "on_time", "closure", "satisfaction", "urges", "coverage"];
+const RANK_SHOWN = 5; // the best and the worst five of the chosen unit
+const appraisalUnit = document.getElementById("appraisal-unit");
+let appraisal = null;
+
+// Discovery is reports per worker-day and urges are per case; the other parts are shares.
+const PER_UNIT = new Set(["discovery", "urges"]);
+
+function partCell(name, part) {
+  if (part.score === null) return el("td", { class: "num muted" }, "–");
+  const value = PER_UNIT.has(name) ? part.value.toFixed(2) : pct(part.value);
+  return el("td", { class: "num", dataset: { part: name }, title: tr(
+    "dashboard.appraisal.part_score", { score: part.score.toFixed(1), value }) },
+  part.score.toFixed(0));
+}
+
+function fillRanking(end, rows) {
+  const table = document.getElementById(`appraisal-${end}`);
+  table.tBodies[0].replaceChildren(...rows.map((r) => el("tr", { dataset: { key: r.key } },
+    el("td", { class: "num" }, String(r.rank)), el("td", {}, r.name),
+    el("td", { class: "num score" }, r.score === null ? "–" : r.score.toFixed(1)),
+    ...PARTS.map((p) => partCell(p, r.parts[p])))));
+  table.hidden = rows.length === 0;
+  const title = document.getElementById(`appraisal-${end}-title`);
+  title.textContent = tr(`dashboard.appraisal.${end}`, { n: rows.length });
+  title.hidden = rows.length === 0;
+}
+
+function drawAppraisal() {
+  const units = appraisal.units;
+  // An account sees only some units (a department: its own): offer those alone.
+  for (const option of appraisalUnit.options) option.hidden = !(option.value in units);
+  if (!(appraisalUnit.value in units)) appraisalUnit.value = Object.keys(units)[0];
+  const rows = units[appraisalUnit.value] || [];
+  const top = rows.slice(0, RANK_SHOWN);
+  // The bottom never repeats a row of the top.
+  const bottom = rows.slice(Math.max(RANK_SHOWN, rows.length - RANK_SHOWN));
+  fillRanking("top", top);
+  fillRanking("bottom", bottom);
+  document.getElementById("appraisal-empty").hidden = rows.length > 0;
+  const box = document.getElementById("appraisal");
+  box.dataset.unit = appraisalUnit.value;
+  box.dataset.rows = String(rows.length);
+}
+
+// Several grouped queries: like the hot spots, at most every 5 minutes or on a new period.
+let appraisalFor = "";
+let appraisalAt = 0;
+
+async function loadAppraisal() {
+  if (appraisalFor === periodSelect.value && Date.now() - appraisalAt < HOTSPOT_GAP_MS) return;
+  appraisalFor = periodSelect.value;
+  appraisalAt = Date.now();
+  try {
+    const data = await api("/console/dashboard/api/appraisal.json?period="
+      + encodeURIComponent(periodSelect.value));
+    appraisal = data.figure;
+    drawAppraisal();
+  } catch (error) {
+    show(errorBox, error.status === 400 ? error.message : tr("dashboard.load_failed"));
+  }
+}
+
+appraisalUnit.addEventListener("change", () => { if (appraisal) drawAppraisal(); });
+
 // -- loading --------------------------------------------------------------------------------
 
 function keepOutlines(fresh, old) {
@@ -408,6 +475,7 @@ async function load() {
       figures = data.figures;
       draw();
       loadHotspots(); // apart: the figures do not wait for the grouping
+      loadAppraisal();
       refreshes += 1;
       document.body.dataset.refreshes = String(refreshes);
       updated.textContent = tr("dashboard.updated", { at: new Date().toLocaleTimeString("zh-CN") });
