@@ -199,3 +199,26 @@ async def test_gridbot_stats_prints_the_appraisal(clocked: Services, clock: Fake
     both = gridbot("stats", "--month", "2026-11", "--from", "2026-11-01", "--to",
                    "2026-12-01", env=env)
     assert both.returncode == 2
+
+
+async def test_the_monthly_report_ranks_the_units(clocked: Services, clock: FakeClock,
+                                                  tmp_path) -> None:
+    """`gridbot report`: a ranking table (考核排名) in the HTML and the PDF, with the weights
+    given and each part's score."""
+    from shell.reports.monthly import build_report, ranking, render_html, write_report
+    from tests.test_dashboard import _pdf_text
+
+    s = clocked
+    await _month_of_work(s, clock)
+    report = await build_report(s.db, s.grids, "2026-11", s.cases.tz, clock(), EQUAL)
+    header, rows = ranking(report)
+    assert header[:4] == ["考核对象", "名次", "名称", "总分"] and len(header) == 4 + 7
+    units = [row[0] for row in rows]
+    assert units.index("街道") < units.index("部门") < units.index("网格") < units.index("网格员")
+    jia = next(row for row in rows if row[0] == "网格员" and row[2] == "甲")
+    assert jia[1] == 1 and jia[4 + APPRAISAL_PARTS.index("on_time")] == "100"
+    html = render_html(report)
+    assert "考核排名" in html and "同济社区第3网格" in html and "<td>甲</td>" in html
+    write_report(report, tmp_path / "report.pdf")
+    pdf = _pdf_text(tmp_path / "report.pdf")
+    assert "考核排名" in pdf and "同济社区第3网格" in pdf

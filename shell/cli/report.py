@@ -29,7 +29,7 @@ async def _write(cfg: Config, month: str, out: Path) -> None:
         # The grids as the server uses them: imported ones, else the configured file.
         areas = await load_areas(db) or load_geojson(cfg.path(cfg.grids.file))
         report = await build_report(db, GridMap(areas), month, ZoneInfo(cfg.cases.timezone),
-                                    utcnow())
+                                    utcnow(), cfg.appraisal)
     finally:
         await db.close()
     # Drawing is CPU work with no database: done after the connection is closed.

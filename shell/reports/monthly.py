@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Polygon as PolygonPatch
 from shapely.geometry import shape
 
+from bot.config import APPRAISAL_PARTS, AppraisalConfig
 from bot.dashboard import Dashboard, Period, table
 from bot.grids import GridMap
 from bot.storage import Database
@@ -49,6 +50,8 @@ A4_PORTRAIT = (8.27, 11.69)
 A4_LANDSCAPE = (11.69, 8.27)
 TOP_ITEMS = 10
 TOP_DEPARTMENTS = 15
+RANKED = ("street", "department", "grid", "worker")  # the ranking table's units, in order
+RANK_ENDS = 10  # a long ranking shows its best and worst ten
 BLUE, GREEN, RED = "#3182bd", "#31a354", "#d7301f"
 
 
@@ -65,10 +68,14 @@ class MonthlyReport:
 
 
 async def build_report(db: Database, grids: GridMap, month: str, tz: Any,
-                       now: datetime) -> MonthlyReport:
-    """The whole city's figures for `month` ('2026-11'); raises PeriodError on a bad month."""
+                       now: datetime, appraisal: AppraisalConfig | None = None) -> MonthlyReport:
+    """The whole city's figures for `month` ('2026-11'), with the appraisal (考核) under the
+    weights given (config `[appraisal]`); raises PeriodError on a bad month."""
     period = Period.month(month, tz)
-    figures = await Dashboard(db, grids, period, now).all()
+    board = Dashboard(db, grids, period, now, appraisal=appraisal or AppraisalConfig(),
+                      ranked=RANKED)
+    figures = await board.all()
+    figures["appraisal"] = await board.figure("appraisal")
     return MonthlyReport(month.strip(), period, now, figures)
 
 
@@ -280,6 +287,26 @@ def _title(report: MonthlyReport) -> tuple[str, str]:
 TABLES = ("summary", "departments", "overdue", "categories", "items")
 
 
+def ranking(report: MonthlyReport) -> tuple[list[str], list[list[Any]]]:
+    """The appraisal ranking: per unit its best and worst RANK_ENDS rows (all when fewer),
+    rank, name, total and each part's score."""
+    header = [t("dashboard.appraisal.col.unit"), t("dashboard.appraisal.col.rank"),
+              t("dashboard.appraisal.col.name"), t("dashboard.appraisal.col.score"),
+              *(t(f"dashboard.appraisal.part.{p}") for p in APPRAISAL_PARTS)]
+    rows: list[list[Any]] = []
+    units = report.figures["appraisal"]["units"]
+    for unit in RANKED:
+        ranked = units.get(unit, [])
+        if len(ranked) > 2 * RANK_ENDS:
+            ranked = ranked[:RANK_ENDS] + ranked[-RANK_ENDS:]
+        for row in ranked:
+            rows.append([t(f"dashboard.appraisal.unit.{unit}"), row["rank"], row["name"],
+                         "–" if row["score"] is None else f"{row['score']:.1f}",
+                         *("–" if row["parts"][p]["score"] is None
+                           else f"{row['parts'][p]['score']:.0f}" for p in APPRAISAL_PARTS)])
+    return header, rows
+
+
 # -- HTML -------------------------------------------------------------------------------------
 
 _CSS = """
@@ -327,6 +354,9 @@ def render_html(report: MonthlyReport) -> str:
     for name in (*TABLES, "daily"):
         parts.append(f"<h2>{html.escape(t(f'dashboard.chart.{name}'))}</h2>")
         parts.append(_html_table(*table(name, report.figures[name])))
+    parts.append(f"<h2>{html.escape(t('dashboard.chart.appraisal'))}</h2>"
+                 f"<p class=\"sub\">{html.escape(t('dashboard.appraisal.rule'))}</p>")
+    parts.append(_html_table(*ranking(report)))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -385,6 +415,9 @@ def write_pdf(report: MonthlyReport, path: Path) -> None:
             for fig in _table_pages(name, *table(name, report.figures[name])):
                 pdf.savefig(fig)
                 plt.close(fig)
+        for fig in _table_pages("appraisal", *ranking(report)):
+            pdf.savefig(fig)
+            plt.close(fig)
 
 
 def write_report(report: MonthlyReport, path: Path) -> None:
