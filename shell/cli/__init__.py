@@ -598,7 +598,7 @@ def stats(
     if by in UNITS:
         # A wide table: never squeezed into an 80-column pipe (a wider terminal keeps its own).
         wide = Console(width=max(console.width, 200), soft_wrap=True,
-                       color_system=console.color_system and "auto")
+                       color_system="auto" if console.color_system else None)
         wide.print(appraisal_table(figures["workers" if by == "worker" else "rows"], by))
         return
     for key, value in figures.items():
@@ -638,20 +638,34 @@ def simulate(
     cases_per_day: Annotated[int, typer.Option(help="reports a day")] = 400,
     days: Annotated[int, typer.Option(help="simulated days of reports")] = 7,
     seed: Annotated[int, typer.Option(help="random seed")] = 1,
+    patrol_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="share of problems grid workers find on patrol before a "
+                               "citizen reports them (0–1)")] = 0.0,
+    patrol_on_spot: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="share of the grid matters found on patrol solved on the spot "
+                               "(即办)")] = 0.8,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Run a synthetic city through the real pipeline on a simulated clock; print the figures."""
-    from shell.ops.simulation import run_simulation
+    """Run a synthetic city through the real pipeline on a simulated clock; print the figures
+    (with patrol: found by patrol, closed on the spot, hours to closure) beside the seeds'."""
+    from shell.ops.simulation import Behaviour, run_simulation
 
     cfg = config_or_exit(config)
+    behaviour = Behaviour(patrol_share=patrol_share, patrol_on_spot=patrol_on_spot)
     with console.status(f"simulating {days} days of {cases_per_day} reports on {grids} grids…"):
-        figures = asyncio.run(run_simulation(cfg, grids, cases_per_day, days, seed))
+        figures = asyncio.run(run_simulation(cfg, grids, cases_per_day, days, seed, behaviour))
     if as_json:
         _print_json(figures)
         return
     for key, value in figures.items():
-        console.print(f"{key:>22}: {value}")
+        if key != "versus_seeds":
+            console.print(f"{key:>26}: {value}")
+    table = Table("figure", "simulated", "seed", "source", title="simulated vs the seeds")
+    for name, row in figures["versus_seeds"].items():
+        simulated = "–" if row["simulated"] is None else f"{row['simulated']:.1%}"
+        table.add_row(name, simulated, f"{row['seed']:.1%}", row["source"])
+    console.print(table)
 
 
 workers_app = typer.Typer(help="Grid workers and staff who act on cases.", no_args_is_help=True)
