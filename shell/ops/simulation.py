@@ -168,10 +168,10 @@ async def _run(s: Services, clock: SimClock, rng: random.Random, b: Behaviour,
     filing_seconds = 0.0
     arrivals = sorted(start + timedelta(seconds=rng.uniform(0, days * 86400))
                       for _ in range(per_day * days))
-    # The problems' own timeline on a generator of its own: without patrol, the reports,
-    # places and workers' choices are the same draws as they always were.
-    timeline = random.Random(f"{seed}-patrol") if b.patrol_share else None
-    problems = sorted(_problems(arrivals, b, timeline, start))
+    # The problems' own timeline on a generator of its own: the reports, places and workers'
+    # choices are the same draws as without it, and runs of one seed that differ only in
+    # patrol_share share their problems' appearances (a fair comparison).
+    problems = sorted(_problems(arrivals, b, random.Random(f"{seed}-problems"), start))
     end = start + timedelta(days=days)
     step = TICK
     moment = start
@@ -224,20 +224,18 @@ async def _run(s: Services, clock: SimClock, rng: random.Random, b: Behaviour,
             "filing_p50_ms": pct(0.5), "filing_p95_ms": pct(0.95), "filing_p99_ms": pct(0.99)}
 
 
-def _problems(arrivals: list[datetime], b: Behaviour, timeline: random.Random | None,
+def _problems(arrivals: list[datetime], b: Behaviour, timeline: random.Random,
               start: datetime) -> list[tuple[datetime, datetime, bool]]:
     """(filed at, appeared at, found by patrol) per problem. A citizen reports at its arrival,
     some hours after the problem appeared; a patrol finds it at a moment in between."""
     problems = []
     for arrival in arrivals:
-        if timeline is None:
-            problems.append((arrival, arrival, False))
-            continue
+        # Every draw is made whatever the share, so one seed gives the same problems.
         appeared = max(start, arrival - timedelta(
             hours=timeline.uniform(0, 2 * b.citizen_delay_h)))
+        found = appeared + (arrival - appeared) * timeline.random()
         if timeline.random() < b.patrol_share:
-            problems.append((appeared + (arrival - appeared) * timeline.random(), appeared,
-                             True))
+            problems.append((found, appeared, True))
         else:
             problems.append((arrival, appeared, False))
     return problems
