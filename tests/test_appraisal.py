@@ -129,6 +129,22 @@ async def test_the_appraisal_of_a_known_month(clocked: Services, clock: FakeCloc
     with pytest.raises(ValueError, match="--by"):
         await appraisal.rows("colour")
 
+    # The dashboard's figure: a department account ranks departments only, its own.
+    from bot.dashboard import Dashboard, ranked_units, visible_grid_codes
+    from bot.models import StaffUser
+    from bot.staff import visible_cases
+
+    user = StaffUser(username="dept", display_name="", role="department",
+                     scope=f"department:{department['key']}", active=True)
+    board = Dashboard(s.db, s.grids, month, now, visible_cases(user, s.grids),
+                      visible_grid_codes(user.role, user.scope, s.grids), EQUAL,
+                      ranked_units(user.role))
+    figure = await board.figure("appraisal")
+    assert list(figure["units"]) == ["department"]
+    assert [r["key"] for r in figure["units"]["department"]] == [department["key"]]
+    everyone = await Dashboard(s.db, s.grids, month, now, appraisal=EQUAL).figure("appraisal")
+    assert set(everyone["units"]) == {"worker", "grid", "street", "department"}
+
 
 def test_weights_are_scaled_and_parts_without_a_figure_are_left_out() -> None:
     from bot.appraisal import _Tally
