@@ -597,7 +597,7 @@ def stats(
         return
     if by in UNITS:
         # A wide table: never squeezed into an 80-column pipe (a wider terminal keeps its own).
-        wide = Console(width=max(console.width, 200), soft_wrap=True,
+        wide = Console(width=max(console.width, 400), soft_wrap=True,
                        color_system="auto" if console.color_system else None)
         wide.print(appraisal_table(figures["workers" if by == "worker" else "rows"], by))
         return
@@ -619,13 +619,13 @@ def appraisal_table(rows: list[dict[str, Any]], by: str) -> Table:
     columns = [t("dashboard.appraisal.col.rank"), t(f"dashboard.appraisal.unit.{by}"),
                t("dashboard.appraisal.col.score"),
                *(t(f"dashboard.appraisal.part.{p}") for p in APPRAISAL_PARTS)]
-    extra = ("patrols", "km", "coverage", "left_grid", "found_on_patrol", "on_the_spot") \
-        if by == "worker" else ("cases_filed",)
-    table = Table(*columns, *(t(f"dashboard.appraisal.col.{k}") for k in extra),
-                  title=t("dashboard.appraisal.title"))
+    extra = ("scope", "patrols", "km", "coverage", "left_grid", "found_on_patrol",
+             "on_the_spot") if by == "worker" else ("cases_filed",)
+    table = Table(title=t("dashboard.appraisal.title"))
+    for heading in (*columns, *(t(f"dashboard.appraisal.col.{k}") for k in extra)):
+        table.add_column(heading, no_wrap=True)
     for row in rows:
-        name = f"{row['name']} ({row['scope']})" if by == "worker" else row["name"]
-        table.add_row(str(row["rank"]), name,
+        table.add_row(str(row["rank"]), row["name"],
                       "–" if row["score"] is None else f"{row['score']:.1f}",
                       *(cell(row["parts"][p]) for p in APPRAISAL_PARTS),
                       *(str(row[k]) for k in extra))
