@@ -4,6 +4,8 @@ config, so tests point the real client at a local fake of the API."""
 
 from __future__ import annotations
 
+import logging
+
 from tencentcloud.common.credential import Credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import (
     TencentCloudSDKException,
@@ -22,6 +24,10 @@ RETRY_CODES = ("LimitExceeded.", "InternalError.", "FailedOperation.Insufficient
 # API errors about the request itself: sending it again changes nothing.
 REFUSED_ERRORS = ("InvalidParameter", "InvalidParameterValue", "MissingParameter",
                   "UnsupportedOperation", "UnauthorizedOperation.SmsSdkAppIdVerifyFail")
+
+
+# The SDK logs whole requests at DEBUG, the caller's number among them: never below WARNING.
+logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
 
 
 class TencentSms:
