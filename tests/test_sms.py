@@ -228,3 +228,23 @@ def _status(name: str) -> Any:
     from bot.workflow import Status
 
     return Status(name)
+
+
+async def test_doctor_says_when_sms_is_unreachable_or_lacks_templates(
+        fake_sms: FakeTencentSms) -> None:
+    from bot.config import Config
+    from shell.ops.doctor import check_sms
+
+    assert await check_sms(Config()) == []  # off: nothing to say
+    [check] = await check_sms(Config(sms=sms_config(fake_sms)))
+    assert check.status == "warn" and "template_merged" in check.en
+    [check] = await check_sms(Config(sms=sms_config(fake_sms, template_merged="1005")))
+    assert check.status == "ok", check.en
+    [check] = await check_sms(Config(sms=sms_config(fake_sms, template_back="9999")))
+    assert check.status == "fail" and "template_back=9999" in check.en
+    [check] = await check_sms(Config(sms=sms_config(fake_sms, secret_key="wrong")))
+    assert check.status == "fail" and "AuthFailure" in check.en
+    [check] = await check_sms(Config(sms=sms_config(fake_sms, endpoint="127.0.0.1:9")))
+    assert check.status == "fail" and "cannot be used" in check.en
+    [check] = await check_sms(Config(sms=sms_config(fake_sms, sign_name="")))
+    assert check.status == "fail" and "sign_name" in check.en
