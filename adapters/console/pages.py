@@ -398,7 +398,7 @@ async def case_detail(s: Services, case: Case) -> dict[str, Any]:
                      for a in attached],
         "merged": [{"number": n, "text": txt[:80]} for n, txt in merged],
         "sms": await _sms_consented(s, reporter),
-        "callback": await _callback_state(s, case, staff),
+        "callback": await _callback_state(s, case, reporter, staff),
         "actions": allowed_actions(staff.role, case),
         "targets": dispatch_targets(s, case) if "dispatch" in allowed_actions(staff.role, case)
         else [],
@@ -414,10 +414,12 @@ async def _sms_consented(s: Services, reporter: Reporter | None) -> bool:
         return bool(await sms_consent.consenting(session, [reporter.id]))
 
 
-async def _callback_state(s: Services, case: Case, staff: StaffSession) -> dict[str, Any]:
-    """The 回访 form: offered on a closed hotline case to intake staff, until this closure
-    has its result (then the score recorded is shown instead)."""
-    if case.source != "hotline" or case.status != Status.CLOSED:
+async def _callback_state(s: Services, case: Case, reporter: Reporter | None,
+                          staff: StaffSession) -> dict[str, Any]:
+    """The 回访 form: offered to intake staff on a closed case whose reporter left a phone
+    number (a hotline caller), until this closure has its result (then the score recorded
+    is shown instead)."""
+    if case.status != Status.CLOSED or reporter is None or not reporter.phone:
         return {"offered": False, "recorded": None}
     async with s.db.session() as session:
         score = (await session.execute(select(CaseRating.score).where(
