@@ -23,6 +23,7 @@ from quart import Response, abort, jsonify, render_template, request, url_for
 from shapely.geometry import mapping
 from sqlalchemy import and_, func, or_, select
 
+from adapters import case_photos
 from adapters.console import console
 from adapters.console.auth import (
     StaffSession,
@@ -43,10 +44,7 @@ from bot.examples import remember
 from bot.media import sniff
 from bot.media_store import (
     CONTENT_TYPES,
-    MediaStore,
     downloaded_key,
-    open_store,
-    photo_bytes,
     stored_key,
     telegram_file_id,
     thumbnail,
@@ -480,34 +478,6 @@ def _store_key(ref: str) -> str | None:
     return downloaded_key("telegram", file_id) if file_id else stored_key(ref)
 
 
-def _media_store(s: Services) -> MediaStore:
-    return open_store(s.config)
-
-
-async def _photo(s: Services, ref: str) -> bytes | None:
-    """A case photo's bytes. A Telegram file id is fetched from Telegram once and kept:
-    Telegram's file links expire, and the next look is then local."""
-    store = _media_store(s)
-    file_id = telegram_file_id(ref)
-    if file_id is None:
-        return await photo_bytes(store, ref)
-    key = downloaded_key("telegram", file_id)
-    data = await store.get(key)
-    if data is not None:
-        return data
-    channel = s.channels.get("telegram")
-    bot = getattr(getattr(channel, "application", None), "bot", None)
-    if bot is None:
-        return None
-    try:
-        data = bytes(await (await bot.get_file(file_id)).download_as_bytearray())
-    except Exception:  # Telegram down, or the file id gone: there is no photo to show
-        log.warning("could not fetch a Telegram photo for the console", exc_info=True)
-        return None
-    await store.put(key, data)
-    return data
-
-
 def _grid_feature(s: Services, code: str) -> dict[str, Any] | None:
     area = s.grids.get(code)
     if area is None:
@@ -527,7 +497,7 @@ async def case_photo(number: str, media_id: int) -> Response:
         media = await session.get(CaseMedia, media_id)
     if media is None or media.case_id != case.id:
         abort(404)
-    data = await _photo(s, media.ref)
+    data = await case_photos.case_photo(s, media.ref)
     suffix = sniff(data) if data else None
     if data is None or suffix is None:
         return await error_page(404, t("console.photo_missing"))
