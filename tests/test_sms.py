@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters import sms
-from adapters.sms.templates import fill
+from adapters.sms.templates import Filled, fill
 from bot.config import SmsConfig
 from bot.models import OutboxMessage
 from bot.services import Services
@@ -219,6 +219,11 @@ def test_templates_fall_back_and_cut_long_values() -> None:
     filled = fill(config, handled)
     assert filled is not None and filled.params[1] == "已更换灯泡，恢…"
     assert fill(SmsConfig(), handled) is None
+    config.template_escalated = "1004"
+    escalated = fill(config, {"case": "N1", "status": "dispatched", "say": {
+        "key": "citizen.escalated", "values": {"number": "N1", "level": "街道",
+                                               "target": "石湾镇街道", "due": ""}}})
+    assert escalated == Filled("1004", ["N1", "街道", "石湾镇街道", "-"])  # empty → "-"
     assert mobile_number("13812345678") == E164 == mobile_number("+86 138".replace(" ", "")
                                                                   + "12345678")
     assert mobile_number("075783300000") is None and masked(E164) == "138****5678"
