@@ -23,6 +23,7 @@ CHANNEL_MODULES: list[str] = [
     "adapters.wechat",
     "adapters.wechat_mp",
     "adapters.wecom",
+    "adapters.sms",
 ]
 
 

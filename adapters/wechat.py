@@ -6,17 +6,19 @@ would otherwise carry any body), decrypt in safe (AES) mode, parse with
 wechatpy, drop WeChat's retries (they get the first answer again), run the dialog within
 WeChat's 5-second window or finish it in the background and push the reply through the
 customer-service API. Outbound: customer-service text while the user's 48-hour window is
-open, a template message after it. Transport only: the dialog is handlers.router.handle.
+open (a 办结's result photos follow as image messages), a template message after it.
+Transport only: the dialog is handlers.router.handle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -36,13 +38,14 @@ from wechatpy.utils import check_signature
 
 from adapters import app_state
 from adapters.background import BackgroundWork
+from adapters.case_photos import case_photo
 from adapters.guard import chat_turn_allowed
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
 from bot.config import Config, WechatConfig
 from bot.kv import PREFIX, Remember
 from bot.media import PhotoLimits, PhotoRefused, check_photo
-from bot.media_store import MediaStore, downloaded_key, open_store
+from bot.media_store import MediaStore, downloaded_key, jpeg_or_png_within, open_store
 from bot.messages import InboundMessage, Location, Reply
 from bot.outbox import Notice, PermanentDeliveryError
 from bot.services import Services
@@ -67,6 +70,9 @@ MENU_WORDS = {"MY_CASES": "wechat.menu.my_cases", "HELP": "wechat.menu.help"}
 # errcodes after which a push will never reach this user
 GONE = {40003, 43004, 43101}  # bad openid, unsubscribed, refused
 OUT_OF_WINDOW = 45015
+MAX_PHOTOS = 3  # result photos sent on to a reporter with an update
+IMAGE_MAX_BYTES = 2 * 1024 * 1024  # well inside WeChat's 10 MB for temporary images
+SENT_MARK_TTL_S = 7 * 24 * 3600  # longer than the outbox keeps retrying a row
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _MENTIONED_LINE = "(?m)^{}[.、．]"
 
@@ -268,16 +274,55 @@ class WechatChannel:
         try:
             if await self.in_window(openid):
                 try:
-                    await self.send_text(openid, notice.text)
-                    return
+                    await self._once(notice, "text", lambda: self.send_text(openid, notice.text))
                 except WeChatClientException as exc:
                     if exc.errcode != OUT_OF_WINDOW:
                         raise
+                else:
+                    await self.send_photos(openid, notice)
+                    return
             await self.send_template(openid, notice)
         except WeChatClientException as exc:
             if exc.errcode in GONE:
                 raise PermanentDeliveryError(f"WeChat {exc.errcode}: {exc.errmsg}") from exc
             raise
+
+    async def send_photos(self, openid: str, notice: Notice) -> None:
+        """The result photos of a 办结 after its words, as customer-service image messages
+        (uploaded as temporary media first). A photo that cannot be had or shown is left
+        out: the words already told what was done."""
+        for i, ref in enumerate((notice.payload.get("photos") or [])[:MAX_PHOTOS]):
+            data = await case_photo(self.services, str(ref))
+            image = await asyncio.to_thread(jpeg_or_png_within, data, IMAGE_MAX_BYTES) \
+                if data else None
+            if image is None:
+                log.info("case %s: a result photo cannot go to WeChat", notice.payload.get("case"))
+                continue
+            name = "result.png" if image.startswith(b"\x89PNG") else "result.jpg"
+            try:
+                await self._once(notice, f"photo{i}",
+                                 functools.partial(self.send_image, openid, name, image))
+            except WeChatClientException as exc:
+                if exc.errcode == OUT_OF_WINDOW:
+                    return  # the window closed meanwhile: the words went, the photos cannot
+                raise
+
+    async def send_image(self, openid: str, name: str, image: bytes) -> None:
+        kind = "image/png" if name.endswith(".png") else "image/jpeg"
+        uploaded = await self.api.call(
+            lambda c: c.media.upload("image", (name, image, kind)))
+        media_id = uploaded["media_id"]
+        await self.api.call(lambda c: c.message.send_image(openid, media_id))
+
+    async def _once(self, notice: Notice, part: str,
+                    send: Callable[[], Awaitable[None]]) -> None:
+        """Send one part of a notice unless a try before already did: a retry after the
+        photo failed must not repeat the words (marked in Redis by the row's key)."""
+        mark = f"{PREFIX}wxsent:{notice.idempotency_key}:{part}"
+        if await self.services.redis.get(mark) is not None:
+            return
+        await send()
+        await self.services.redis.set(mark, "1", ex=SENT_MARK_TTL_S)
 
     async def send_template(self, openid: str, notice: Notice) -> None:
         template = self.config.status_template_id

@@ -300,6 +300,29 @@ class AppraisalConfig(_Section):
         return {part: getattr(self, part) / total for part in APPRAISAL_PARTS}
 
 
+class SmsConfig(_Section):
+    """Case updates by SMS to hotline callers who gave a mobile number and agreed
+    (adapters/sms). Off while provider or sdk_app_id is empty. Providers send only approved
+    templates: one template id per kind of update, its parameters in the order noted in
+    config.toml."""
+    provider: str = Field("", pattern="^(|tencent)$")
+    sdk_app_id: str = ""  # Tencent Cloud SMS SdkAppId (1400…)
+    sign_name: str = ""  # the approved signature (短信签名), without 【】
+    region: str = "ap-guangzhou"
+    endpoint: str = "sms.tencentcloudapi.com"
+    scheme: str = Field("https", pattern="^https?$")
+    secret_id: str = ""  # GRIDBOT_SMS_SECRET_ID in the environment
+    secret_key: str = ""  # GRIDBOT_SMS_SECRET_KEY in the environment
+    param_max_chars: int = Field(20, ge=1, le=100)  # a template variable is cut to this
+    timeout_s: int = Field(10, ge=1, le=60)
+    template_status: str = ""  # {1} case number, {2} new status (also the fallback)
+    template_handled: str = ""  # {1} case number, {2} the handler's result note
+    template_back: str = ""  # {1} case number, {2} why the check failed
+    template_escalated: str = ""  # {1} number, {2} level, {3} who now holds it, {4} deadline
+    template_closed: str = ""  # {1} case number
+    template_merged: str = ""  # {1} case number, {2} the case it joined
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -319,6 +342,7 @@ class Config(_Section):
     alerts: AlertsConfig = AlertsConfig()
     media: MediaConfig = MediaConfig()
     appraisal: AppraisalConfig = AppraisalConfig()
+    sms: SmsConfig = SmsConfig()
     # Where relative paths in this config are resolved from (the config file's folder).
     base_dir: Path = PROJECT_ROOT
     source_file: Path | None = None

@@ -390,3 +390,14 @@ class Open311Token(Base):
     case_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SmsConsent(Base):
+    """A hotline caller who gave a mobile number and agreed to hear of their case by SMS.
+    Keyed like a contact window (the reporter's opaque channel id): the number itself stays
+    in reporters.phone, read for sending only by the SMS channel."""
+
+    __tablename__ = "sms_consents"
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    consented_at: Mapped[datetime] = mapped_column(UTCDateTime)

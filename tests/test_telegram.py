@@ -1203,7 +1203,7 @@ async def test_a_venue_names_the_place_on_the_card(tg: Telegram) -> None:
 async def test_the_console_fetches_a_telegram_photo_once(tg: Telegram, tmp_path: Path) -> None:
     """A reporter's Telegram photo is a file id: the console fetches it from Telegram the
     first time staff look, keeps it in the store, and serves the kept copy after that."""
-    from adapters.console.pages import _photo
+    from adapters.case_photos import case_photo as _photo
 
     _own_media_folder(tg, tmp_path / "media")
     photo = jpeg("green")

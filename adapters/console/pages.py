@@ -23,6 +23,7 @@ from quart import Response, abort, jsonify, render_template, request, url_for
 from shapely.geometry import mapping
 from sqlalchemy import and_, func, or_, select
 
+from adapters import case_photos
 from adapters.console import console
 from adapters.console.auth import (
     StaffSession,
@@ -35,23 +36,22 @@ from adapters.console.auth import (
 from adapters.json_body import json_or_none
 from adapters.suggest_api import RAW_FACTOR, _location, _suggest
 from adapters.suggest_api import SOURCE as TRAINING_SOURCE
+from bot import sms_consent
 from bot.actions import ActionRefused
-from bot.cases import CaseDraft, CaseNotFound, ReporterRef
+from bot.cases import CaseDraft, CaseNotFound, RatingRefused, ReporterRef
 from bot.catalogue import TimeLimit
 from bot.examples import remember
 from bot.media import sniff
 from bot.media_store import (
     CONTENT_TYPES,
-    MediaStore,
     downloaded_key,
-    open_store,
-    photo_bytes,
     stored_key,
     telegram_file_id,
     thumbnail,
 )
-from bot.models import AttachedReport, Case, CaseMedia, Reporter
+from bot.models import AttachedReport, Case, CaseMedia, CaseRating, Reporter
 from bot.services import Services
+from bot.sms_consent import mobile_number
 from bot.staff import ROLES, as_worker, may_reveal_phone, may_see, visible_cases
 from bot.teams import TeamsError
 from bot.texts import catalogue, t
@@ -241,6 +241,9 @@ async def api_intake() -> Response:
         phone = clean_phone(str(body.get("phone") or ""))
     except ValueError as exc:
         return _error(422, str(exc))
+    wants_sms = body.get("sms_consent") is True
+    if wants_sms and mobile_number(phone) is None:
+        return _error(422, t("console.sms_needs_mobile"))
     address = str(body.get("address") or "").strip()[:200]
     spot, problem = _pick_spot(s, address, text, str(body.get("grid_code") or "")[:32])
     if problem:
@@ -253,6 +256,8 @@ async def api_intake() -> Response:
                           lon=spot.lon, address=address or spot.address, source="hotline")
     # An opaque reporter id: the phone lives only in Reporter.phone, never in an identifier.
     reporter = ReporterRef(CHANNEL, f"call-{secrets.token_hex(12)}", phone or None)
+    if wants_sms:  # before filing: the first update already goes by SMS
+        await sms_consent.give(s.db, CHANNEL, reporter.external_id, s.cases.clock())
     try:
         filing = await s.cases.file(draft, reporter)
     except ValueError as exc:
@@ -261,7 +266,7 @@ async def api_intake() -> Response:
     # Every confirmation is a labelled example; a correction is the valuable kind.
     await remember(s.db, text, code, TRAINING_SOURCE, suggested)
     await audit("intake", filing.case.number, item=code, suggested=suggested,
-                corrected=corrected, attached=filing.attached)
+                corrected=corrected, attached=filing.attached, sms=wants_sms)
     response = jsonify({"number": filing.case.number, "attached": filing.attached,
                         "corrected": corrected, "url": f"/console/cases/{filing.case.number}",
                         "message": t("console.attached" if filing.attached else "console.filed",
@@ -390,11 +395,35 @@ async def case_detail(s: Services, case: Case) -> dict[str, Any]:
                       "grid": a.grid_code, "at": s.cases.local(a.created_at)}
                      for a in attached],
         "merged": [{"number": n, "text": txt[:80]} for n, txt in merged],
+        "sms": await _sms_consented(s, reporter),
+        "callback": await _callback_state(s, case, reporter, staff),
         "actions": allowed_actions(staff.role, case),
         "targets": dispatch_targets(s, case) if "dispatch" in allowed_actions(staff.role, case)
         else [],
     })
     return view
+
+
+async def _sms_consented(s: Services, reporter: Reporter | None) -> bool:
+    """Whether the caller hears of the case by SMS (the page says so, never the number)."""
+    if reporter is None or reporter.channel != CHANNEL:
+        return False
+    async with s.db.session() as session:
+        return bool(await sms_consent.consenting(session, [reporter.id]))
+
+
+async def _callback_state(s: Services, case: Case, reporter: Reporter | None,
+                          staff: StaffSession) -> dict[str, Any]:
+    """The 回访 form: offered to intake staff on a closed case whose reporter left a phone
+    number (a hotline caller), until this closure has its result (then the score recorded
+    is shown instead)."""
+    if case.status != Status.CLOSED or reporter is None or not reporter.phone:
+        return {"offered": False, "recorded": None}
+    async with s.db.session() as session:
+        score = (await session.execute(select(CaseRating.score).where(
+            CaseRating.case_id == case.id, CaseRating.closure == case.reopen_count,
+            CaseRating.source == "callback"))).scalar()
+    return {"offered": score is None and staff.role in INTAKE_ROLES, "recorded": score}
 
 
 def dispatch_targets(s: Services, case: Case) -> list[tuple[str, str]]:
@@ -449,34 +478,6 @@ def _store_key(ref: str) -> str | None:
     return downloaded_key("telegram", file_id) if file_id else stored_key(ref)
 
 
-def _media_store(s: Services) -> MediaStore:
-    return open_store(s.config)
-
-
-async def _photo(s: Services, ref: str) -> bytes | None:
-    """A case photo's bytes. A Telegram file id is fetched from Telegram once and kept:
-    Telegram's file links expire, and the next look is then local."""
-    store = _media_store(s)
-    file_id = telegram_file_id(ref)
-    if file_id is None:
-        return await photo_bytes(store, ref)
-    key = downloaded_key("telegram", file_id)
-    data = await store.get(key)
-    if data is not None:
-        return data
-    channel = s.channels.get("telegram")
-    bot = getattr(getattr(channel, "application", None), "bot", None)
-    if bot is None:
-        return None
-    try:
-        data = bytes(await (await bot.get_file(file_id)).download_as_bytearray())
-    except Exception:  # Telegram down, or the file id gone: there is no photo to show
-        log.warning("could not fetch a Telegram photo for the console", exc_info=True)
-        return None
-    await store.put(key, data)
-    return data
-
-
 def _grid_feature(s: Services, code: str) -> dict[str, Any] | None:
     area = s.grids.get(code)
     if area is None:
@@ -496,7 +497,7 @@ async def case_photo(number: str, media_id: int) -> Response:
         media = await session.get(CaseMedia, media_id)
     if media is None or media.case_id != case.id:
         abort(404)
-    data = await _photo(s, media.ref)
+    data = await case_photos.case_photo(s, media.ref)
     suffix = sniff(data) if data else None
     if data is None or suffix is None:
         return await error_page(404, t("console.photo_missing"))
@@ -539,6 +540,33 @@ async def api_reveal_phone(number: str) -> Response:
         return _error(404, t("console.no_phone"))
     await audit("reveal_phone", case.number)
     return jsonify({"phone": reporter.phone})
+
+
+@console.post("/api/cases/<number>/callback")
+@require_staff(*INTAKE_ROLES)
+async def api_callback(number: str) -> Response:
+    """回访: the result of calling the caller back after closure — reached or not, their
+    1–5 satisfaction and a note. Reached with a score, it counts as this closure's rating."""
+    s = services()
+    case = await _visible_case(number)
+    body = await _json_body()
+    reached = body.get("reached") is True
+    score: int | None = None
+    if reached:
+        raw = body.get("score")
+        score = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+        if score is None or not 1 <= score <= 5:
+            return _error(422, t("console.callback_score_needed"))
+    note = str(body.get("note") or "").strip()[:500]
+    staff = _staff_user()
+    try:
+        await s.cases.record_callback(case.number, f"staff:{staff.display_name}", reached,
+                                      score, note)
+    except (RatingRefused, CaseNotFound):
+        await audit("refused:callback", case.number, why="status")
+        return _error(409, t("console.callback_refused"))
+    await audit("callback", case.number, reached=reached, score=score)
+    return jsonify({"ok": True, "number": case.number, "message": t("console.callback_done")})
 
 
 Handler = Callable[[Services, Case, dict[str, Any]], Awaitable[Any]]

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cases.context import CaseContext
 from bot.cases.rows import outbox_row
 from bot.cases.views import CaseViews
-from bot.models import AttachedReport, Case, OutboxMessage
+from bot.models import AttachedReport, Case, CaseMedia, OutboxMessage
 from bot.scope import Scope
+from bot.sms_consent import HOTLINE, SMS_CHANNEL, consenting
 from bot.texts import t
 from bot.workflow import Status
 from nlp.normalize import mask_personal
@@ -42,6 +43,13 @@ def public_note(note: str) -> str:
     return mask_personal(note, plates=True)[:200]
 
 
+def _added_photos(session: AsyncSession, case: Case) -> list[str]:
+    """The photos a worker or staff member added to the case in this transaction (the
+    result photos of a 办结): rows not yet written, so read from the session."""
+    return [m.ref for m in session.new
+            if isinstance(m, CaseMedia) and m.case_id == case.id and m.added_by != "citizen"]
+
+
 def reporter_id_of(address: str) -> int | None:
     """The reporter row id of a reporter:ID address, else None."""
     return int(address[len(_REPORTER):]) if address.startswith(_REPORTER) else None
@@ -64,7 +72,7 @@ class CaseNotices:
 
     def add(self, session: AsyncSession, case: Case, to: Recipient, text: str,
             now: datetime, kind: str, fresh: bool = False,
-            say: dict[str, Any] | None = None) -> None:
+            say: dict[str, Any] | None = None, photos: list[str] | None = None) -> None:
         """One outbox row in the caller's transaction (sent or lost with it). `fresh`: a
         card posted anew instead of editing the one on screen. `say`: the catalogue key and
         values of `text`, so a channel can render it in the reader's own language."""
@@ -73,6 +81,8 @@ class CaseNotices:
             row["payload"]["fresh"] = True
         if say is not None:
             row["payload"]["say"] = say
+        if photos:
+            row["payload"]["photos"] = list(photos)
         session.add(OutboxMessage(**row))
 
     async def on_transition(self, session: AsyncSession, case: Case, now: datetime,
@@ -90,7 +100,10 @@ class CaseNotices:
                 text = t("group.card_back", why=why) + "\n" + text
             self.add(session, case, Recipient(*group), text, now, kind="card", fresh=bool(why))
         if tell_reporter:
-            await self.to_reporters(session, case, *self._update_for(case, why, note), now)
+            # 办结 with a result photo: the reporters may see it beside the words.
+            photos = _added_photos(session, case) if case.status == Status.HANDLED else []
+            await self.to_reporters(session, case, *self._update_for(case, why, note), now,
+                                    photos=photos)
 
     def _update_for(self, case: Case, why: str, note: str) -> tuple[str, dict[str, Any]]:
         """What the reporters read of a transition: what happened and what comes next."""
@@ -104,13 +117,14 @@ class CaseNotices:
         return "citizen.status_changed", values
 
     async def to_reporters(self, session: AsyncSession, case: Case, key: str,
-                           values: dict[str, Any], now: datetime) -> None:
+                           values: dict[str, Any], now: datetime,
+                           photos: list[str] | None = None) -> None:
         """Every reporter following the case reads `key` filled with `values` (and the
-        case's status)."""
+        case's status); `photos`: case_media refs a channel may show beside the words."""
         text = t(key, **values, status=t(f"status.{case.status}"))
         for recipient in await self.reporters_of(session, case):
             self.add(session, case, recipient, text, now, kind="citizen",
-                     say={"key": key, "values": values})
+                     say={"key": key, "values": values}, photos=photos)
 
     async def reporters_of(self, session: AsyncSession, case: Case) -> list[Recipient]:
         """The first reporter and everyone whose report was attached: all follow the case."""
@@ -119,7 +133,10 @@ class CaseNotices:
             .where(AttachedReport.case_id == case.id).order_by(AttachedReport.id))
         # (The column allows a case without a reporter row: then only the attached ones.)
         first = [(case.channel, case.reporter_id)] if case.reporter_id is not None else []
-        return [Recipient.reporter(c, r) for c, r in [*first, *attached.all()]]
+        following = [*first, *attached.all()]
+        # A hotline caller who agreed to updates by SMS hears of the case there.
+        by_sms = await consenting(session, [r for c, r in following if c == HOTLINE])
+        return [Recipient.reporter(SMS_CHANNEL if r in by_sms else c, r) for c, r in following]
 
     async def to_assignee(self, session: AsyncSession, case: Case, now: datetime,
                           assignee: str, text: str) -> None:

@@ -6,6 +6,8 @@ Layout of the archive:
                          count and SHA-256 of its file, per media file its SHA-256
     tables/<name>.jsonl  one JSON object per row, tables in foreign-key dependency order
     media/...            the media directory (photos kept as evidence)
+    s3/...               with [media] store = "s3": every object of the bucket under the
+                         configured prefix (the photos several servers share), by store key
 
 Rows are read and written through SQLAlchemy with the tables reflected from the database, so
 an archive made at an older revision restores into that revision and is then migrated to
@@ -36,6 +38,7 @@ from sqlalchemy import MetaData, Table, func, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.config import Config
+from bot.media_store import LocalStore, S3Store
 from bot.storage import alembic_config, upgrade
 
 FORMAT = 1
@@ -56,6 +59,7 @@ class Manifest:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → rows, sha256
     media: dict[str, str] = field(default_factory=dict)  # relative path → sha256
     format: int = FORMAT
+    s3: dict[str, str] = field(default_factory=dict)  # bucket object's store key → sha256
 
     def as_json(self) -> bytes:
         return json.dumps(self.__dict__, ensure_ascii=False, indent=2).encode()
@@ -170,12 +174,34 @@ async def backup(config: Config, out: Path, media_dir: Path | None = None) -> Ma
                         data = path.read_bytes()
                         manifest.media[rel] = hashlib.sha256(data).hexdigest()
                         _add_bytes(tar, f"media/{rel}", data)
+                if config.media.store == "s3":
+                    await _archive_bucket(S3Store.from_config(config), tar, manifest)
                 _add_bytes(tar, "manifest.json", manifest.as_json())
         part_path.replace(out)
         return manifest
     finally:
         part_path.unlink(missing_ok=True)
         await engine.dispose()
+
+
+def _bucket_keys(store: S3Store) -> list[str]:
+    """Every object under the store's prefix, as store keys (the prefix taken off)."""
+    keys = []
+    pages = store.client.get_paginator("list_objects_v2").paginate(
+        Bucket=store.bucket, Prefix=store.prefix)
+    for page in pages:
+        keys += [obj["Key"][len(store.prefix):] for obj in page.get("Contents", [])]
+    return sorted(keys)
+
+
+async def _archive_bucket(store: S3Store, tar: tarfile.TarFile, manifest: Manifest) -> None:
+    """The bucket's photos, one object at a time (never the whole bucket in memory)."""
+    for key in await asyncio.to_thread(_bucket_keys, store):
+        data = await store.get(key)
+        if data is None:  # unsafe key (none of ours) or deleted since the listing
+            continue
+        manifest.s3[key] = hashlib.sha256(data).hexdigest()
+        _add_bytes(tar, f"s3/{key}", data)
 
 
 async def _dump_table(conn: AsyncConnection, table: Table) -> tuple[bytes, int]:
@@ -197,6 +223,7 @@ class Archive:
     manifest: Manifest
     tables: dict[str, bytes]
     media: dict[str, bytes]
+    s3: dict[str, bytes] = field(default_factory=dict)
 
 
 def read_archive(path: Path) -> Archive:
@@ -229,16 +256,24 @@ def _read_archive(path: Path) -> Archive:
             if hashlib.sha256(data).hexdigest() != info["sha256"]:
                 raise BackupError(f"table {name}: checksum mismatch (the archive is damaged)")
             tables[name] = data
-        media = {}
-        for rel, digest in manifest.media.items():
-            pure = PurePosixPath(rel)
-            if pure.is_absolute() or ".." in pure.parts:
-                raise BackupError(f"media path {rel!r} points outside the media folder")
-            data = _read(tar, members.get(f"media/{rel}"))
-            if hashlib.sha256(data).hexdigest() != digest:
-                raise BackupError(f"media {rel}: checksum mismatch (the archive is damaged)")
-            media[rel] = data
-    return Archive(manifest, tables, media)
+        media = _files(tar, members, "media", manifest.media)
+        bucket = _files(tar, members, "s3", manifest.s3)
+    return Archive(manifest, tables, media, bucket)
+
+
+def _files(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], folder: str,
+           listed: dict[str, str]) -> dict[str, bytes]:
+    """The photos the manifest lists under `folder`, each checked against its digest."""
+    files = {}
+    for rel, digest in listed.items():
+        pure = PurePosixPath(rel)
+        if pure.is_absolute() or ".." in pure.parts or not rel:
+            raise BackupError(f"media path {rel!r} points outside the media folder")
+        data = _read(tar, members.get(f"{folder}/{rel}"))
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise BackupError(f"media {rel}: checksum mismatch (the archive is damaged)")
+        files[rel] = data
+    return files
 
 
 def _read(tar: tarfile.TarFile, member: tarfile.TarInfo | None) -> bytes:
@@ -312,7 +347,14 @@ async def restore(config: Config, archive_path: Path, force: bool = False,
         await upgrade(url, "head")
     finally:
         await engine.dispose()
-    _write_media(media_dir or config.path(config.media.local_dir), archive.media)
+    local = media_dir or config.path(config.media.local_dir)
+    _write_media(local, archive.media)
+    if archive.s3:
+        # The bucket's photos go back where this deployment keeps photos: its bucket, or
+        # (restored onto one server) its media folder, under the same keys.
+        store = S3Store.from_config(config) if config.media.store == "s3" else LocalStore(local)
+        for key, data in archive.s3.items():
+            await store.put(key, data)
     return manifest
 
 

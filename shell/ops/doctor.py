@@ -258,6 +258,55 @@ def _channel(name: str, label: str, problems: list[tuple[str, str]]) -> Check:
                  f"{label}: " + "; ".join(p[1] for p in problems) + ".")
 
 
+async def check_sms(config: Config) -> list[Check]:
+    """SMS updates for hotline callers: when configured, the credentials are there, the
+    provider answers (signed with them) and each configured template is approved there."""
+    from adapters.sms import configured, make_provider
+    from adapters.sms.templates import template_fields
+
+    sms = config.sms
+    if not configured(sms):
+        return []
+    problems = []
+    if not sms.sdk_app_id.isdigit():
+        problems.append(("短信 SdkAppId 应为数字（1400 开头）", "the SMS SdkAppId must be digits"))
+    if not sms.sign_name:
+        problems.append(("没有设置短信签名 sms.sign_name", "sms.sign_name is empty"))
+    if not (sms.secret_id and sms.secret_key):
+        problems.append(("没有设置 GRIDBOT_SMS_SECRET_ID / GRIDBOT_SMS_SECRET_KEY",
+                         "GRIDBOT_SMS_SECRET_ID / GRIDBOT_SMS_SECRET_KEY are not set"))
+    if not sms.template_status:
+        problems.append(("没有设置通用进展模板 sms.template_status（其他模板缺失时都用它）",
+                         "sms.template_status (the fallback of every update) is empty"))
+    if problems:
+        return [_channel("sms", "短信 / SMS", problems)]
+    wanted = {name: getattr(sms, name) for name in template_fields() if getattr(sms, name)}
+    try:
+        provider = make_provider(sms)
+    except ImportError:
+        return [_fail("sms", "没有安装短信服务的 SDK：请运行 pip install 'gridbot[sms]'。",
+                      "The SMS provider's SDK is not installed: pip install 'gridbot[sms]'.")]
+    try:
+        async with asyncio.timeout(TIMEOUT_S + sms.timeout_s):
+            approved = await provider.approved(list(wanted.values()))
+    except Exception as exc:  # unreachable, refused credentials: the finding either way
+        return [_fail("sms", f"短信服务 {sms.endpoint} 无法使用：{_short(exc)}",
+                      f"The SMS provider at {sms.endpoint} cannot be used: {_short(exc)}")]
+    finally:
+        await provider.close()
+    missing = sorted(f"{name}={tid}" for name, tid in wanted.items() if tid not in approved)
+    unset = sorted(name for name in template_fields() if name not in wanted)
+    if missing:
+        return [_fail("sms", f"短信模板未通过审核或不存在：{'、'.join(missing)}。",
+                      f"SMS templates not approved or unknown: {', '.join(missing)}.")]
+    if unset:
+        return [_warn("sms", f"短信服务可用；这些进展没有专用模板，将用通用模板发送："
+                      f"{'、'.join(unset)}。", "SMS works; these updates have no template of "
+                      f"their own and go as the generic one: {', '.join(unset)}.")]
+    return [_ok("sms", f"短信服务可用，{len(wanted)} 个模板均已审核通过。",
+                f"SMS works; all {len(wanted)} templates are approved.")]
+
+
 # -- files ------------------------------------------------------------------------------------
 
 def check_model(config: Config) -> Check:
@@ -345,6 +394,7 @@ async def run_checks(path: Path | None) -> list[Check]:
     checks += await check_database(config)
     checks.append(await check_redis(config))
     checks += check_channels(config)
+    checks += await check_sms(config)
     checks.append(check_data_files(config))
     checks.append(check_calendar(config))
     checks.append(await asyncio.to_thread(check_model, config))

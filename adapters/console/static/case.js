@@ -63,6 +63,39 @@ if (form) {
   });
 }
 
+// 回访: reached or not, the score (only when reached) and a note; the page reloads to show
+// it on the timeline.
+const callback = document.getElementById("callback-form");
+if (callback) {
+  const scoreField = document.getElementById("callback-score-field");
+  const reachedBox = document.getElementById("callback-reached");
+  const errorBox = document.getElementById("callback-error");
+  const doneBox = document.getElementById("callback-done");
+  const sync = () => { scoreField.hidden = !reachedBox.checked; };
+  callback.addEventListener("change", sync);
+  sync();
+  callback.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    show(errorBox, "");
+    show(doneBox, "");
+    const data = new FormData(callback);
+    const reached = data.get("reached") === "yes";
+    const button = document.getElementById("callback-submit");
+    button.disabled = true;
+    try {
+      const result = await api(`/console/api/cases/${encodeURIComponent(number)}/callback`, {
+        method: "POST", body: {
+          reached, score: reached && data.get("score") ? Number(data.get("score")) : null,
+          note: data.get("note") || "" } });
+      show(doneBox, result.message);
+      setTimeout(() => location.assign(`/console/cases/${encodeURIComponent(number)}`), 600);
+    } catch (error) {
+      show(errorBox, error.message);
+      button.disabled = false;
+    }
+  });
+}
+
 // The place: a small map with the pin and its grid's outline (Leaflet served locally; no
 // tiles unless configured, so it works offline).
 const mapBox = document.getElementById("case-map");

@@ -97,6 +97,7 @@ form.addEventListener("submit", async (event) => {
   try {
     const result = await api("/console/api/intake", { method: "POST", body: {
       text: textBox.value, phone: phone.value, address: address.value,
+      sms_consent: document.getElementById("sms-consent").checked,
       item_code: code, suggested_code: suggestedCode, grid_code: chosenGrid } });
     doneBox.replaceChildren(result.message + " ",
       el("a", { href: result.url, id: "filed-link" }, tr("console.open_case")));
