@@ -24,6 +24,8 @@ from bot.staff import dummy_hash, use_password_cost
 from bot.storage import Database, upgrade
 from bot.teams import Teams
 from bot.timers import TimerRunner
+from bot.verify import TIMER_KIND as VERIFY_TIMER
+from bot.verify import PatrolVerification
 from bot.worktime import WorkCalendar
 from nlp.model_store import ModelHolder, ModelStore
 from nlp.places import Gazetteer, load_gazetteer
@@ -46,6 +48,7 @@ class Services:
     teams: Teams
     contacts: ContactWindows
     patrols: Patrols
+    verification: PatrolVerification  # 核实 of patrol reports before filing
     alerts: AreaAlerts
     digest: WeeklyDigest
     actions: WorkerActions
@@ -90,6 +93,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
     teams = Teams(db, grids, redis, frozenset(departments))
     cases = CaseService(db, catalogue, grids, calendar, config.cases, teams, clock)
     locator = Locator(grids, gazetteer)
+    verification = PatrolVerification(cases, teams, config.patrol)
     # Channels whose notices are read where they are stored: the HTTP API (GET
     # /api/v1/updates), Open311 (GeoReport v2 has no push: clients poll GET requests) and the
     # console (staff see urge notices in the case timeline). The outbox row is the delivery.
@@ -111,11 +115,12 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         teams=teams,
         contacts=ContactWindows(db),
         patrols=Patrols(db, grids),
+        verification=verification,
         alerts=AreaAlerts(cases, locator, config.alerts),
         digest=WeeklyDigest(cases, config.alerts, gazetteer),
         actions=WorkerActions(cases, teams),
         outbox=OutboxWorker(db, senders, clock),
-        timers=TimerRunner(cases, clock),
+        timers=TimerRunner(cases, clock, {VERIFY_TIMER: verification.fire_timer}),
     )
 
 

@@ -617,7 +617,8 @@ HANDLERS: dict[str, Handler] = {
     "merge": _merge,
     "split": _split,
     **{name: functools.partial(_worker_action, name)
-       for name in ("accept", "resolve", "give_back", "hand_up")},
+       for name in ("accept", "resolve", "give_back", "hand_up", "confirm_report",
+                    "refuse_report")},
 }
 assert set(HANDLERS) == {a.name for a in ACTIONS.values() if a.roles}
 assert all(set(a.roles) <= set(ROLES) for a in ACTIONS.values())
