@@ -222,8 +222,8 @@ class DutyLists:
         """The 督办 for the period, or None when the plan was kept."""
         grid = self.cases.grids.get(plan.grid_code)
         words = {"grid": grid.name if grid else plan.grid_code,
-                 "period": t(f"duty.period_{period.every}",
-                             date=f"{period.start.month}月{period.start.day}日"),
+                 "period": t(f"duty.period_{period.every}", month=period.start.month,
+                             day=period.start.day),
                  "every": t(f"duty.every_{period.every}")}
         places = places_of(plan)
         if not patrols:

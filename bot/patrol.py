@@ -9,6 +9,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import shapely
@@ -19,8 +20,9 @@ from sqlalchemy.orm import selectinload
 
 from bot.cases import distance_m
 from bot.coords import to_wgs84
+from bot.duty import places_of, ticked
 from bot.grids import GridMap
-from bot.models import Case, CaseEvent, Patrol, PatrolPoint, Reporter, Worker
+from bot.models import Case, CaseEvent, Patrol, PatrolPlan, PatrolPoint, Reporter, Worker
 from bot.scope import Scope
 from bot.storage import Database
 
@@ -66,9 +68,10 @@ def track_figures(points: list[tuple[float, float]], grid: BaseGeometry,
 
 
 class Patrols:
-    def __init__(self, db: Database, grids: GridMap) -> None:
+    def __init__(self, db: Database, grids: GridMap, place_reach_m: float = 50.0) -> None:
         self.db = db
         self.grids = grids
+        self.place_reach_m = place_reach_m  # a planned place this close to the track is ticked
 
     async def start(self, worker: Worker, now: datetime) -> Patrol:
         """Start (or go on with) the worker's patrol of their grid."""
@@ -116,7 +119,47 @@ class Patrols:
             patrol.distance_m = figures.distance_m
             patrol.covered_share = figures.covered_share
             patrol.left_grid = figures.left_grid
+            # The grid's duty list: which of its planned places the track passed.
+            plan = await session.get(PatrolPlan, patrol.grid_code)
+            if plan is not None:
+                patrol.places = ticked([(p.lat, p.lon) for p in patrol.points],
+                                       places_of(plan), self.place_reach_m)
         return patrol
+
+    async def planned_places(self, grid_code: str) -> list[str]:
+        """The names of the grid's planned places ([] without a plan)."""
+        async with self.db.session() as session:
+            return [p.name for p in places_of(await session.get(PatrolPlan, grid_code))]
+
+    async def track_of_case(self, case: Case) -> dict[str, Any] | None:
+        """The patrol a patrol-found case was reported on: the reporting worker's patrol
+        under way when it was filed."""
+        if case.source != "patrol" or case.reporter_id is None:
+            return None
+        found = await self.tracks([
+            Worker.id.in_(select(Worker.id).join(Reporter, and_(
+                Reporter.channel == Worker.channel,
+                Reporter.external_id == Worker.external_id)).where(
+                    Reporter.id == case.reporter_id)),
+            Patrol.started_at <= case.created_at,
+            Patrol.ended_at.is_(None) | (Patrol.ended_at >= case.created_at)], limit=1)
+        return found[0] if found else None
+
+    async def tracks(self, where: Any, limit: int = 200) -> list[dict[str, Any]]:
+        """Patrols matching `where` (SQL terms on Patrol) with their tracks as [lat, lon]
+        lists, newest first: for staff maps only, never a public page."""
+        async with self.db.session() as session:
+            rows = list((await session.execute(
+                select(Patrol, Worker.name).join(Worker, Worker.id == Patrol.worker_id)
+                .where(*where).options(selectinload(Patrol.points))
+                .order_by(Patrol.started_at.desc()).limit(limit))).all())
+        return [{"id": patrol.id, "worker": name, "grid": patrol.grid_code,
+                 "started_at": patrol.started_at.isoformat(),
+                 "ended_at": patrol.ended_at.isoformat() if patrol.ended_at else None,
+                 "km": round(patrol.distance_m / 1000, 2), "coverage": patrol.covered_share,
+                 "places": patrol.places or [],
+                 "points": [[round(p.lat, 6), round(p.lon, 6)] for p in patrol.points]}
+                for patrol, name in rows]
 
 
 async def worker_figures(db: Database, start: datetime, end: datetime) -> list[dict[str, object]]:

@@ -15,6 +15,7 @@ from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.contacts import ContactWindows
 from bot.digest import WeeklyDigest
+from bot.duty import DutyLists
 from bot.grid_store import load_areas, seed_areas
 from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
@@ -49,6 +50,7 @@ class Services:
     contacts: ContactWindows
     patrols: Patrols
     verification: PatrolVerification  # 核实 of patrol reports before filing
+    duty: DutyLists  # each grid's patrol plan, and the 督办 of a missed one
     alerts: AreaAlerts
     digest: WeeklyDigest
     actions: WorkerActions
@@ -114,8 +116,9 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         dedupe=kv.Deduper(redis, config.redis.dedupe_ttl_s),
         teams=teams,
         contacts=ContactWindows(db),
-        patrols=Patrols(db, grids),
+        patrols=Patrols(db, grids, config.patrol.place_reach_m),
         verification=verification,
+        duty=DutyLists(cases, config.patrol, gazetteer),
         alerts=AreaAlerts(cases, locator, config.alerts),
         digest=WeeklyDigest(cases, config.alerts, gazetteer),
         actions=WorkerActions(cases, teams),

@@ -42,6 +42,13 @@ async def from_worker(msg: InboundMessage, s: Services) -> Outcome | None:
         return Outcome([Reply(t("patrol.none_open"),
                               [Button(t("patrol.start_button"), START_WORDS[0])])])
     minutes = int(((ended.ended_at or now) - ended.started_at).total_seconds() // 60)
-    return Outcome([Reply(t("patrol.ended", minutes=minutes, km=f"{ended.distance_m / 1000:.2f}",
-                            coverage=f"{ended.covered_share:.0%}",
-                            left=t("patrol.left_grid") if ended.left_grid else ""))])
+    text = t("patrol.ended", minutes=minutes, km=f"{ended.distance_m / 1000:.2f}",
+             coverage=f"{ended.covered_share:.0%}",
+             left=t("patrol.left_grid") if ended.left_grid else "")
+    planned = await s.patrols.planned_places(ended.grid_code)
+    if planned:  # the grid's duty list: which planned places this patrol passed
+        missing = [name for name in planned if name not in (ended.places or [])]
+        text += "\n" + t("duty.ticked", done=len(planned) - len(missing), total=len(planned),
+                         missing=t("duty.missing", places="、".join(missing)) if missing
+                         else "")
+    return Outcome([Reply(text)])

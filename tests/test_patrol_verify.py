@@ -27,13 +27,13 @@ from tests.test_telegram import (
     WORKER,
     Telegram,
     _bind,
+    _start,
     _workers,
     group_text,
     press,
     private_location,
     private_photo,
     private_text,
-    _start,
 )
 
 ADS = "E0201"  # 非法小广告: a grid matter
