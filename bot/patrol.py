@@ -26,6 +26,9 @@ from bot.models import Case, CaseEvent, Patrol, PatrolPlan, PatrolPoint, Reporte
 from bot.scope import Scope
 from bot.storage import Database
 
+# Console roles that may see workers' tracks (the case page's, the dashboard's): those who
+# supervise workers. A grid leader only within their area.
+TRACK_ROLES = ("dispatcher", "supervisor", "grid_leader")
 PATROL_REACH_M = 30.0  # what a worker on the street sees on either side of their path
 MAX_JUMP_M = 2000.0  # a point this far from the last is a GPS glitch, not a walk
 
@@ -65,6 +68,20 @@ def track_figures(points: list[tuple[float, float]], grid: BaseGeometry,
     seen = shapely.transform(path, to_metres).buffer(reach_m)
     share = area.intersection(seen).area / area.area if area.area > 0 else 0.0
     return TrackFigures(round(distance, 1), round(min(share, 1.0), 4), left)
+
+
+def track_grids(role: str, scope: str, grids: GridMap) -> frozenset[str] | None:
+    """The grids whose patrol tracks a console account may see: None = all of them (the
+    command centre), else a set (empty for roles that do not supervise workers)."""
+    if role not in TRACK_ROLES:
+        return frozenset()
+    if role != "grid_leader":
+        return None
+    area = Scope.parse(scope)
+    if not area.is_area:
+        return frozenset()
+    return frozenset(g.code for g in grids.grids
+                     if area.ref in {a.code for a in grids.ancestors(g.code)})
 
 
 class Patrols:

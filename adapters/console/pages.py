@@ -32,6 +32,7 @@ from adapters.console.auth import (
     require_staff,
     services,
 )
+from adapters.console.patrol_tracks import case_track
 from adapters.json_body import json_or_none
 from adapters.suggest_api import RAW_FACTOR, _location, _suggest
 from adapters.suggest_api import SOURCE as TRAINING_SOURCE
@@ -390,6 +391,8 @@ async def case_detail(s: Services, case: Case) -> dict[str, Any]:
                       "grid": a.grid_code, "at": s.cases.local(a.created_at)}
                      for a in attached],
         "merged": [{"number": n, "text": txt[:80]} for n, txt in merged],
+        # A patrol-found case: the track of the patrol it was found on (supervisors only).
+        "track": await case_track(case),
         "actions": allowed_actions(staff.role, case),
         "targets": dispatch_targets(s, case) if "dispatch" in allowed_actions(staff.role, case)
         else [],
