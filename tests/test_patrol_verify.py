@@ -20,6 +20,7 @@ from bot.workflow import Status
 from tests.conftest import FakeClock
 from tests.test_telegram import (
     DEMO_POINT,
+    GRID,
     GROUP,
     LEADER,
     NUMBER,
@@ -162,3 +163,40 @@ async def test_only_configured_items_wait(tg_clocked: Telegram) -> None:
     assert s.verification.needed(big.code)
     s.verification.config = PatrolConfig()
     assert not any(s.verification.needed(i.code) for i in s.catalogue.items)
+
+
+async def test_the_console_lists_reports_to_verify_and_decides_them(services: Services) -> None:
+    """Staff find the reports waiting in the queue (status 已上报) and pass or fail them on
+    the case page like any action; a failure needs its reason."""
+    from bot.cases import CaseDraft, ReporterRef
+    from bot.staff import add_user
+    from shell.app import create_app
+    from tests.test_console import PASSWORD, Console
+
+    s = services
+    s.verification.config = PatrolConfig(verify_items=[ADS])
+    await s.teams.add_worker("李静平", "grid_worker", f"grid:{GRID}", "telegram", "6660001",
+                             s.cases.clock())
+    held = []
+    for words in ("墙上贴满小广告", "电线杆上的小广告"):
+        filing = await s.verification.hold(CaseDraft(
+            text=words, item_code=ADS, grid_code=GRID, lat=DEMO_POINT[0], lon=DEMO_POINT[1],
+            source="patrol"), ReporterRef("telegram", "6660001"))
+        held.append(filing.case.number)
+    await add_user(s.db, "sup", PASSWORD, "supervisor", grids=s.grids)
+    console = Console(create_app(s.config, s, background=False))
+    assert (await console.login("sup")).status_code == 302
+    listed = await (await console.get("/console/api/cases?status=reported")).get_json()
+    assert sorted(row["number"] for row in listed["cases"]) == sorted(held)
+    page = await (await console.get(f"/console/api/cases/{held[0]}")).get_json()
+    assert {"confirm_report", "refuse_report"} <= set(page["actions"])
+    refused = await console.post(f"/console/api/cases/{held[1]}/actions/refuse_report", {})
+    assert refused.status_code == 409
+    done = await console.post(f"/console/api/cases/{held[1]}/actions/refuse_report",
+                              {"reason": "重复上报"})
+    assert done.status_code == 200
+    done = await console.post(f"/console/api/cases/{held[0]}/actions/confirm_report", {})
+    assert done.status_code == 200
+    first, second = [await s.cases.get(n) for n in held]
+    assert first.status == Status.DISPATCHED and second.status == Status.REJECTED
+    assert any("重复上报" in e.note for e in second.events)
