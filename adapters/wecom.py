@@ -86,7 +86,9 @@ def markdown_card(notice: Notice) -> str:
         link = map_link(notice.payload)
         if link:
             lines.append(f"[{t('wecom.map_link')}]({link})")
-        hint = t("wecom.card_hint", number=notice.payload.get("case", ""))
+        to_verify = notice.payload.get("status") == Status.REPORTED  # a patrol report: 核实
+        hint = t("wecom.verify_hint" if to_verify else "wecom.card_hint",
+                 number=notice.payload.get("case", ""))
         lines.append(f'<font color="comment">{hint}</font>')
     content = "\n".join(line for line in lines if line)
     while len(content.encode()) > MARKDOWN_MAX_BYTES:
@@ -126,8 +128,11 @@ class WecomChannel:
 
     async def send(self, notice: Notice) -> None:
         kind = notice.payload.get("kind")
-        if kind == "card" and notice.payload.get("status") != Status.DISPATCHED:
-            return  # a robot cannot edit its card: the group hears of the assignment only
+        if kind == "card" and notice.payload.get("status") not in (Status.DISPATCHED,
+                                                                   Status.REPORTED):
+            # A robot cannot edit its card: the group hears of the assignment only (and of
+            # a patrol report waiting for its 核实).
+            return
         if kind not in ("card", "notice"):
             return  # reporters are never on this channel
         if not notice.recipient:

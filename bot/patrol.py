@@ -31,6 +31,7 @@ from bot.storage import Database
 TRACK_ROLES = ("dispatcher", "supervisor", "grid_leader")
 PATROL_REACH_M = 30.0  # what a worker on the street sees on either side of their path
 MAX_JUMP_M = 2000.0  # a point this far from the last is a GPS glitch, not a walk
+MAX_DRAWN_POINTS = 500  # a track on a staff map: more points than this are thinned
 
 
 class PatrolError(ValueError):
@@ -175,8 +176,18 @@ class Patrols:
                  "ended_at": patrol.ended_at.isoformat() if patrol.ended_at else None,
                  "km": round(patrol.distance_m / 1000, 2), "coverage": patrol.covered_share,
                  "places": patrol.places or [],
-                 "points": [[round(p.lat, 6), round(p.lon, 6)] for p in patrol.points]}
+                 "points": _thinned([[round(p.lat, 6), round(p.lon, 6)]
+                                     for p in patrol.points])}
                 for patrol, name in rows]
+
+
+def _thinned(points: list[list[float]], most: int = MAX_DRAWN_POINTS) -> list[list[float]]:
+    """At most about `most` points of a long track, evenly taken, the last one kept: a live
+    location every few seconds is more than a map needs."""
+    if len(points) <= most:
+        return points
+    step = math.ceil(len(points) / most)
+    return [*points[::step], points[-1]] if (len(points) - 1) % step else points[::step]
 
 
 async def worker_figures(db: Database, start: datetime, end: datetime) -> list[dict[str, object]]:

@@ -115,3 +115,13 @@ async def test_workers_positions_are_never_public(services: Services, app: Any) 
         for coordinate in _coordinates():
             assert coordinate not in body, (path, coordinate)
         assert not re.search(r"patrol|巡查轨迹", body), path
+
+
+def test_a_long_track_is_thinned_for_the_map_keeping_its_ends() -> None:
+    from bot.patrol import MAX_DRAWN_POINTS, _thinned
+
+    walk = [[23.0 + i * 1e-5, 113.0] for i in range(3 * MAX_DRAWN_POINTS + 7)]
+    drawn = _thinned(walk)
+    assert len(drawn) <= MAX_DRAWN_POINTS + 1
+    assert drawn[0] == walk[0] and drawn[-1] == walk[-1]
+    assert _thinned(walk[:10]) == walk[:10]

@@ -77,3 +77,38 @@ async def test_a_patrol_by_pins_with_a_find_closed_on_the_spot(
     await pin(work, WORKER, lat, lon)
     async with s.db.session() as session:
         assert len(list((await session.execute(select(PatrolPoint))).scalars())) == 4
+
+
+async def test_a_report_to_verify_reaches_the_wecom_group_and_is_passed_in_the_app(
+        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:  # noqa: F811
+    from bot.cases import CaseDraft, ReporterRef
+    from bot.config import PatrolConfig
+    from tests.test_wecom import bind_robot, robot_messages
+
+    s = services
+    work = await connect(s, fake_api, tmp_path)
+    await bind_robot(s)
+    await add_worker(s, WORKER)
+    await s.teams.add_worker("冯组长", "grid_leader", f"grid:{GRID}", "wecom", "fengzz",
+                             s.cases.clock())
+    s.verification.config = PatrolConfig(verify_items=["E0201"])
+    held = await s.verification.hold(CaseDraft(
+        text="墙上贴满小广告", item_code="E0201", grid_code=GRID, lat=START[0], lon=START[1],
+        source="patrol"), ReporterRef("wecom", WORKER))
+    number = held.case.number
+    await s.outbox.run_once()
+    [card] = robot_messages(fake_api)
+    assert "待核实" in card and f"核实通过 {number}" in card
+    # The worker who found it cannot pass it; the leader can, from the app.
+    assert "网格长" in await work.say(WORKER, f"核实通过 {number}")
+    own = await s.verification.hold(CaseDraft(
+        text="电线杆上也贴了小广告", item_code="E0201", grid_code=GRID, lat=START[0],
+        lon=START[1], source="patrol"), ReporterRef("wecom", "fengzz"))
+    assert "上报人以外" in await work.say("fengzz", f"核实通过 {own.case.number}")
+    assert (await s.cases.get(own.case.number)).status == Status.REPORTED
+    done = await work.say("fengzz", f"核实通过 {number}")
+    assert done == t("team.done", command="核实通过", number=number,
+                     status=t("status.dispatched"))
+    await s.outbox.run_once()
+    cards = robot_messages(fake_api)
+    assert len(cards) == 3 and any(f"接单 {number}" in c for c in cards)
