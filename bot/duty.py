@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 import numpy as np
 import shapely
@@ -29,6 +28,7 @@ from bot.models import OutboxMessage, Patrol, PatrolPlan
 from bot.periodic import repeat
 from bot.scope import Scope
 from bot.texts import t
+from nlp.places import Gazetteer
 
 log = logging.getLogger(__name__)
 EVERY = ("workday", "week")  # how often a grid is patrolled
@@ -84,10 +84,10 @@ def places_of(plan: PatrolPlan | None) -> list[PlannedPlace]:
 
 
 class DutyLists:
-    def __init__(self, cases: CaseService, config: PatrolConfig, gazetteer: Any) -> None:
+    def __init__(self, cases: CaseService, config: PatrolConfig, gazetteer: Gazetteer) -> None:
         self.cases = cases
         self.config = config
-        self.gazetteer = gazetteer  # nlp.places.Gazetteer: the plans' places
+        self.gazetteer = gazetteer  # where the plans' places come from
 
     # -- plans ------------------------------------------------------------------------------
 
