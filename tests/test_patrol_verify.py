@@ -200,3 +200,29 @@ async def test_the_console_lists_reports_to_verify_and_decides_them(services: Se
     first, second = [await s.cases.get(n) for n in held]
     assert first.status == Status.DISPATCHED and second.status == Status.REJECTED
     assert any("重复上报" in e.note for e in second.events)
+
+
+async def test_a_street_with_a_chat_verifies_there(tg_clocked: Telegram) -> None:
+    """When the street has bound its chat, the report waits there (not in the grid's group)
+    and the street's staff pass it with the button; the grid team then gets its card."""
+    from tests.test_telegram import group_command
+
+    tg, s = tg_clocked, tg_clocked.services
+    s.verification.config = PatrolConfig(verify_items=[ADS])
+    await _workers(s)
+    await _bind(tg)
+    street_chat, street_user = -1009000000077, 6660077
+    code = await s.teams.new_bind_code("street:440604001")
+    assert "祖庙街道" in await tg.say(group_command(f"/bind@gridbot_test_bot {code}",
+                                                    chat=street_chat), street_chat)
+    await s.teams.add_worker("街道核实员", "street_staff", "street:440604001", "telegram",
+                             str(street_user), s.cases.clock())
+    reply = await _patrol_find(tg, "路边墙上贴满了办证小广告，牛皮癣很多", *DEMO_POINT)
+    number = NUMBER.search(reply).group(1)
+    await tg.deliver()
+    assert any("待核实" in m and number in m for m in tg.api.texts_to(street_chat))
+    assert not any(number in m for m in tg.api.texts_to(GROUP))
+    await tg.send(press(f"act:confirm_report:{number}", street_user, street_chat))
+    assert (await s.cases.get(number)).status == Status.DISPATCHED
+    await tg.deliver()
+    assert f"act:accept:{number}" in _buttons(_last_card(tg, number))
