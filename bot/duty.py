@@ -19,12 +19,11 @@ import shapely
 from shapely.geometry import LineString, Point
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 
 from bot.cases import CaseService
 from bot.cases.notices import Recipient
 from bot.config import PatrolConfig
-from bot.models import OutboxMessage, Patrol, PatrolPlan
+from bot.models import OutboxMessage, Patrol, PatrolPlan, PatrolPoint
 from bot.periodic import repeat
 from bot.scope import Scope
 from bot.texts import t
@@ -195,12 +194,27 @@ class DutyLists:
                 if done is not None:
                     continue
                 patrols = list((await session.execute(
-                    select(Patrol).where(Patrol.grid_code == plan.grid_code,
-                                         Patrol.started_at >= period.start,
-                                         Patrol.started_at < period.end)
-                    .options(selectinload(Patrol.points)))).scalars())
+                    select(Patrol.id, Patrol.places).where(
+                        Patrol.grid_code == plan.grid_code, Patrol.started_at >= period.start,
+                        Patrol.started_at < period.end))).all())
+                seen: set[str] = set()
+                unticked = []  # under way, or ended before the plan: their tracks are read
+                for patrol_id, places in patrols:
+                    if places is None:
+                        unticked.append(patrol_id)
+                    else:
+                        seen.update(places)
+                if unticked and plan.places:
+                    points = (await session.execute(
+                        select(PatrolPoint.patrol_id, PatrolPoint.lat, PatrolPoint.lon)
+                        .where(PatrolPoint.patrol_id.in_(unticked))
+                        .order_by(PatrolPoint.patrol_id, PatrolPoint.at))).all()
+                    for patrol_id in unticked:
+                        seen.update(ticked([(lat, lon) for pid, lat, lon in points
+                                            if pid == patrol_id], places_of(plan),
+                                           self.config.place_reach_m))
                 room = await self.cases.teams.group_of(session, plan.grid_code)
-            text = self._urge_text(plan, period, patrols)
+            text = self._urge_text(plan, period, bool(patrols), seen)
             if text is None:
                 continue
             to = Recipient(*room) if room is not None else Recipient(
@@ -218,24 +232,19 @@ class DutyLists:
             written += 1
         return written
 
-    def _urge_text(self, plan: PatrolPlan, period: Period, patrols: list[Patrol]) -> str | None:
-        """The 督办 for the period, or None when the plan was kept."""
+    def _urge_text(self, plan: PatrolPlan, period: Period, patrolled: bool,
+                   seen: set[str]) -> str | None:
+        """The 督办 for the period (`seen`: the planned places its patrols passed), or None
+        when the plan was kept."""
         grid = self.cases.grids.get(plan.grid_code)
         words = {"grid": grid.name if grid else plan.grid_code,
                  "period": t(f"duty.period_{period.every}", month=period.start.month,
                              day=period.start.day),
                  "every": t(f"duty.every_{period.every}")}
         places = places_of(plan)
-        if not patrols:
+        if not patrolled:
             listed = "、".join(p.name for p in places) or t("duty.no_places")
             return t("duty.missed", **words, places=listed)
-        seen: set[str] = set()
-        for patrol in patrols:
-            if patrol.places is not None:
-                seen.update(patrol.places)
-            else:  # still under way (or ended before plans existed): look at its track
-                seen.update(ticked([(p.lat, p.lon) for p in patrol.points], places,
-                                   self.config.place_reach_m))
         missing = [p.name for p in places if p.name not in seen]
         if not missing:
             return None

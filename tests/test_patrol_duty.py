@@ -108,6 +108,16 @@ async def test_a_plan_ticks_places_and_a_missed_day_is_urged_once(
     await tg.deliver()
     urged = [m for m in tg.api.texts_to(GROUP) if "【巡查督办】" in m]
     assert len(urged) == 2 and "11月25日没有巡查记录" in urged[-1]
+    # Thursday: a patrol past both places, still under way when the day is judged (its
+    # track is read then): the plan was kept.
+    clock.now = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+    worker = await s.teams.worker("telegram", str(WORKER))
+    assert worker is not None
+    await s.patrols.start(worker, clock())
+    for lat, lon in [*WALK, (23.0188, 113.1185)]:
+        await s.patrols.add_point(worker, lat, lon, clock())
+    clock.now = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert await s.duty.send_due() == 0
     # The weekend comes: Friday is the last working day to judge (again: nobody patrolled).
     clock.now = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)  # Saturday noon
     assert await s.duty.send_due() == 1
