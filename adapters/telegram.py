@@ -80,12 +80,12 @@ REPLY_ATTEMPTS = 3
 STOP_WAIT_S = 10.0
 MAX_REPLY_WAIT_S = 10.0  # a longer flood wait: the person has moved on; don't hold their lock
 PROMPTED = {"resolve": "team.ask_note", "give_back": "team.ask_reason",
-            "verify_fail": "team.ask_check_reason"}
+            "verify_fail": "team.ask_check_reason", "refuse_report": "verify.ask_reason"}
 DONE_TOAST = {"accept": "team.accepted", "arrive": "team.arrived", "hand_up": "team.handed_up",
-              "verify": "team.verified"}
+              "verify": "team.verified", "confirm_report": "verify.confirmed"}
 # What a worker is told after the note a button asked for.
 NOTED = {"resolve": "team.resolved", "give_back": "team.given_back",
-         "verify_fail": "team.check_failed"}
+         "verify_fail": "team.check_failed", "refuse_report": "verify.refused"}
 
 blueprint = Blueprint("telegram", __name__)
 

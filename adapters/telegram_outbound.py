@@ -65,8 +65,10 @@ def language_key(user_id: int | str) -> str:
     return f"{PREFIX}tglang:{user_id}"
 
 
-# On a team's card: its actions, and the check a grid leader makes once it is handled.
-CARD_ACTIONS = (*TEAM_ACTIONS, ACTIONS["verify"], ACTIONS["verify_fail"])
+# On a team's card: its actions, and the check a grid leader makes once it is handled; on a
+# patrol report waiting to be filed, the second look (核实).
+CARD_ACTIONS = (*TEAM_ACTIONS, ACTIONS["verify"], ACTIONS["verify_fail"], ACTIONS["confirm_report"],
+                ACTIONS["refuse_report"])
 
 
 def action_data(action: str, number: str) -> str:

@@ -6,7 +6,10 @@ the team's view of the case and never names the reporter; a card of a case with 
 links to the map, and the reporter's stored photos follow it as image messages.
 Inbound: the self-built app's callback (signature + AES, wechatpy.enterprise), where a worker
 types 接单 / 到场 / 办结 <说明> / 退回 <原因> / 上报 with the case number, and sends photos,
-kept as evidence for their next 办结. Who may act is decided by bot.actions, not here.
+kept as evidence for their next 办结. Other words, location pins and a report's photos go
+into the dialog every channel shares (handlers.router): 开始巡查 / 结束巡查, a patrol track
+from periodic pins (WeCom has no live location), and finds reported from the street. Who
+may act is decided by bot.actions, not here.
 """
 
 from __future__ import annotations
@@ -47,12 +50,14 @@ from bot.media_store import (
     open_store,
     photo_bytes,
 )
+from bot.messages import InboundMessage, Location
 from bot.models import Case, Worker
 from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
 from bot.services import Services
 from bot.texts import t
 from bot.workflow import ACTIONS, Status
 from handlers import team
+from handlers.router import handle
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,9 @@ def markdown_card(notice: Notice) -> str:
         link = map_link(notice.payload)
         if link:
             lines.append(f"[{t('wecom.map_link')}]({link})")
-        hint = t("wecom.card_hint", number=notice.payload.get("case", ""))
+        to_verify = notice.payload.get("status") == Status.REPORTED  # a patrol report: 核实
+        hint = t("wecom.verify_hint" if to_verify else "wecom.card_hint",
+                 number=notice.payload.get("case", ""))
         lines.append(f'<font color="comment">{hint}</font>')
     content = "\n".join(line for line in lines if line)
     while len(content.encode()) > MARKDOWN_MAX_BYTES:
@@ -121,8 +128,11 @@ class WecomChannel:
 
     async def send(self, notice: Notice) -> None:
         kind = notice.payload.get("kind")
-        if kind == "card" and notice.payload.get("status") != Status.DISPATCHED:
-            return  # a robot cannot edit its card: the group hears of the assignment only
+        if kind == "card" and notice.payload.get("status") not in (Status.DISPATCHED,
+                                                                   Status.REPORTED):
+            # A robot cannot edit its card: the group hears of the assignment only (and of
+            # a patrol report waiting for its 核实).
+            return
         if kind not in ("card", "notice"):
             return  # reporters are never on this channel
         if not notice.recipient:
@@ -190,16 +200,34 @@ class WecomChannel:
         return text
 
     async def _answer(self, msg: BaseMessage) -> str:
-        if msg.type not in ("text", "image"):
+        if msg.type not in ("text", "image", "location"):
             return ""  # entering the app and other events
         worker = await self.services.teams.worker(CHANNEL, msg.source)
         if worker is None:
             return t("wecom.unknown_worker")
+        if msg.type == "location":
+            # WeCom has no live location: each pin is a point of the worker's patrol, or
+            # the place of the report they are making (the dialog decides).
+            return await self._converse(InboundMessage(
+                CHANNEL, msg.source, location=Location(
+                    float(msg.location_x), float(msg.location_y), "gcj02",
+                    label=msg.label or ""),
+                message_id=str(msg.id or ""), live="pin"))
         if msg.type == "image":
+            if await self._reporting(msg.source):  # the photo of the find being reported
+                self.background(self.fetch_media(msg.media_id))
+                return await self._converse(InboundMessage(
+                    CHANNEL, msg.source, media=[f"{CHANNEL}:{msg.media_id}"],
+                    message_id=str(msg.id or "")))
             await self.keep_photo(msg.source, msg.media_id)
             return t("wecom.photo_kept")
         command = team.parse(msg.content or "")
-        if command is None or not command.number:
+        if command is None:
+            # Not a command: 开始巡查 / 结束巡查, or a find reported from the street — the
+            # same dialog every channel has (handlers.router).
+            return await self._converse(InboundMessage(
+                CHANNEL, msg.source, text=msg.content or "", message_id=str(msg.id or "")))
+        if not command.number:
             return t("team.usage")
         try:
             case = await self.act(command, worker)
@@ -207,6 +235,16 @@ class WecomChannel:
             return refused.text()
         return t("team.done", command=ACTIONS[command.action].command, number=case.number,
                  status=t(f"status.{case.status}"))
+
+    async def _converse(self, inbound: InboundMessage) -> str:
+        """A turn of the dialog; its replies as one text (the app's reply has no buttons:
+        a worker types what a button would say)."""
+        outcome = await handle(inbound, self.services)
+        return "\n\n".join(reply.text for reply in outcome.replies)
+
+    async def _reporting(self, user: str) -> bool:
+        """Whether the worker is in the middle of reporting a find."""
+        return "step" in await self.services.dialogs.load(CHANNEL, user)
 
     async def act(self, command: team.TeamCommand, worker: Worker) -> Case:
         if command.action != "resolve":

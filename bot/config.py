@@ -323,6 +323,30 @@ class SmsConfig(_Section):
     template_merged: str = ""  # {1} case number, {2} the case it joined
 
 
+class PatrolConfig(_Section):
+    """Grid workers' patrols: which of their reports are looked at again (核实) before they
+    are filed, and how their duty lists are checked."""
+
+    # A patrol report of an item handled at one of these levels (grid / street / district),
+    # or whose code or big class is listed, waits for 核实 by the grid leader or the street
+    # before it is filed. Empty = patrol reports are filed at once.
+    verify_levels: list[str] = []
+    verify_items: list[str] = []
+    # Working hours a report may wait unverified before the verifiers are urged (督办), and
+    # again after each reminder.
+    verify_within_wh: int = Field(2, ge=1, le=80)
+    # A planned place (duty list) is ticked when a patrol's track passes this close.
+    place_reach_m: float = Field(50.0, gt=0, le=1000)
+
+    @field_validator("verify_levels")
+    @classmethod
+    def _levels(cls, value: list[str]) -> list[str]:
+        for level in value:
+            if level not in ("grid", "street", "district"):
+                raise ValueError(f"'{level}' is not a level (grid, street or district)")
+        return value
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -343,6 +367,7 @@ class Config(_Section):
     media: MediaConfig = MediaConfig()
     appraisal: AppraisalConfig = AppraisalConfig()
     sms: SmsConfig = SmsConfig()
+    patrol: PatrolConfig = PatrolConfig()
     # Where relative paths in this config are resolved from (the config file's folder).
     base_dir: Path = PROJECT_ROOT
     source_file: Path | None = None

@@ -25,7 +25,9 @@ class InboundMessage:
     language: str = "zh"
     # A live location (Telegram's shared position): "start" when it is first shared,
     # "update" as it moves. A worker's is their patrol's track; a citizen's first one is a
-    # pin like any other, its updates are ignored.
+    # pin like any other, its updates are ignored. "pin": a channel with no live location
+    # (WeCom) sends its pins so: on a patrol each is the track's next point, and when a
+    # report is under way it is that report's place too.
     live: str = ""
 
 

@@ -257,6 +257,8 @@ class Patrol(Base):
     distance_m: Mapped[float] = mapped_column(Float, default=0.0)
     covered_share: Mapped[float] = mapped_column(Float, default=0.0)
     left_grid: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The grid's planned places (its duty list) the track passed, by name, when it ended.
+    places: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     points: Mapped[list[PatrolPoint]] = relationship(order_by="PatrolPoint.at")
 
 
@@ -267,6 +269,19 @@ class PatrolPoint(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     lat: Mapped[float] = mapped_column(Float)  # WGS-84
     lon: Mapped[float] = mapped_column(Float)
+
+
+class PatrolPlan(Base):
+    """A grid's duty list (巡查计划): how often it is patrolled (every working day, or once a
+    working week) and the places a patrol should pass (schools, markets, sites from the
+    gazetteer, kept with their points so a changed gazetteer does not move them)."""
+
+    __tablename__ = "patrol_plans"
+    grid_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    every: Mapped[str] = mapped_column(String(16))  # workday | week
+    places: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AreaFollow(Base):

@@ -9,6 +9,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import shapely
@@ -19,13 +20,18 @@ from sqlalchemy.orm import selectinload
 
 from bot.cases import distance_m
 from bot.coords import to_wgs84
+from bot.duty import places_of, ticked
 from bot.grids import GridMap
-from bot.models import Case, CaseEvent, Patrol, PatrolPoint, Reporter, Worker
+from bot.models import Case, CaseEvent, Patrol, PatrolPlan, PatrolPoint, Reporter, Worker
 from bot.scope import Scope
 from bot.storage import Database
 
+# Console roles that may see workers' tracks (the case page's, the dashboard's): those who
+# supervise workers. A grid leader only within their area.
+TRACK_ROLES = ("dispatcher", "supervisor", "grid_leader")
 PATROL_REACH_M = 30.0  # what a worker on the street sees on either side of their path
 MAX_JUMP_M = 2000.0  # a point this far from the last is a GPS glitch, not a walk
+MAX_DRAWN_POINTS = 500  # a track on a staff map: more points than this are thinned
 
 
 class PatrolError(ValueError):
@@ -65,10 +71,25 @@ def track_figures(points: list[tuple[float, float]], grid: BaseGeometry,
     return TrackFigures(round(distance, 1), round(min(share, 1.0), 4), left)
 
 
+def track_grids(role: str, scope: str, grids: GridMap) -> frozenset[str] | None:
+    """The grids whose patrol tracks a console account may see: None = all of them (the
+    command centre), else a set (empty for roles that do not supervise workers)."""
+    if role not in TRACK_ROLES:
+        return frozenset()
+    if role != "grid_leader":
+        return None
+    area = Scope.parse(scope)
+    if not area.is_area:
+        return frozenset()
+    return frozenset(g.code for g in grids.grids
+                     if area.ref in {a.code for a in grids.ancestors(g.code)})
+
+
 class Patrols:
-    def __init__(self, db: Database, grids: GridMap) -> None:
+    def __init__(self, db: Database, grids: GridMap, place_reach_m: float = 50.0) -> None:
         self.db = db
         self.grids = grids
+        self.place_reach_m = place_reach_m  # a planned place this close to the track is ticked
 
     async def start(self, worker: Worker, now: datetime) -> Patrol:
         """Start (or go on with) the worker's patrol of their grid."""
@@ -116,7 +137,57 @@ class Patrols:
             patrol.distance_m = figures.distance_m
             patrol.covered_share = figures.covered_share
             patrol.left_grid = figures.left_grid
+            # The grid's duty list: which of its planned places the track passed.
+            plan = await session.get(PatrolPlan, patrol.grid_code)
+            if plan is not None:
+                patrol.places = ticked([(p.lat, p.lon) for p in patrol.points],
+                                       places_of(plan), self.place_reach_m)
         return patrol
+
+    async def planned_places(self, grid_code: str) -> list[str]:
+        """The names of the grid's planned places ([] without a plan)."""
+        async with self.db.session() as session:
+            return [p.name for p in places_of(await session.get(PatrolPlan, grid_code))]
+
+    async def track_of_case(self, case: Case) -> dict[str, Any] | None:
+        """The patrol a patrol-found case was reported on: the reporting worker's patrol
+        under way when it was filed."""
+        if case.source != "patrol" or case.reporter_id is None:
+            return None
+        found = await self.tracks([
+            Worker.id.in_(select(Worker.id).join(Reporter, and_(
+                Reporter.channel == Worker.channel,
+                Reporter.external_id == Worker.external_id)).where(
+                    Reporter.id == case.reporter_id)),
+            Patrol.started_at <= case.created_at,
+            Patrol.ended_at.is_(None) | (Patrol.ended_at >= case.created_at)], limit=1)
+        return found[0] if found else None
+
+    async def tracks(self, where: Any, limit: int = 200) -> list[dict[str, Any]]:
+        """Patrols matching `where` (SQL terms on Patrol) with their tracks as [lat, lon]
+        lists, newest first: for staff maps only, never a public page."""
+        async with self.db.session() as session:
+            rows = list((await session.execute(
+                select(Patrol, Worker.name).join(Worker, Worker.id == Patrol.worker_id)
+                .where(*where).options(selectinload(Patrol.points))
+                .order_by(Patrol.started_at.desc()).limit(limit))).all())
+        return [{"id": patrol.id, "worker": name, "grid": patrol.grid_code,
+                 "started_at": patrol.started_at.isoformat(),
+                 "ended_at": patrol.ended_at.isoformat() if patrol.ended_at else None,
+                 "km": round(patrol.distance_m / 1000, 2), "coverage": patrol.covered_share,
+                 "places": patrol.places or [],
+                 "points": _thinned([[round(p.lat, 6), round(p.lon, 6)]
+                                     for p in patrol.points])}
+                for patrol, name in rows]
+
+
+def _thinned(points: list[list[float]], most: int = MAX_DRAWN_POINTS) -> list[list[float]]:
+    """At most about `most` points of a long track, evenly taken, the last one kept: a live
+    location every few seconds is more than a map needs."""
+    if len(points) <= most:
+        return points
+    step = math.ceil(len(points) / most)
+    return [*points[::step], points[-1]] if (len(points) - 1) % step else points[::step]
 
 
 async def worker_figures(db: Database, start: datetime, end: datetime) -> list[dict[str, object]]:

@@ -15,6 +15,7 @@ from bot.catalogue import Catalogue, load_catalogue
 from bot.config import Config
 from bot.contacts import ContactWindows
 from bot.digest import WeeklyDigest
+from bot.duty import DutyLists
 from bot.grid_store import load_areas, seed_areas
 from bot.grids import GridMap, load_geojson
 from bot.locator import Locator
@@ -24,6 +25,8 @@ from bot.staff import dummy_hash, use_password_cost
 from bot.storage import Database, upgrade
 from bot.teams import Teams
 from bot.timers import TimerRunner
+from bot.verify import TIMER_KIND as VERIFY_TIMER
+from bot.verify import PatrolVerification
 from bot.worktime import WorkCalendar
 from nlp.model_store import ModelHolder, ModelStore
 from nlp.places import Gazetteer, load_gazetteer
@@ -46,6 +49,8 @@ class Services:
     teams: Teams
     contacts: ContactWindows
     patrols: Patrols
+    verification: PatrolVerification  # 核实 of patrol reports before filing
+    duty: DutyLists  # each grid's patrol plan, and the 督办 of a missed one
     alerts: AreaAlerts
     digest: WeeklyDigest
     actions: WorkerActions
@@ -90,6 +95,7 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
     teams = Teams(db, grids, redis, frozenset(departments))
     cases = CaseService(db, catalogue, grids, calendar, config.cases, teams, clock)
     locator = Locator(grids, gazetteer)
+    verification = PatrolVerification(cases, teams, config.patrol)
     # Channels whose notices are read where they are stored: the HTTP API (GET
     # /api/v1/updates), Open311 (GeoReport v2 has no push: clients poll GET requests) and the
     # console (staff see urge notices in the case timeline). The outbox row is the delivery.
@@ -110,12 +116,14 @@ async def build_services(config: Config, clock: Clock = utcnow) -> Services:
         dedupe=kv.Deduper(redis, config.redis.dedupe_ttl_s),
         teams=teams,
         contacts=ContactWindows(db),
-        patrols=Patrols(db, grids),
+        patrols=Patrols(db, grids, config.patrol.place_reach_m),
+        verification=verification,
+        duty=DutyLists(cases, config.patrol, gazetteer),
         alerts=AreaAlerts(cases, locator, config.alerts),
         digest=WeeklyDigest(cases, config.alerts, gazetteer),
         actions=WorkerActions(cases, teams),
         outbox=OutboxWorker(db, senders, clock),
-        timers=TimerRunner(cases, clock),
+        timers=TimerRunner(cases, clock, {VERIFY_TIMER: verification.fire_timer}),
     )
 
 

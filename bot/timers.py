@@ -7,20 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cases import CaseService, Clock
 from bot.models import Case, CaseTimer
 from bot.periodic import repeat
 
 log = logging.getLogger(__name__)
+# A timer kind some other part owns (bot/verify.py: "verify"), run in the runner's
+# transaction with the case locked.
+KindFire = Callable[[AsyncSession, Case, CaseTimer, datetime], Awaitable[None]]
 
 
 class TimerRunner:
-    def __init__(self, cases: CaseService, clock: Clock | None = None) -> None:
+    def __init__(self, cases: CaseService, clock: Clock | None = None,
+                 kinds: dict[str, KindFire] | None = None) -> None:
         self.cases = cases
         self.clock = clock or cases.clock
+        self.kinds = dict(kinds or {})
 
     async def run_once(self, limit: int = 100) -> int:
         now = self.clock()
@@ -39,7 +47,8 @@ class TimerRunner:
                 # Mark first: an escalation re-dispatches and cancels the case's pending timers.
                 timer.done_at = now
                 timer.outcome = "fired"
-                await self.cases.fire_timer(session, case, timer, now)
+                fire = self.kinds.get(timer.kind, self.cases.fire_timer)
+                await fire(session, case, timer, now)
         return len(timers)
 
     async def run_forever(self, stop: asyncio.Event, interval_s: float = 5.0) -> None:

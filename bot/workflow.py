@@ -90,6 +90,11 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("verify", "核查通过", frozenset({Status.HANDLED}), Status.CLOSED, _CHECK_ROLES),
     Action("verify_fail", "核查不通过", frozenset({Status.HANDLED}), Status.DISPATCHED,
            _CHECK_ROLES, needs_note=True),
+    # 核实: a patrol report the district wants looked at again before it is filed
+    # (bot/verify.py) waits as reported; passing files and dispatches it, failing rejects it.
+    Action("confirm_report", "核实通过", frozenset({Status.REPORTED}), None, _CHECK_ROLES),
+    Action("refuse_report", "核实不通过", frozenset({Status.REPORTED}), Status.REJECTED,
+           _CHECK_ROLES, needs_note=True),
     Action("dispatch", "派遣", frozenset({Status.DISPATCHED, Status.HANDLING,
                                          Status.ESCALATED}), Status.DISPATCHED,
            DISPATCH_ROLES, needs_note=True),

@@ -10,6 +10,7 @@ from bot.examples import remember
 from bot.locator import Located, Spot
 from bot.messages import Button, InboundMessage, Outcome, Reply
 from bot.services import Services
+from bot.workflow import Status
 from handlers import intents
 from handlers.lang import t
 from handlers.steps import Draft, PlaceDraft, Step, clear
@@ -252,8 +253,13 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
                               state.get("draft_id") or msg.message_id or uuid.uuid4().hex),
         source="patrol" if worker is not None else "citizen",
     )
+    # A patrol report the district wants looked at again (核实) waits before it is filed.
+    held = worker is not None and s.verification.needed(draft.item_code)
     try:
-        filing = await s.cases.file(draft, ReporterRef(msg.channel, msg.user))
+        if held:
+            filing = await s.verification.hold(draft, ReporterRef(msg.channel, msg.user))
+        else:
+            filing = await s.cases.file(draft, ReporterRef(msg.channel, msg.user))
     except Exception:
         # Keep the draft: the citizen can confirm again once storage is back.
         log.exception("filing a case failed")
@@ -269,6 +275,9 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
                                 status=t(f"status.{case.status}")))],
                        s.cases.public_view(case, with_timeline=False))
     grid = s.grids.get(case.grid_code)
+    if case.status == Status.REPORTED:  # held for 核实 (a retry finds it still waiting too)
+        return Outcome([Reply(t("verify.held", number=case.number,
+                                item=s.cases.item_label(case)))])
     replies = [Reply(t(
         "report.filed", number=case.number, item=s.cases.item_label(case),
         grid=grid.name if grid else case.grid_code, leader=(grid.leader if grid else "") or "",

@@ -1,7 +1,8 @@
-"""The grid team's commands — 接单 / 到场 / 办结 / 退回 / 上报 / 核查通过 / 核查不通过 — carried
-out for every channel. What each command is (its word, the statuses it may be taken in) is
-declared once in bot.workflow.ACTIONS; a channel only translates its button or typed words
-into a TeamCommand and calls `perform` (as Sentry's messaging integrations do)."""
+"""The grid team's commands — 接单 / 到场 / 办结 / 退回 / 上报 / 核查通过 / 核查不通过, and
+核实通过 / 核实不通过 of a patrol report waiting to be filed — carried out for every channel.
+What each command is (its word, the statuses it may be taken in) is declared once in
+bot.workflow.ACTIONS; a channel only translates its button or typed words into a TeamCommand
+and calls `perform` (as Sentry's messaging integrations do)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from handlers.intents import CASE_NUMBER
 from handlers.lang import language, t
 from handlers.steps import Draft
 
-# Typed in chat: the team's actions and the check (核查) a leader or supervisor makes.
-TYPED = (*TEAM_ACTIONS, ACTIONS["verify"], ACTIONS["verify_fail"])
+# Typed in chat: the team's actions, the check (核查) a leader or supervisor makes, and the
+# second look (核实) at a patrol report before it is filed.
+TYPED = (*TEAM_ACTIONS, ACTIONS["verify"], ACTIONS["verify_fail"], ACTIONS["confirm_report"],
+         ACTIONS["refuse_report"])
 _WORDS = "|".join(sorted((a.command for a in TYPED), key=len, reverse=True))
 _TYPED_COMMAND = re.compile(rf"^\s*({_WORDS})\s*{CASE_NUMBER.pattern}?\s*(.*)$", re.DOTALL)
 _BY_WORD = {a.command: a.name for a in TYPED}
@@ -58,6 +61,10 @@ async def perform(command: TeamCommand, worker: Worker | None, s: Services) -> C
         if command.action == "verify_fail" and not note:
             raise ActionRefused("reason_needed")
         return await actions.verify(number, worker, command.action == "verify", note)
+    if command.action == "confirm_report":
+        return await s.verification.confirm(number, worker)
+    if command.action == "refuse_report":
+        return await s.verification.refuse(number, worker, note)
     raise ActionRefused("unknown_command", action=command.action)
 
 

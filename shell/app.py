@@ -73,6 +73,7 @@ def create_app(config: Config, services: Services | None = None,
             app.add_background_task(services.timers.run_forever, app.shutdown_event)
             app.add_background_task(services.alerts.run_forever, app.shutdown_event)
             app.add_background_task(services.digest.run_forever, app.shutdown_event)
+            app.add_background_task(services.duty.run_forever, app.shutdown_event)
 
     @app.after_serving
     async def _stop() -> None:

@@ -14,7 +14,13 @@ from quart import Blueprint
 console = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                     static_folder="static", static_url_path="/static")
 
-from adapters.console import auth, events, pages  # noqa: E402,F401  (routes on `console`)
+# (patrol_tracks: staff-only patrol tracks for the dashboard's map)
+from adapters.console import (  # noqa: E402,F401  (routes on `console`)
+    auth,
+    events,
+    pages,
+    patrol_tracks,
+)
 
 # The dashboard/map is built separately; it joins the same blueprint once it exists.
 if importlib.util.find_spec("adapters.console.dashboard") is not None:

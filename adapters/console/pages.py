@@ -33,6 +33,7 @@ from adapters.console.auth import (
     require_staff,
     services,
 )
+from adapters.console.patrol_tracks import case_track
 from adapters.json_body import json_or_none
 from adapters.suggest_api import RAW_FACTOR, _location, _suggest
 from adapters.suggest_api import SOURCE as TRAINING_SOURCE
@@ -397,6 +398,8 @@ async def case_detail(s: Services, case: Case) -> dict[str, Any]:
         "merged": [{"number": n, "text": txt[:80]} for n, txt in merged],
         "sms": await _sms_consented(s, reporter),
         "callback": await _callback_state(s, case, reporter, staff),
+        # A patrol-found case: the track of the patrol it was found on (supervisors only).
+        "track": await case_track(case),
         "actions": allowed_actions(staff.role, case),
         "targets": dispatch_targets(s, case) if "dispatch" in allowed_actions(staff.role, case)
         else [],
@@ -645,7 +648,8 @@ HANDLERS: dict[str, Handler] = {
     "merge": _merge,
     "split": _split,
     **{name: functools.partial(_worker_action, name)
-       for name in ("accept", "resolve", "give_back", "hand_up")},
+       for name in ("accept", "resolve", "give_back", "hand_up", "confirm_report",
+                    "refuse_report")},
 }
 assert set(HANDLERS) == {a.name for a in ACTIONS.values() if a.roles}
 assert all(set(a.roles) <= set(ROLES) for a in ACTIONS.values())

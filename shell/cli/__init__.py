@@ -21,6 +21,7 @@ from shell.cli.apikeys import apikeys_app
 from shell.cli.common import ConfigOpt, config_or_exit, console, err
 from shell.cli.hotspots import cli as hotspots_cli
 from shell.cli.ops import cli as ops_cli
+from shell.cli.patrol import patrol_app
 from shell.cli.report import cli as report_cli
 from shell.cli.telegram import telegram_app
 from shell.cli.users import users_app
@@ -45,6 +46,7 @@ app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(wecom_app, name="wecom")
 app.add_typer(ops_cli)  # gridbot backup / restore / doctor
 app.add_typer(hotspots_cli)  # gridbot hotspots --data FILE …
+app.add_typer(patrol_app, name="patrol")  # gridbot patrol plan GRID --every workday …
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 

@@ -122,5 +122,15 @@ if (mapBox && window.L) {
   }
   L.circleMarker([lat, lon], { radius: 7, weight: 2, color: "#fff", fillColor: "#d7301f",
     fillOpacity: 1, className: "case-pin" }).addTo(map);
+  // A patrol-found case: the track of the patrol it was found on (staff only).
+  const trackBox = document.getElementById("case-track");
+  const track = trackBox ? JSON.parse(trackBox.textContent || "null") : null;
+  if (track && track.points.length) {
+    const line = L.polyline(track.points, { color: "#2f855a", weight: 4, opacity: 0.85,
+      className: "patrol-track" }).addTo(map);
+    map.fitBounds(line.getBounds().extend(grid ? grid.getBounds() : [[lat, lon], [lat, lon]]),
+      { padding: [12, 12] });
+    mapBox.dataset.track = String(track.points.length);
+  }
   mapBox.dataset.ready = "1";
 }

@@ -186,9 +186,36 @@ function makeMap() {
   // the grid names, then the case points on top.
   map.createPane("streets").style.zIndex = "420";
   map.createPane("points").style.zIndex = "440";
+  map.createPane("patrols").style.zIndex = "430";
   map.on("zoomend", showLabels);
   loadStreets();
+  loadPatrols();
 }
+
+// -- patrol tracks (巡查轨迹): today's, in the account's area; staff only ------------------
+
+const patrolsBox = document.getElementById("map-patrols");
+let patrolLayer = null;
+
+async function loadPatrols() {
+  try {
+    const data = await api("/console/dashboard/patrols.json");
+    patrolLayer = L.layerGroup(data.patrols.filter((p) => p.points.length).map((p) =>
+      L.polyline(p.points, { pane: "patrols", color: "#2f855a", weight: 3, opacity: 0.85,
+        className: "patrol-track" })
+        .bindPopup(el("div", {}, el("strong", {}, p.worker), el("br"),
+          tr("dashboard.map.patrol_line", { km: p.km, coverage: pct(p.coverage) })))));
+    if (patrolsBox.checked) patrolLayer.addTo(map);
+    mapBox.dataset.patrols = String(data.patrols.length);
+  } catch (error) {
+    mapBox.dataset.patrols = "0"; // the rest of the map still shows
+  }
+}
+
+patrolsBox.addEventListener("change", () => {
+  if (!patrolLayer) return;
+  if (patrolsBox.checked) patrolLayer.addTo(map); else patrolLayer.remove();
+});
 
 async function loadStreets() {
   try {
