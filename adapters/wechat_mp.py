@@ -23,6 +23,7 @@ from quart import Blueprint, Response, jsonify, request
 from wechatpy.exceptions import WeChatClientException
 
 from adapters import app_state
+from adapters.case_photos import case_photo_bytes, photo_response
 from adapters.guard import chat_turn_allowed
 from adapters.http_api import error
 from adapters.json_body import json_or_none
@@ -45,6 +46,7 @@ from bot.media import (
 )
 from bot.media_store import MediaStore, open_store, stored_key
 from bot.messages import InboundMessage, Location, Outcome, Reply
+from bot.models import Case
 from bot.nearby import NotFollowable, follow, open_cases_near
 from bot.outbox import Notice, PermanentDeliveryError
 from bot.periodic import sweep_media
@@ -58,6 +60,7 @@ CHANNEL = MP_FOLDER  # "mp": the channel, and its photos' folder under var/media
 # A multipart report's fields (JSON ones are ReportIn's); the photos come as "photos".
 FORM_FIELDS = {"text", "address", "community", "lat", "lon", "coord", "confirm"}
 PHOTO_FIELD = "photos"
+PHOTO_PATH = "/api/mp/photos/"  # + a signed token: <image src> sends no Authorization
 GRANT_TTL_S = 365 * 24 * 3600
 blueprint = Blueprint("wechat_mp", __name__)
 
@@ -111,6 +114,7 @@ class MiniProgram:
     api: WechatApi
     signer: URLSafeTimedSerializer
     media_dir: Path
+    photo_signer: URLSafeTimedSerializer | None = None  # its own salt: no token is both
     # The orphan-photo sweep this channel started: (stop event, task).
     sweep: tuple[asyncio.Event, asyncio.Task[None]] | None = None
     s3: MediaStore | None = None  # the shared bucket, when photos live in one
@@ -124,6 +128,43 @@ class MiniProgram:
         except (SignatureExpired, BadSignature):
             return None
         return data.get("openid") if isinstance(data, dict) else None
+
+    # -- the case page: the handler's after-photos on its timeline --------------------------
+
+    def photo_path(self, openid: str, number: str, media_id: int) -> str:
+        assert self.photo_signer is not None
+        return PHOTO_PATH + self.photo_signer.dumps([openid, number, media_id])
+
+    def photo_of(self, token: str) -> tuple[str, str, int] | None:
+        """(openid, case number, media id) a photo link was made for, while it is valid."""
+        assert self.photo_signer is not None
+        try:
+            data = self.photo_signer.loads(token, max_age=self.config.session_ttl_s)
+        except (SignatureExpired, BadSignature):
+            return None
+        if not (isinstance(data, list) and len(data) == 3 and isinstance(data[2], int)):
+            return None
+        return str(data[0]), str(data[1]), data[2]
+
+    def case_view(self, case: Case, openid: str) -> dict[str, Any]:
+        """The case as its reporter sees it, each 办结 on the timeline with the photos its
+        handler sent (thumbnail and full-size links, valid as long as a session). A follower
+        sees the status only: no photos."""
+        view = self.services.cases.public_view(case)
+        if not view["own"]:
+            return view
+        handled = [e for e in case.events if e.to_status == "handled"]
+        entries = [e for e in view["timeline"] if e["status"] == "handled"]
+        since = None
+        for event, entry in zip(handled, entries, strict=False):
+            # What the handler added up to this 办结 (and after the one before): after-photos.
+            taken = [m for m in case.media if m.added_by != "citizen"
+                     and m.created_at <= event.at and (since is None or m.created_at > since)]
+            entry["photos"] = [{"thumb": self.photo_path(openid, case.number, m.id) + "?size=thumb",
+                                "full": self.photo_path(openid, case.number, m.id)}
+                               for m in sorted(taken, key=lambda m: m.id)]
+            since = event.at
+        return view
 
     async def login(self, code: str) -> str:
         session = await self.api.call(lambda c: c.wxa.code_to_session(code))
@@ -317,6 +358,7 @@ async def start(services: Services) -> None:
     mp = MiniProgram(services, cfg, api,
                      URLSafeTimedSerializer(cfg.session_secret, salt="gridbot-mp-session"),
                      services.config.path(services.config.media.local_dir),
+                     URLSafeTimedSerializer(cfg.session_secret, salt="gridbot-mp-photo"),
                      s3=open_store(services.config) if services.config.media.store == "s3"
                      else None)
     services.channels[CHANNEL] = mp
@@ -393,8 +435,8 @@ async def authenticate() -> Response | None:
         return None
     if mp is None:
         return error(404, "the mini-program API is not configured")
-    if request.path == "/api/mp/login":
-        return None
+    if request.path == "/api/mp/login" or request.path.startswith(PHOTO_PATH):
+        return None  # (a photo link carries its own signed token)
     if _openid(mp) is None:
         return error(401, "missing, expired or invalid session token (Authorization: Bearer)")
     return None
@@ -560,8 +602,10 @@ async def community(code: str) -> Response:
     area = mp.services.grids.get(code[:32])
     if area is None or area.level not in ("community", "area", "street"):
         return error(404, t("mp.unknown_community"))
+    # A community opens the map where a report naming it alone is put (its main grid).
+    centre = mp.services.grids.community_centre(area.code)
     point = area.geometry.representative_point()
-    lat, lon = wgs84_to_gcj02(point.y, point.x)
+    lat, lon = wgs84_to_gcj02(*((centre.lat, centre.lon) if centre else (point.y, point.x)))
     return jsonify({"code": area.code, "name": area.name, "level": area.level,
                     "center": {"lat": round(lat, 6), "lon": round(lon, 6), "coord": "gcj02"}})
 
@@ -580,7 +624,27 @@ async def get_case(number: str) -> Response:
     case = await mp.services.cases.get(number, ReporterRef(CHANNEL, openid))
     if case is None:
         return error(404, "no such case among yours")
-    return jsonify(mp.services.cases.public_view(case))
+    return jsonify(mp.case_view(case, openid))
+
+
+@blueprint.get(f"{PHOTO_PATH}<token>")
+async def case_photo(token: str) -> Response:
+    """A photo of one's own case, by the signed link the case page got (`<image>` and
+    wx.previewImage send no Authorization header). 404 when the link is forged or expired,
+    or the case is no longer the caller's own."""
+    mp = _configured()
+    signed = mp.photo_of(token)
+    if signed is None:
+        return error(404, t("mp.photo_gone"))
+    openid, number, media_id = signed
+    case = await mp.services.cases.get(number, ReporterRef(CHANNEL, openid))
+    media = next((m for m in case.media if m.id == media_id), None) \
+        if case is not None and getattr(case, "viewer_owns", True) else None
+    if media is None:
+        return error(404, t("mp.photo_gone"))
+    answer = await photo_response(await case_photo_bytes(mp.services, media.ref),
+                                  thumb=request.args.get("size") == "thumb")
+    return answer if answer is not None else error(404, t("mp.photo_gone"))
 
 
 @blueprint.post("/api/mp/cases/<number>/rating")
@@ -680,6 +744,20 @@ OPENAPI: dict[str, Any] = {
                 "case": {"oneOf": [_ref("Case"), {"type": "null"}]},
                 "step": {"type": ["string", "null"],
                          "description": "what the dialog waits for; null when done"}}},
+            "Photo": {"type": "object", "required": ["thumb", "full"], "description":
+                      "links to one photo (paths on this server, signed for the caller: "
+                      "no Authorization header needed; valid as long as a session)",
+                      "properties": {"thumb": {"type": "string"},
+                                     "full": {"type": "string"}}},
+            "Event": {"type": "object", "required": ["at", "action", "status", "note"],
+                      "properties": {
+                          "at": {"type": "string"}, "action": {"type": "string"},
+                          "status": {"type": ["string", "null"]},
+                          "status_label": {"type": "string"},
+                          "note": {"type": ["string", "null"]},
+                          "photos": {"type": "array", "items": _ref("Photo"),
+                                     "description": "on a 办结 (status handled) of one's own "
+                                                    "case: the handler's after-photos"}}},
             "NearbyCase": {"type": "object", "properties": {
                 "number": {"type": "string"}, "status": {"type": "string"},
                 "status_label": {"type": "string"}, "item": {"type": "object"},
@@ -693,7 +771,7 @@ OPENAPI: dict[str, Any] = {
                 "handling_due": {"type": ["string", "null"]},
                 "rating": {"type": ["integer", "null"]}, "own": {"type": "boolean"},
                 "photos": {"type": "integer"},
-                "timeline": {"type": "array", "items": {"type": "object"}}}},
+                "timeline": {"type": "array", "items": _ref("Event")}}},
         },
     },
     "paths": {
@@ -711,6 +789,7 @@ OPENAPI: dict[str, Any] = {
                 "application/json": {"schema": _ref("Report")},
                 "multipart/form-data": {"schema": {"type": "object", "properties": {
                     "text": {"type": "string"}, "address": {"type": "string"},
+                    "community": {"type": "string"},
                     "lat": {"type": "number"}, "lon": {"type": "number"},
                     "coord": {"type": "string"}, "confirm": {"type": "string"},
                     "photos": {"type": "array",
@@ -754,7 +833,8 @@ OPENAPI: dict[str, Any] = {
                           "409": _answer("no report waits, or the case is not one of the "
                                          "nearby open ones", _ref("Error")), **_ERRORS}}},
         "/api/mp/communities/{code}": {"get": {
-            "summary": "The community a QR code's scene names, with a point inside (GCJ-02)",
+            "summary": "The community a QR code's scene names, with the point a report "
+                       "naming it alone is put at (GCJ-02): its main grid's",
             "security": _AUTH,
             "parameters": [{"name": "code", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
@@ -762,6 +842,18 @@ OPENAPI: dict[str, Any] = {
                 "code": {"type": "string"}, "name": {"type": "string"},
                 "level": {"type": "string"}, "center": _ref("Location")}}),
                           "404": _answer("no such community", _ref("Error")), **_ERRORS}}},
+        "/api/mp/photos/{token}": {"get": {
+            "summary": "A photo of one's own case, by the signed link the case gave "
+                       "(Event.photos); ?size=thumb for a small JPEG",
+            "parameters": [{"name": "token", "in": "path", "required": True,
+                            "schema": {"type": "string"}},
+                           {"name": "size", "in": "query", "required": False,
+                            "schema": {"enum": ["thumb"]}}],
+            "responses": {"200": {"description": "the image", "content": {
+                "image/jpeg": {}, "image/png": {}, "image/webp": {}, "image/gif": {},
+                "image/heic": {}}},
+                          "404": _answer("forged or expired link, or no longer one's own "
+                                         "case", _ref("Error"))}}},
         "/api/mp/cases": {"get": {
             "summary": "My cases, newest first", "security": _AUTH,
             "responses": {"200": _answer("cases", {"type": "object", "properties": {

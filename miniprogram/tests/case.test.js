@@ -43,6 +43,35 @@ test('shows status, what, where, my words and the timeline with the handler\'s n
   expect(h.all(page, '.star')).toHaveLength(0); // not closed: nothing to rate yet
 });
 
+test('the handler\'s after-photos show as thumbnails on 办结; a tap opens them full-size', async () => {
+  const photos = [1, 2].map((n) => ({ thumb: `/api/mp/photos/SIGNED${n}?size=thumb`,
+    full: `/api/mp/photos/SIGNED${n}` }));
+  const timeline = TIMELINE.map((e) => (e.status === 'handled' ? { ...e, photos } : e));
+  const { wx, page } = open({ 'GET /api/mp/cases/20261203-0001': h.ok(detail({ timeline })) });
+  await h.until(() => h.all(page, '.step-photo').length === 2, 'two thumbnails');
+  expect(h.all(page, '.step')[2].querySelectorAll('.step-photo')).toHaveLength(2); // on 办结
+  const thumbs = h.all(page, '.step-photo').map((img) => img.dom.getAttribute('src'));
+  expect(thumbs).toEqual([`${h.SERVER}/api/mp/photos/SIGNED1?size=thumb`,
+    `${h.SERVER}/api/mp/photos/SIGNED2?size=thumb`]);
+  expect(h.all(page, '.step-photo')[1].dom.getAttribute('aria-label'))
+    .toBe('处理后照片 2，点按查看大图');
+  h.tap(page, '.step-photo', 1);
+  expect(wx.previewImage).toHaveBeenCalledTimes(1);
+  expect(wx.previewImage.mock.calls[0][0]).toMatchObject({
+    current: `${h.SERVER}/api/mp/photos/SIGNED2`,
+    urls: [`${h.SERVER}/api/mp/photos/SIGNED1`, `${h.SERVER}/api/mp/photos/SIGNED2`] });
+  // A photo that cannot be opened is said, never a silent tap.
+  wx.previewImage.mock.calls[0][0].fail({ errMsg: 'previewImage:fail' });
+  await h.until(() => h.text(page, '#error').includes(v.photoFailed), 'the photo error');
+});
+
+test('no photos on a step: no thumbnails (the other steps stay plain)', async () => {
+  const { page } = open({ 'GET /api/mp/cases/20261203-0001': h.ok(detail()) });
+  await h.until(() => h.all(page, '.step').length === 3, 'the timeline');
+  expect(h.all(page, '.step-photo')).toHaveLength(0);
+  expect(h.all(page, '.step-photos')).toHaveLength(0);
+});
+
 test('an open case offers the update notice; consent is asked in the tap and told', async () => {
   const { wx, page } = open({ 'GET /api/mp/cases/20261203-0001': h.ok(detail()),
     'POST /api/mp/subscriptions': h.ok({ grants: 1 }) });

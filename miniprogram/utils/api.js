@@ -246,9 +246,16 @@ async function startReport(report, progress) {
   return turn;
 }
 
+// A photo link the server gave (a path with its own signed token) as a full address for
+// <image src> and wx.previewImage, which send no Authorization header.
+function photoUrl(path) {
+  return /^https?:\/\//.test(path) ? path : settings.serverUrl + path;
+}
+
 const api = {
   ApiError,
   configure,
+  photoUrl,
   login,
   clearToken,
   withRetry,

@@ -89,7 +89,9 @@ module.exports = {
     rateChoose: '请先选择分数。',
     rated: '您的评价：{score} 分',
     thanks: '谢谢您的评价！',
-    lowScore: '很抱歉没能让您满意，案件已重新交给工作人员处理。'
+    lowScore: '很抱歉没能让您满意，案件已重新交给工作人员处理。',
+    afterPhoto: '处理后照片 {n}，点按查看大图',
+    photoFailed: '照片打不开，请下拉刷新后再试。'
   },
   subscribe: {
     accepted: '好的，有进展会通知您。',

@@ -1,0 +1,65 @@
+"""A case photo's bytes for whoever may see it, whichever channel it came in by: the media
+store holds uploads and downloaded WeChat/WeCom media; a Telegram file id (a worker's
+after-photo sent in the team's group) is fetched from Telegram once and kept in the store,
+since Telegram's file links expire. The mini-program's case page shows them through this;
+the console has its own copy of the same steps (adapters/console/pages.py `_photo`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from quart import Response
+
+from bot.media import sniff
+from bot.media_store import (
+    CONTENT_TYPES,
+    downloaded_key,
+    open_store,
+    photo_bytes,
+    telegram_file_id,
+    thumbnail,
+)
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+async def case_photo_bytes(services: Services, ref: str) -> bytes | None:
+    """The photo's bytes, or None (not stored, Telegram unreachable or not configured)."""
+    store = open_store(services.config)
+    file_id = telegram_file_id(ref)
+    if file_id is None:
+        return await photo_bytes(store, ref)
+    key = downloaded_key("telegram", file_id)
+    data = await store.get(key)
+    if data is not None:
+        return data
+    channel = services.channels.get("telegram")
+    bot = getattr(getattr(channel, "application", None), "bot", None)
+    if bot is None:
+        return None
+    try:
+        data = bytes(await (await bot.get_file(file_id)).download_as_bytearray())
+    except Exception:  # Telegram down, or the file id gone: there is no photo to show
+        log.warning("could not fetch a Telegram photo", exc_info=True)
+        return None
+    await store.put(key, data)
+    return data
+
+
+async def photo_response(data: bytes | None, thumb: bool) -> Response | None:
+    """The photo as an image response of the type its bytes are (a small JPEG for `thumb`),
+    or None when the bytes are no image we serve."""
+    suffix = sniff(data) if data else None
+    if data is None or suffix is None:
+        return None
+    if thumb and suffix != "heic":
+        small = await asyncio.to_thread(thumbnail, data)
+        if small is not None:
+            data, suffix = small, "jpg"
+    response = Response(data, content_type=CONTENT_TYPES[suffix])
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
