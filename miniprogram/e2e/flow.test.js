@@ -94,6 +94,7 @@ test('login, report with photos, the case in 我的, staff move it, a neighbour 
 
   // 我的 → the case: the note and the after-photo on the 办结 step; the photo opens (the
   // server downloads it from WeCom in the background: asked again until it is there).
+  as('e2e-citizen');
   detail = await api.caseDetail(number);
   const handled = detail.timeline.find((e) => e.status === 'handled');
   expect(handled.note).toBe('已处置：井盖已经换上新的');
