@@ -29,6 +29,7 @@ from adapters.http_api import error
 from adapters.json_body import json_or_none
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
+from bot.actions import ActionRefused
 from bot.cases import CaseDraft, CaseNotFound, RatingRefused, ReporterRef
 from bot.config import Config, WechatConfig
 from bot.coords import wgs84_to_gcj02
@@ -52,6 +53,7 @@ from bot.outbox import Notice, PermanentDeliveryError
 from bot.periodic import sweep_media
 from bot.services import Services
 from bot.texts import t
+from bot.worker_codes import redeem_worker_code
 from handlers.router import MAX_MEDIA_PER_REPORT, handle
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,11 @@ class ReplyIn(BaseModel):
 class FollowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     number: str = Field(min_length=1, max_length=32)
+
+
+class BindIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=4, max_length=16)
 
 
 class RatingIn(BaseModel):
@@ -664,6 +671,72 @@ async def rate_case(number: str) -> Response:
     return jsonify(mp.services.cases.public_view(case, with_timeline=False))
 
 
+# -- worker mode: a grid worker's patrol reports (巡查上报) and 即办 ----------------------------
+# A bound worker's report through /api/mp/reports is filed as a patrol report (the dialog
+# knows them: handlers/report.py); it is then handed on as dispatched, or closed on the spot.
+
+def _worker_view(services: Services, worker: Any) -> dict[str, Any]:
+    kind, _, ref = worker.scope.partition(":")
+    area = services.grids.get(ref) if kind in ("grid", "street", "district") else None
+    return {"name": worker.name, "role": worker.role,
+            "area": {"code": area.code, "name": area.name} if area else None}
+
+
+@blueprint.get("/api/mp/worker")
+async def who_works() -> Response:
+    """The caller as a worker (name, role, area), or null: a citizen."""
+    mp, openid = _caller()
+    worker = await mp.services.teams.worker(CHANNEL, openid)
+    return jsonify({"worker": _worker_view(mp.services, worker) if worker else None})
+
+
+@blueprint.post("/api/mp/worker/bind")
+async def bind_worker() -> Response:
+    """A one-time code (`gridbot wechat worker-code WORKER_ID`) makes this openid that worker."""
+    mp, openid = _caller()
+    try:
+        body = BindIn.model_validate(await _json_object() or {})
+    except ValidationError:
+        return error(400, t("mp.bind_failed"), field="code")
+    worker = await redeem_worker_code(mp.services.teams, body.code, CHANNEL, openid,
+                                      mp.services.cases.clock())
+    if worker is None:
+        return error(404, t("mp.bind_failed"), field="code")
+    return jsonify({"worker": _worker_view(mp.services, worker)})
+
+
+@blueprint.post("/api/mp/worker/cases/<number>/on-spot")
+async def on_spot(number: str) -> Response:
+    """即办: the worker closes their own find on the spot with the after-photo(s) and a note
+    (multipart: photos, note); the before-photo is the report's."""
+    mp, openid = _caller()
+    worker = await mp.services.teams.worker(CHANNEL, openid)
+    if worker is None:
+        return error(403, t("mp.not_worker"))
+    if request.mimetype != "multipart/form-data":
+        return error(400, t("mp.after_photo_required"), field=PHOTO_FIELD)
+    form, files = await request.form, await request.files
+    uploads = files.getlist(PHOTO_FIELD)
+    if not uploads or set(files) - {PHOTO_FIELD} or set(form) - {"note"}:
+        return error(400, t("mp.after_photo_required"), field=PHOTO_FIELD)
+    if len(uploads) > MAX_MEDIA_PER_REPORT:
+        return error(400, t("mp.too_many_photos", max=MAX_MEDIA_PER_REPORT), field=PHOTO_FIELD)
+    note = str(form.get("note", ""))[:500].strip()
+    stored = await _stored_or_refused(
+        mp, openid, [u.read(mp.config.mp_photo_max_bytes + 1) for u in uploads])
+    if isinstance(stored, Response):
+        return stored
+    try:
+        case = await mp.services.actions.resolve(number[:32], worker, note, stored.refs)
+    except ActionRefused as refused:
+        await mp.discard(stored)
+        return error(409, refused.text())
+    except BaseException:
+        await mp.discard(stored)
+        raise
+    return jsonify({"case": mp.services.cases.public_view(case, with_timeline=False)})
+
+
 @blueprint.post("/api/mp/subscriptions")
 async def subscribed() -> Response:
     """What wx.requestSubscribeMessage answered: one 'accept' = one update we may push."""
@@ -758,6 +831,11 @@ OPENAPI: dict[str, Any] = {
                           "photos": {"type": "array", "items": _ref("Photo"),
                                      "description": "on a 办结 (status handled) of one's own "
                                                     "case: the handler's after-photos"}}},
+            "Worker": {"type": "object", "properties": {
+                "name": {"type": "string"}, "role": {"type": "string"},
+                "area": {"oneOf": [{"type": "object", "properties": {
+                    "code": {"type": "string"}, "name": {"type": "string"}}},
+                    {"type": "null"}]}}},
             "NearbyCase": {"type": "object", "properties": {
                 "number": {"type": "string"}, "status": {"type": "string"},
                 "status_label": {"type": "string"}, "item": {"type": "object"},
@@ -875,6 +953,40 @@ OPENAPI: dict[str, Any] = {
                           "404": _answer("not one of yours", _ref("Error")),
                           "409": _answer("not closed, or already rated", _ref("Error")),
                           **_ERRORS}}},
+        "/api/mp/worker": {"get": {
+            "summary": "The caller as a worker (name, role, area), or null for a citizen",
+            "security": _AUTH,
+            "responses": {"200": _answer("who", {"type": "object", "properties": {
+                "worker": {"oneOf": [_ref("Worker"), {"type": "null"}]}}}), **_ERRORS}}},
+        "/api/mp/worker/bind": {"post": {
+            "summary": "Become a registered worker with a one-time code (`gridbot wechat "
+                       "worker-code WORKER_ID`); their reports are then patrol reports",
+            "security": _AUTH,
+            "requestBody": _json_body({"type": "object", "required": ["code"], "properties": {
+                "code": {"type": "string", "minLength": 4, "maxLength": 16}}}),
+            "responses": {"200": _answer("bound", {"type": "object", "properties": {
+                "worker": _ref("Worker")}}),
+                          "404": _answer("wrong, used or expired code", _ref("Error")),
+                          **_ERRORS}}},
+        "/api/mp/worker/cases/{number}/on-spot": {"post": {
+            "summary": "即办: close one's own patrol find on the spot with the after-photo(s) "
+                       "(multipart: photos, note)",
+            "security": _AUTH,
+            "parameters": [{"name": "number", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["photos"], "properties": {
+                    "note": {"type": "string", "maxLength": 500},
+                    "photos": {"type": "array",
+                               "items": {"type": "string", "format": "binary"}}}}}}},
+            "responses": {"200": _answer("handled on the spot", {"type": "object",
+                                                                  "properties": {
+                "case": _ref("Case")}}),
+                          "403": _answer("not a worker", _ref("Error")),
+                          "409": _answer("refused (not theirs, not dispatched, no "
+                                         "before-photo …): the reason", _ref("Error")),
+                          "429": _answer("the user's photos for today are used up",
+                                         _ref("Error")), **_ERRORS}}},
         "/api/mp/subscriptions": {"post": {
             "summary": "Record subscribe-message grants (from wx.requestSubscribeMessage)",
             "security": _AUTH,
