@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -167,6 +168,13 @@ def test_end_to_end_against_gridbot_serve(tmp_path: Path, model_dir: Path) -> No
                                  "--id", WECOM["USER"]], capture_output=True, text=True,
                                 env=env, cwd=PROJECT_ROOT, timeout=60)
         assert worker.returncode == 0, worker.stdout + worker.stderr
+        # The same worker's one-time code for the mini-program's worker mode.
+        worker_id = re.search(r"worker (\d+):", worker.stdout)
+        assert worker_id, worker.stdout
+        coded = subprocess.run([gridbot, "wechat", "worker-code", worker_id.group(1)],
+                               capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
+                               timeout=60)
+        assert coded.returncode == 0 and re.fullmatch(r"[0-9A-F]{8}\n", coded.stdout), coded
         photo = tmp_path / "photo.jpg"
         photo.write_bytes(JPEG)
         report, stderr = _run_jest("e2e", tmp_path / "e2e.json", env={
@@ -174,16 +182,19 @@ def test_end_to_end_against_gridbot_serve(tmp_path: Path, model_dir: Path) -> No
             "GRIDBOT_E2E_LAT": str(PIN[0]), "GRIDBOT_E2E_LON": str(PIN[1]),
             "GRIDBOT_E2E_STAFF_USER": "e2e-leader", "GRIDBOT_E2E_CHECKER_USER": "e2e-checker",
             "GRIDBOT_E2E_STAFF_PASSWORD": STAFF_PASSWORD,
+            "GRIDBOT_E2E_WORKER_CODE": coded.stdout.strip(),
             **{f"GRIDBOT_E2E_WECOM_{k}": v for k, v in WECOM.items()}}, timeout=300)
         [result] = report["testResults"]
         failed = _failures(result)
-        assert report["numPassedTests"] == 1 and not failed, \
+        assert report["numPassedTests"] == 2 and not failed, \
             "\n".join(failed) or result.get("message", "")[-3000:] or stderr[-3000:]
 
-        # What the server holds afterwards: one case, closed and rated 5, its photo stored.
+        # What the server holds afterwards: the citizen's case, closed and rated 5, and the
+        # worker's patrol find, handled on the spot.
         listed = subprocess.run([gridbot, "cases", "list", "--json"], capture_output=True,
                                 text=True, env=env, cwd=PROJECT_ROOT, timeout=60)
-        [case] = json.loads(listed.stdout)
+        patrol, case = json.loads(listed.stdout)  # newest first
+        assert patrol["status"] == "handled" and patrol["grid"]["code"] == GRID, patrol
         assert case["status"] == "closed" and case["rating"] == 5, case
         assert case["grid"]["code"] == GRID
         # The status change also went out as a subscribe message (one grant, one message).

@@ -139,3 +139,33 @@ test('login, report with photos, the case in 我的, staff move it, a neighbour 
   await expect(api.rate(number, 4, '')).rejects.toMatchObject({ status: 409 });
   process.stdout.write(`E2E_CASE=${number}\n`);
 });
+
+test('a grid worker in the mini-program: bound by a one-time code, a patrol find, 即办', async () => {
+  api.configure({ serverUrl: BASE, sleep: () => Promise.resolve() });
+  as('e2e-worker');
+  expect((await api.worker()).worker).toBeNull();
+  await expect(api.bindWorker('00000000')).rejects.toMatchObject({ status: 404 });
+  const bound = await api.bindWorker(env.GRIDBOT_E2E_WORKER_CODE);
+  expect(bound.worker).toMatchObject({ name: '王网格员', role: 'grid_worker' });
+  expect((await api.worker()).worker.area.name).toBe('同济社区第3网格');
+
+  // 巡查上报: the same form, with a photo; the server files it as a patrol find.
+  let turn = await api.startReport({ text: '路边墙上贴满了办证小广告，牛皮癣很多', location: PIN,
+    photos: [env.GRIDBOT_E2E_PHOTO] });
+  if (turn.step === 'choose_item') {
+    const labels = turn.replies[turn.replies.length - 1].buttons.map((b) => b.label);
+    turn = await api.reply(String(labels.findIndex((l) => l.includes('小广告')) + 1));
+  }
+  expect(turn.step).toBe('confirm');
+  const filed = await api.reply('确认');
+  const number = filed.case.number;
+  expect(filed.case.status).toBe('dispatched');
+
+  // 即办 with the after-photo and a note: handled, on the spot.
+  const closed = await api.onSpot(number, env.GRIDBOT_E2E_PHOTO, '小广告已铲除');
+  expect(closed.case).toMatchObject({ number, status: 'handled' });
+  await expect(api.onSpot(number, env.GRIDBOT_E2E_PHOTO, '')).rejects.toMatchObject({ status: 409 });
+  const mine = await api.caseDetail(number);
+  expect(mine.timeline.find((e) => e.status === 'handled').note).toBe('已处置：小广告已铲除');
+  process.stdout.write(`E2E_PATROL_CASE=${number}\n`);
+});

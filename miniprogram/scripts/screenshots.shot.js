@@ -127,6 +127,18 @@ test('随手拍: filed', async () => {
   shoot('report-done', page, '随手拍', 'report');
 });
 
+test('巡查上报: a worker\'s find filed, offered 即办', async () => {
+  h.makeWx({ 'GET /api/mp/worker': h.ok({ worker: { name: '李巡查', role: 'grid_worker',
+    area: { code: '440604001030103', name: '同济社区第3网格' } } }) });
+  const page = render('pages/report/index');
+  page.instance.onLoad({});
+  await page.instance.onShow();
+  await page.instance.handleTurn({ step: null, case: { number: '20261203-0021' }, replies: [{
+    text: '案件编号：20261203-0021\n类别：市容环境 › 非法小广告\n网格：同济社区第3网格（巡查上报）' }] });
+  page.instance.setData({ onSpotNote: '小广告已铲除，墙面已清洗' });
+  shoot('report-patrol', page, '随手拍', 'report', 1500);
+});
+
 test('我的', async () => {
   h.makeWx({ 'GET /api/mp/cases': h.ok({ cases: CASES }) });
   const page = render('pages/mine/index');

@@ -270,7 +270,14 @@ const api = {
   rate: (number, score, note) => request('POST',
     `/api/mp/cases/${encodeURIComponent(number)}/rating`, { score, note: note || '' }),
   subscribed: (templateId, accepted) => request('POST', '/api/mp/subscriptions',
-    { template_id: templateId, accepted })
+    { template_id: templateId, accepted }),
+  // Worker mode: who I am as a worker (null: a citizen), binding with a one-time code, and
+  // 即办 of my own find with the after-photo (one compressed file path) and a note.
+  worker: () => request('GET', '/api/mp/worker'),
+  bindWorker: (code) => request('POST', '/api/mp/worker/bind', { code }),
+  onSpot: (number, photo, note, onRetry) => upload(
+    `/api/mp/worker/cases/${encodeURIComponent(number)}/on-spot`, photo, { note: note || '' },
+    onRetry)
 };
 
 module.exports = api;
