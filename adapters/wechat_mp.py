@@ -138,22 +138,24 @@ class MiniProgram:
 
     # -- the case page: the handler's after-photos on its timeline --------------------------
 
-    def photo_path(self, openid: str, number: str, media_id: int) -> str:
+    def photo_path(self, number: str, media_id: int) -> str:
+        """A link to one after-photo, made only for the case's reporter. It names no one (the
+        path is in access logs): the signature says the server gave it out."""
         assert self.photo_signer is not None
-        return PHOTO_PATH + self.photo_signer.dumps([openid, number, media_id])
+        return PHOTO_PATH + self.photo_signer.dumps([number, media_id])
 
-    def photo_of(self, token: str) -> tuple[str, str, int] | None:
-        """(openid, case number, media id) a photo link was made for, while it is valid."""
+    def photo_of(self, token: str) -> tuple[str, int] | None:
+        """(case number, media id) a photo link was made for, while it is valid."""
         assert self.photo_signer is not None
         try:
             data = self.photo_signer.loads(token, max_age=self.config.session_ttl_s)
         except (SignatureExpired, BadSignature):
             return None
-        if not (isinstance(data, list) and len(data) == 3 and isinstance(data[2], int)):
+        if not (isinstance(data, list) and len(data) == 2 and isinstance(data[1], int)):
             return None
-        return str(data[0]), str(data[1]), data[2]
+        return str(data[0]), data[1]
 
-    def case_view(self, case: Case, openid: str) -> dict[str, Any]:
+    def case_view(self, case: Case) -> dict[str, Any]:
         """The case as its reporter sees it, each 办结 on the timeline with the photos its
         handler sent (thumbnail and full-size links, valid as long as a session). A follower
         sees the status only: no photos."""
@@ -167,8 +169,8 @@ class MiniProgram:
             # What the handler added up to this 办结 (and after the one before): after-photos.
             taken = [m for m in case.media if m.added_by != "citizen"
                      and m.created_at <= event.at and (since is None or m.created_at > since)]
-            entry["photos"] = [{"thumb": self.photo_path(openid, case.number, m.id) + "?size=thumb",
-                                "full": self.photo_path(openid, case.number, m.id)}
+            entry["photos"] = [{"thumb": self.photo_path(case.number, m.id) + "?size=thumb",
+                                "full": self.photo_path(case.number, m.id)}
                                for m in sorted(taken, key=lambda m: m.id)]
             since = event.at
         return view
@@ -190,8 +192,10 @@ class MiniProgram:
         the place, and confirm when asked to."""
         await self.services.dialogs.clear(CHANNEL, openid)  # a new report starts clean
         address = body.address
-        if not address and body.location is None and body.community:
-            # Scanned from a community's code: name the community as the place to start from.
+        if not address and body.location is None and body.community and \
+                self.services.locator.from_text(body.text).status != "found":
+            # Scanned from a community's code, and the words alone say no one place: the
+            # community bounds them (its grid, a place named inside it, else its main grid).
             area = self.services.grids.get(body.community)
             address = area.name if area is not None else ""
         text = f"{body.text} {address}".strip() if address else body.text
@@ -631,22 +635,22 @@ async def get_case(number: str) -> Response:
     case = await mp.services.cases.get(number, ReporterRef(CHANNEL, openid))
     if case is None:
         return error(404, "no such case among yours")
-    return jsonify(mp.case_view(case, openid))
+    return jsonify(mp.case_view(case))
 
 
 @blueprint.get(f"{PHOTO_PATH}<token>")
 async def case_photo(token: str) -> Response:
-    """A photo of one's own case, by the signed link the case page got (`<image>` and
-    wx.previewImage send no Authorization header). 404 when the link is forged or expired,
-    or the case is no longer the caller's own."""
+    """A handler's after-photo, by the signed link the reporter's case page got (`<image>`
+    and wx.previewImage send no Authorization header). 404 when the link is forged or
+    expired, or names anything but an after-photo of that case."""
     mp = _configured()
     signed = mp.photo_of(token)
     if signed is None:
         return error(404, t("mp.photo_gone"))
-    openid, number, media_id = signed
-    case = await mp.services.cases.get(number, ReporterRef(CHANNEL, openid))
-    media = next((m for m in case.media if m.id == media_id), None) \
-        if case is not None and getattr(case, "viewer_owns", True) else None
+    number, media_id = signed
+    case = await mp.services.cases.get(number)
+    media = next((m for m in case.media if m.id == media_id and m.added_by != "citizen"),
+                 None) if case is not None else None
     if media is None:
         return error(404, t("mp.photo_gone"))
     answer = await photo_response(await case_photo_bytes(mp.services, media.ref),
@@ -818,8 +822,8 @@ OPENAPI: dict[str, Any] = {
                 "step": {"type": ["string", "null"],
                          "description": "what the dialog waits for; null when done"}}},
             "Photo": {"type": "object", "required": ["thumb", "full"], "description":
-                      "links to one photo (paths on this server, signed for the caller: "
-                      "no Authorization header needed; valid as long as a session)",
+                      "links to one photo (paths on this server, signed: no Authorization "
+                      "header needed, no one named in them; valid as long as a session)",
                       "properties": {"thumb": {"type": "string"},
                                      "full": {"type": "string"}}},
             "Event": {"type": "object", "required": ["at", "action", "status", "note"],

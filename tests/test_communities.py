@@ -232,6 +232,10 @@ async def test_a_report_from_the_community_code_is_located_without_a_pin(
     assert answer["case"] is not None, answer
     school = next(p for p in GAZETTEER.places if p.name == "东华小学")
     assert answer["case"]["grid"]["code"] == GRIDS.locate(school.lat, school.lon).code  # type: ignore[union-attr]
+    # Words naming a place elsewhere on their own are not pulled into the scanned community.
+    answer = await _report(client, auth, text="季华五路18号路灯不亮", community=DONGHUA,
+                           confirm=True)
+    assert answer["case"] is not None and answer["case"]["grid"]["name"] == "澜石社区第1网格"
     # An unknown scene locates nothing: the dialog asks where.
     answer = await _report(client, auth, text="门口的路灯坏了，晚上一片黑", community="NOPE")
     assert answer["step"] == "await_location"

@@ -3,22 +3,54 @@ by signed links (<image> sends no Authorization header) to the case's own report
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from quart.datastructures import FileStorage
 
+from adapters import wechat_mp
 from bot.media_store import downloaded_key, open_store
 from bot.services import Services
 from tests.fixtures.wechat.fake_api import JPEG, FakeWeChat
-from tests.test_wechat_mp import connect, fake_api, file_report, login  # noqa: F401 (a fixture)
+from tests.test_wechat_mp import (  # noqa: F401 (fake_api: a fixture)
+    PIN,
+    connect,
+    fake_api,
+    file_report,
+    login,
+)
+
+
+class _AnyInt:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, int)
+
+
+ANY_INT = _AnyInt()
 
 
 def _big_photo() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (1200, 900), (30, 120, 60)).save(out, "JPEG")
     return out.getvalue()
+
+
+async def _report_with_a_photo(client: Any, auth: dict[str, str]) -> dict[str, Any]:
+    photo = FileStorage(stream=io.BytesIO(JPEG), filename="a.jpg", content_type="image/jpeg")
+    r = await client.post("/api/mp/reports", headers=auth, files={"photos": photo},
+                          form={"text": "我家小区门口的井盖不见了，晚上很危险",
+                                "lat": str(PIN[0]), "lon": str(PIN[1]), "confirm": "1"})
+    body = await r.get_json()
+    if body["step"] == "choose_item":
+        await client.post("/api/mp/reports/reply", headers=auth, json={"text": "1"})
+        body = await (await client.post("/api/mp/reports/reply", headers=auth,
+                                        json={"text": "确认"})).get_json()
+    assert body["case"] is not None, body
+    return body["case"]
 
 
 async def _handled_with_photos(services: Services, number: str, grid: str,
@@ -34,7 +66,7 @@ async def test_the_after_photo_is_on_the_handled_step_for_the_reporter_only(
     client = await connect(services, fake_api, tmp_path)
     services.config.media.local_dir = str(tmp_path / "store")
     auth = await login(client, "code-owner")
-    case = await file_report(client, auth)
+    case = await _report_with_a_photo(client, auth)
     number = case["number"]
 
     # Before 办结: no photos on any step.
@@ -75,7 +107,19 @@ async def test_the_after_photo_is_on_the_handled_step_for_the_reporter_only(
         assert r.status_code == 404
         assert "照片" in (await r.get_json())["error"]
 
-    # Another user gets neither the case nor its photos; the links were made for the owner.
+    # The links name no one (they end up in access logs): no openid inside the signed data.
+    payload = token.split(".")[0]
+    decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert b"code-owner" not in decoded and json.loads(decoded) == [number, ANY_INT]
+    # A signed link to the reporter's own photo is not one the server serves: after-photos only.
+    mp = wechat_mp.channel_for(services)
+    assert mp is not None
+    stored = await services.cases.get(number)
+    assert stored is not None
+    [own] = [m for m in stored.media if m.added_by == "citizen"]
+    assert (await client.get(mp.photo_path(number, own.id))).status_code == 404
+
+    # Another user gets neither the case nor links to its photos.
     stranger = await login(client, "code-stranger")
     assert (await client.get(f"/api/mp/cases/{number}", headers=stranger)).status_code == 404
 
