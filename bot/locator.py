@@ -84,10 +84,19 @@ class Locator:
         rest = text.replace(community.matched, "，")
         inside = [m for m in self.gazetteer.find(rest)
                   if self._in_communities(m, community.codes)]
+        # One of its grids named in full (「东华社区第2网格」): that grid, unless a place in it is.
+        grid = next((g for code in community.codes for g in self.grids.grids_in(code)
+                     if g.name in text), None)
         if inside:
             located = self._from_matches(inside)
-            if located.status == "found" or located.choices:
+            if located.status == "found" and located.spot is not None and (
+                    grid is None or located.spot.grid == grid):
                 return located
+            if located.choices and grid is None:
+                return located
+        if grid is not None:
+            point = grid.geometry.representative_point()
+            return Located("found", Spot(point.y, point.x, grid.name, grid), named=grid.name)
         # Nothing named inside it (or only a road across several of its grids).
         return self.from_community(community)
 

@@ -17,6 +17,7 @@ from bot.services import Services
 from bot.texts import t
 from nlp.places import CommunityNames, Gazetteer, Place, community_names, load_gazetteer
 from tests.fixtures.wechat.fake_api import FakeWeChat
+from tests.test_telegram import Telegram, private_text, tg  # noqa: F401 (tg: a fixture)
 from tests.test_wechat_mp import connect, fake_api, login  # noqa: F401 (a fixture)
 
 GRIDS = GridMap(load_geojson(PROJECT_ROOT / "data/demo/grids.geojson"))
@@ -84,6 +85,21 @@ def test_a_place_named_inside_the_community_picks_its_grid() -> None:
     located = LOCATOR.from_text("东华社区东华小学门口的井盖坏了")
     assert located.status == "found" and located.spot is not None
     assert located.spot.grid.code == school_grid.code and located.spot.address == "东华小学"
+
+
+def test_a_grid_named_in_full_is_that_grid() -> None:
+    grids = GRIDS.grids_in(DONGHUA)
+    other = next(g for g in grids if g.code != _centre_grid(DONGHUA))
+    located = LOCATOR.from_text(f"{other.name}的路灯坏了")
+    assert located.status == "found" and located.spot is not None
+    assert located.spot.grid == other and located.spot.address == other.name
+    assert other.geometry.covers(Point(located.spot.lon, located.spot.lat))
+    # A place named in that grid is still the more precise answer.
+    school = next(p for p in GAZETTEER.places if p.name == "东华小学")
+    school_grid = GRIDS.locate(school.lat, school.lon)
+    assert school_grid is not None
+    inside = LOCATOR.from_text(f"{school_grid.name}东华小学门口")
+    assert inside.spot is not None and inside.spot.address == "东华小学"
 
 
 def test_a_place_outside_the_named_community_does_not_move_the_report_out_of_it() -> None:
@@ -185,6 +201,19 @@ async def test_a_chat_report_naming_only_its_community_is_filed_there(
     [case] = await services.cases.list()
     assert case.grid_code == _centre_grid(DONGHUA)
     assert case.address.startswith("东华社区（")
+
+
+async def test_over_real_telegram_a_text_naming_only_a_community_is_located(
+        tg: Telegram) -> None:  # noqa: F811
+    """Through the Telegram adapter (python-telegram-bot against the fake Bot API)."""
+    said = await tg.say(private_text("东华居委会门口的路灯坏了，晚上一片黑"))
+    if "回复序号" in said:
+        said = await tg.say(private_text("1"))
+    assert "请确认" in said and "东华社区（未说具体位置" in said, said
+    assert GRIDS.get(_centre_grid(DONGHUA)).name in said  # type: ignore[union-attr]
+    assert "案件编号" in await tg.say(private_text("确认"))
+    [case] = await tg.services.cases.list()
+    assert case.grid_code == _centre_grid(DONGHUA)
 
 
 async def test_a_chat_correction_after_a_community_guess(services: Services) -> None:
