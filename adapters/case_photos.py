@@ -1,14 +1,27 @@
-"""A case photo's bytes, wherever its channel left them: in the media store (mini-program
-uploads, downloaded WeChat and WeCom media), or on Telegram's servers (a file id), fetched
-once through the started Telegram bot and kept in the store — Telegram's file links expire,
-and the next look is then local. Used by the console's photo pages and by channels that
-send a case's photo on (a result photo to a WeChat reporter)."""
+"""A case photo's bytes, wherever its channel left them, and the answer that serves them.
+
+The media store holds mini-program uploads and downloaded WeChat and WeCom media; a Telegram
+file id (a photo or a worker's after-photo sent to the bot) is fetched once through the
+started Telegram bot and kept in the store — Telegram's file links expire, and the next look
+is then local. Used by the console's photo pages, the mini-program's case page and channels
+that send a case's photo on (a result photo to a WeChat reporter)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from bot.media_store import downloaded_key, open_store, photo_bytes, telegram_file_id
+from quart import Response
+
+from bot.media import sniff
+from bot.media_store import (
+    CONTENT_TYPES,
+    downloaded_key,
+    open_store,
+    photo_bytes,
+    telegram_file_id,
+    thumbnail,
+)
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -35,3 +48,20 @@ async def case_photo(s: Services, ref: str) -> bytes | None:
         return None
     await store.put(key, data)
     return data
+
+
+async def photo_response(data: bytes | None, thumb: bool) -> Response | None:
+    """The photo as an image response of the type its bytes are (a small JPEG for `thumb`),
+    or None when the bytes are no image we serve."""
+    suffix = sniff(data) if data else None
+    if data is None or suffix is None:
+        return None
+    if thumb and suffix != "heic":
+        small = await asyncio.to_thread(thumbnail, data)
+        if small is not None:
+            data, suffix = small, "jpg"
+    response = Response(data, content_type=CONTENT_TYPES[suffix])
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -42,7 +42,8 @@ NO_STORE_EXCEPT = ("/api/v1/grids", "/api/v1/openapi.json", "/api/openapi.json")
 # multipart bodies cross-site without asking; JSON it cannot).
 BODY_METHODS = ("POST", "PUT", "PATCH")
 # /api routes that take an upload by design (multipart, or JSON without photos).
-MULTIPART_ENDPOINTS = frozenset({"wechat_mp.post_report", "wechat_mp.add_photos"})
+MULTIPART_ENDPOINTS = frozenset({"wechat_mp.post_report", "wechat_mp.add_photos",
+                                 "wechat_mp.on_spot"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Blueprint, Response, jsonify, request
 from wechatpy.exceptions import WeChatClientException
 
-from adapters import app_state
+from adapters import app_state, case_photos
 from adapters.guard import chat_turn_allowed
 from adapters.http_api import error
 from adapters.json_body import json_or_none
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
+from bot.actions import ActionRefused
 from bot.cases import CaseDraft, CaseNotFound, RatingRefused, ReporterRef
 from bot.config import Config, WechatConfig
 from bot.coords import wgs84_to_gcj02
@@ -45,11 +46,13 @@ from bot.media import (
 )
 from bot.media_store import MediaStore, open_store, stored_key
 from bot.messages import InboundMessage, Location, Outcome, Reply
+from bot.models import Case
 from bot.nearby import NotFollowable, follow, open_cases_near
 from bot.outbox import Notice, PermanentDeliveryError
 from bot.periodic import sweep_media
 from bot.services import Services
 from bot.texts import t
+from bot.worker_codes import redeem_worker_code
 from handlers.router import MAX_MEDIA_PER_REPORT, handle
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ CHANNEL = MP_FOLDER  # "mp": the channel, and its photos' folder under var/media
 # A multipart report's fields (JSON ones are ReportIn's); the photos come as "photos".
 FORM_FIELDS = {"text", "address", "community", "lat", "lon", "coord", "confirm"}
 PHOTO_FIELD = "photos"
+PHOTO_PATH = "/api/mp/photos/"  # + a signed token: <image src> sends no Authorization
 GRANT_TTL_S = 365 * 24 * 3600
 blueprint = Blueprint("wechat_mp", __name__)
 
@@ -89,6 +93,11 @@ class FollowIn(BaseModel):
     number: str = Field(min_length=1, max_length=32)
 
 
+class BindIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=4, max_length=16)
+
+
 class RatingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     score: int = Field(ge=1, le=5)
@@ -111,6 +120,7 @@ class MiniProgram:
     api: WechatApi
     signer: URLSafeTimedSerializer
     media_dir: Path
+    photo_signer: URLSafeTimedSerializer | None = None  # its own salt: no token is both
     # The orphan-photo sweep this channel started: (stop event, task).
     sweep: tuple[asyncio.Event, asyncio.Task[None]] | None = None
     s3: MediaStore | None = None  # the shared bucket, when photos live in one
@@ -124,6 +134,45 @@ class MiniProgram:
         except (SignatureExpired, BadSignature):
             return None
         return data.get("openid") if isinstance(data, dict) else None
+
+    # -- the case page: the handler's after-photos on its timeline --------------------------
+
+    def photo_path(self, number: str, media_id: int) -> str:
+        """A link to one after-photo, made only for the case's reporter. It names no one (the
+        path is in access logs): the signature says the server gave it out."""
+        assert self.photo_signer is not None
+        return PHOTO_PATH + self.photo_signer.dumps([number, media_id])
+
+    def photo_of(self, token: str) -> tuple[str, int] | None:
+        """(case number, media id) a photo link was made for, while it is valid."""
+        assert self.photo_signer is not None
+        try:
+            data = self.photo_signer.loads(token, max_age=self.config.session_ttl_s)
+        except (SignatureExpired, BadSignature):
+            return None
+        if not (isinstance(data, list) and len(data) == 2 and isinstance(data[1], int)):
+            return None
+        return str(data[0]), data[1]
+
+    def case_view(self, case: Case) -> dict[str, Any]:
+        """The case as its reporter sees it, each 办结 on the timeline with the photos its
+        handler sent (thumbnail and full-size links, valid as long as a session). A follower
+        sees the status only: no photos."""
+        view = self.services.cases.public_view(case)
+        if not view["own"]:
+            return view
+        handled = [e for e in case.events if e.to_status == "handled"]
+        entries = [e for e in view["timeline"] if e["status"] == "handled"]
+        since = None
+        for event, entry in zip(handled, entries, strict=False):
+            # What the handler added up to this 办结 (and after the one before): after-photos.
+            taken = [m for m in case.media if m.added_by != "citizen"
+                     and m.created_at <= event.at and (since is None or m.created_at > since)]
+            entry["photos"] = [{"thumb": self.photo_path(case.number, m.id) + "?size=thumb",
+                                "full": self.photo_path(case.number, m.id)}
+                               for m in sorted(taken, key=lambda m: m.id)]
+            since = event.at
+        return view
 
     async def login(self, code: str) -> str:
         session = await self.api.call(lambda c: c.wxa.code_to_session(code))
@@ -142,8 +191,10 @@ class MiniProgram:
         the place, and confirm when asked to."""
         await self.services.dialogs.clear(CHANNEL, openid)  # a new report starts clean
         address = body.address
-        if not address and body.location is None and body.community:
-            # Scanned from a community's code: name the community as the place to start from.
+        if not address and body.location is None and body.community and \
+                self.services.locator.from_text(body.text).status != "found":
+            # Scanned from a community's code, and the words alone say no one place: the
+            # community bounds them (its grid, a place named inside it, else its main grid).
             area = self.services.grids.get(body.community)
             address = area.name if area is not None else ""
         text = f"{body.text} {address}".strip() if address else body.text
@@ -317,6 +368,7 @@ async def start(services: Services) -> None:
     mp = MiniProgram(services, cfg, api,
                      URLSafeTimedSerializer(cfg.session_secret, salt="gridbot-mp-session"),
                      services.config.path(services.config.media.local_dir),
+                     URLSafeTimedSerializer(cfg.session_secret, salt="gridbot-mp-photo"),
                      s3=open_store(services.config) if services.config.media.store == "s3"
                      else None)
     services.channels[CHANNEL] = mp
@@ -393,8 +445,8 @@ async def authenticate() -> Response | None:
         return None
     if mp is None:
         return error(404, "the mini-program API is not configured")
-    if request.path == "/api/mp/login":
-        return None
+    if request.path == "/api/mp/login" or request.path.startswith(PHOTO_PATH):
+        return None  # (a photo link carries its own signed token)
     if _openid(mp) is None:
         return error(401, "missing, expired or invalid session token (Authorization: Bearer)")
     return None
@@ -560,8 +612,10 @@ async def community(code: str) -> Response:
     area = mp.services.grids.get(code[:32])
     if area is None or area.level not in ("community", "area", "street"):
         return error(404, t("mp.unknown_community"))
+    # A community opens the map where a report naming it alone is put (its main grid).
+    centre = mp.services.grids.community_centre(area.code)
     point = area.geometry.representative_point()
-    lat, lon = wgs84_to_gcj02(point.y, point.x)
+    lat, lon = wgs84_to_gcj02(*((centre.lat, centre.lon) if centre else (point.y, point.x)))
     return jsonify({"code": area.code, "name": area.name, "level": area.level,
                     "center": {"lat": round(lat, 6), "lon": round(lon, 6), "coord": "gcj02"}})
 
@@ -580,7 +634,27 @@ async def get_case(number: str) -> Response:
     case = await mp.services.cases.get(number, ReporterRef(CHANNEL, openid))
     if case is None:
         return error(404, "no such case among yours")
-    return jsonify(mp.services.cases.public_view(case))
+    return jsonify(mp.case_view(case))
+
+
+@blueprint.get(f"{PHOTO_PATH}<token>")
+async def case_photo(token: str) -> Response:
+    """A handler's after-photo, by the signed link the reporter's case page got (`<image>`
+    and wx.previewImage send no Authorization header). 404 when the link is forged or
+    expired, or names anything but an after-photo of that case."""
+    mp = _configured()
+    signed = mp.photo_of(token)
+    if signed is None:
+        return error(404, t("mp.photo_gone"))
+    number, media_id = signed
+    case = await mp.services.cases.get(number)
+    media = next((m for m in case.media if m.id == media_id and m.added_by != "citizen"),
+                 None) if case is not None else None
+    if media is None:
+        return error(404, t("mp.photo_gone"))
+    data = await case_photos.case_photo(mp.services, media.ref)
+    answer = await case_photos.photo_response(data, thumb=request.args.get("size") == "thumb")
+    return answer if answer is not None else error(404, t("mp.photo_gone"))
 
 
 @blueprint.post("/api/mp/cases/<number>/rating")
@@ -598,6 +672,72 @@ async def rate_case(number: str) -> Response:
     except RatingRefused:
         return error(409, "only a closed case not yet rated can be rated")
     return jsonify(mp.services.cases.public_view(case, with_timeline=False))
+
+
+# -- worker mode: a grid worker's patrol reports (巡查上报) and 即办 ----------------------------
+# A bound worker's report through /api/mp/reports is filed as a patrol report (the dialog
+# knows them: handlers/report.py); it is then handed on as dispatched, or closed on the spot.
+
+def _worker_view(services: Services, worker: Any) -> dict[str, Any]:
+    kind, _, ref = worker.scope.partition(":")
+    area = services.grids.get(ref) if kind in ("grid", "street", "district") else None
+    return {"name": worker.name, "role": worker.role,
+            "area": {"code": area.code, "name": area.name} if area else None}
+
+
+@blueprint.get("/api/mp/worker")
+async def who_works() -> Response:
+    """The caller as a worker (name, role, area), or null: a citizen."""
+    mp, openid = _caller()
+    worker = await mp.services.teams.worker(CHANNEL, openid)
+    return jsonify({"worker": _worker_view(mp.services, worker) if worker else None})
+
+
+@blueprint.post("/api/mp/worker/bind")
+async def bind_worker() -> Response:
+    """A one-time code (`gridbot wechat worker-code WORKER_ID`) makes this openid that worker."""
+    mp, openid = _caller()
+    try:
+        body = BindIn.model_validate(await _json_object() or {})
+    except ValidationError:
+        return error(400, t("mp.bind_failed"), field="code")
+    worker = await redeem_worker_code(mp.services.teams, body.code, CHANNEL, openid,
+                                      mp.services.cases.clock())
+    if worker is None:
+        return error(404, t("mp.bind_failed"), field="code")
+    return jsonify({"worker": _worker_view(mp.services, worker)})
+
+
+@blueprint.post("/api/mp/worker/cases/<number>/on-spot")
+async def on_spot(number: str) -> Response:
+    """即办: the worker closes their own find on the spot with the after-photo(s) and a note
+    (multipart: photos, note); the before-photo is the report's."""
+    mp, openid = _caller()
+    worker = await mp.services.teams.worker(CHANNEL, openid)
+    if worker is None:
+        return error(403, t("mp.not_worker"))
+    if request.mimetype != "multipart/form-data":
+        return error(400, t("mp.after_photo_required"), field=PHOTO_FIELD)
+    form, files = await request.form, await request.files
+    uploads = files.getlist(PHOTO_FIELD)
+    if not uploads or set(files) - {PHOTO_FIELD} or set(form) - {"note"}:
+        return error(400, t("mp.after_photo_required"), field=PHOTO_FIELD)
+    if len(uploads) > MAX_MEDIA_PER_REPORT:
+        return error(400, t("mp.too_many_photos", max=MAX_MEDIA_PER_REPORT), field=PHOTO_FIELD)
+    note = str(form.get("note", ""))[:500].strip()
+    stored = await _stored_or_refused(
+        mp, openid, [u.read(mp.config.mp_photo_max_bytes + 1) for u in uploads])
+    if isinstance(stored, Response):
+        return stored
+    try:
+        case = await mp.services.actions.resolve(number[:32], worker, note, stored.refs)
+    except ActionRefused as refused:
+        await mp.discard(stored)
+        return error(409, refused.text())
+    except BaseException:
+        await mp.discard(stored)
+        raise
+    return jsonify({"case": mp.services.cases.public_view(case, with_timeline=False)})
 
 
 @blueprint.post("/api/mp/subscriptions")
@@ -680,6 +820,25 @@ OPENAPI: dict[str, Any] = {
                 "case": {"oneOf": [_ref("Case"), {"type": "null"}]},
                 "step": {"type": ["string", "null"],
                          "description": "what the dialog waits for; null when done"}}},
+            "Photo": {"type": "object", "required": ["thumb", "full"], "description":
+                      "links to one photo (paths on this server, signed: no Authorization "
+                      "header needed, no one named in them; valid as long as a session)",
+                      "properties": {"thumb": {"type": "string"},
+                                     "full": {"type": "string"}}},
+            "Event": {"type": "object", "required": ["at", "action", "status", "note"],
+                      "properties": {
+                          "at": {"type": "string"}, "action": {"type": "string"},
+                          "status": {"type": ["string", "null"]},
+                          "status_label": {"type": "string"},
+                          "note": {"type": ["string", "null"]},
+                          "photos": {"type": "array", "items": _ref("Photo"),
+                                     "description": "on a 办结 (status handled) of one's own "
+                                                    "case: the handler's after-photos"}}},
+            "Worker": {"type": "object", "properties": {
+                "name": {"type": "string"}, "role": {"type": "string"},
+                "area": {"oneOf": [{"type": "object", "properties": {
+                    "code": {"type": "string"}, "name": {"type": "string"}}},
+                    {"type": "null"}]}}},
             "NearbyCase": {"type": "object", "properties": {
                 "number": {"type": "string"}, "status": {"type": "string"},
                 "status_label": {"type": "string"}, "item": {"type": "object"},
@@ -693,7 +852,7 @@ OPENAPI: dict[str, Any] = {
                 "handling_due": {"type": ["string", "null"]},
                 "rating": {"type": ["integer", "null"]}, "own": {"type": "boolean"},
                 "photos": {"type": "integer"},
-                "timeline": {"type": "array", "items": {"type": "object"}}}},
+                "timeline": {"type": "array", "items": _ref("Event")}}},
         },
     },
     "paths": {
@@ -711,6 +870,7 @@ OPENAPI: dict[str, Any] = {
                 "application/json": {"schema": _ref("Report")},
                 "multipart/form-data": {"schema": {"type": "object", "properties": {
                     "text": {"type": "string"}, "address": {"type": "string"},
+                    "community": {"type": "string"},
                     "lat": {"type": "number"}, "lon": {"type": "number"},
                     "coord": {"type": "string"}, "confirm": {"type": "string"},
                     "photos": {"type": "array",
@@ -754,7 +914,8 @@ OPENAPI: dict[str, Any] = {
                           "409": _answer("no report waits, or the case is not one of the "
                                          "nearby open ones", _ref("Error")), **_ERRORS}}},
         "/api/mp/communities/{code}": {"get": {
-            "summary": "The community a QR code's scene names, with a point inside (GCJ-02)",
+            "summary": "The community a QR code's scene names, with the point a report "
+                       "naming it alone is put at (GCJ-02): its main grid's",
             "security": _AUTH,
             "parameters": [{"name": "code", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
@@ -762,6 +923,18 @@ OPENAPI: dict[str, Any] = {
                 "code": {"type": "string"}, "name": {"type": "string"},
                 "level": {"type": "string"}, "center": _ref("Location")}}),
                           "404": _answer("no such community", _ref("Error")), **_ERRORS}}},
+        "/api/mp/photos/{token}": {"get": {
+            "summary": "A photo of one's own case, by the signed link the case gave "
+                       "(Event.photos); ?size=thumb for a small JPEG",
+            "parameters": [{"name": "token", "in": "path", "required": True,
+                            "schema": {"type": "string"}},
+                           {"name": "size", "in": "query", "required": False,
+                            "schema": {"enum": ["thumb"]}}],
+            "responses": {"200": {"description": "the image", "content": {
+                "image/jpeg": {}, "image/png": {}, "image/webp": {}, "image/gif": {},
+                "image/heic": {}}},
+                          "404": _answer("forged or expired link, or no longer one's own "
+                                         "case", _ref("Error"))}}},
         "/api/mp/cases": {"get": {
             "summary": "My cases, newest first", "security": _AUTH,
             "responses": {"200": _answer("cases", {"type": "object", "properties": {
@@ -783,6 +956,40 @@ OPENAPI: dict[str, Any] = {
                           "404": _answer("not one of yours", _ref("Error")),
                           "409": _answer("not closed, or already rated", _ref("Error")),
                           **_ERRORS}}},
+        "/api/mp/worker": {"get": {
+            "summary": "The caller as a worker (name, role, area), or null for a citizen",
+            "security": _AUTH,
+            "responses": {"200": _answer("who", {"type": "object", "properties": {
+                "worker": {"oneOf": [_ref("Worker"), {"type": "null"}]}}}), **_ERRORS}}},
+        "/api/mp/worker/bind": {"post": {
+            "summary": "Become a registered worker with a one-time code (`gridbot wechat "
+                       "worker-code WORKER_ID`); their reports are then patrol reports",
+            "security": _AUTH,
+            "requestBody": _json_body({"type": "object", "required": ["code"], "properties": {
+                "code": {"type": "string", "minLength": 4, "maxLength": 16}}}),
+            "responses": {"200": _answer("bound", {"type": "object", "properties": {
+                "worker": _ref("Worker")}}),
+                          "404": _answer("wrong, used or expired code", _ref("Error")),
+                          **_ERRORS}}},
+        "/api/mp/worker/cases/{number}/on-spot": {"post": {
+            "summary": "即办: close one's own patrol find on the spot with the after-photo(s) "
+                       "(multipart: photos, note)",
+            "security": _AUTH,
+            "parameters": [{"name": "number", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["photos"], "properties": {
+                    "note": {"type": "string", "maxLength": 500},
+                    "photos": {"type": "array",
+                               "items": {"type": "string", "format": "binary"}}}}}}},
+            "responses": {"200": _answer("handled on the spot", {"type": "object",
+                                                                  "properties": {
+                "case": _ref("Case")}}),
+                          "403": _answer("not a worker", _ref("Error")),
+                          "409": _answer("refused (not theirs, not dispatched, no "
+                                         "before-photo …): the reason", _ref("Error")),
+                          "429": _answer("the user's photos for today are used up",
+                                         _ref("Error")), **_ERRORS}}},
         "/api/mp/subscriptions": {"post": {
             "summary": "Record subscribe-message grants (from wx.requestSubscribeMessage)",
             "security": _AUTH,

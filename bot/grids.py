@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,17 @@ def load_geojson(path: Path) -> list[Area]:
         raise GridsError(f"{path}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class CommunityCentre:
+    """Where a report that names only its community is put: a point and the grid holding it."""
+
+    community: Area
+    grid: Area
+    lat: float  # WGS-84
+    lon: float
+    grids: int  # how many grids the community has: one means the place is certain
+
+
 class GridMap:
     """Read-only index of the areas; points are located among grid-level polygons only."""
 
@@ -91,6 +103,12 @@ class GridMap:
         self.areas = {a.code: a for a in areas}
         self.grids = sorted((a for a in areas if a.level == "grid"), key=lambda a: a.code)
         self._tree = STRtree([g.geometry for g in self.grids])
+        # community code → its grids (grid → community may skip levels in a 3-level city)
+        self._community_grids: dict[str, list[Area]] = defaultdict(list)
+        for grid in self.grids:
+            community = self.at_level(grid.code, "community")
+            if community is not None:
+                self._community_grids[community.code].append(grid)
 
     def get(self, code: str) -> Area | None:
         return self.areas.get(code)
@@ -118,6 +136,34 @@ class GridMap:
 
     def at_level(self, code: str, level: str) -> Area | None:
         return next((a for a in self.ancestors(code) if a.level == level), None)
+
+    def communities(self) -> list[Area]:
+        """The communities (社区, 村) that hold at least one grid."""
+        return [self.areas[code] for code in sorted(self._community_grids)]
+
+    def grids_in(self, community: str) -> list[Area]:
+        return list(self._community_grids.get(community, ()))
+
+    def community_centre(self, code: str) -> CommunityCentre | None:
+        """A community as a place: its only grid, or — when it has several — its main grid:
+        the one the grid file names (`main_grid` property), else the one holding the
+        community's centroid (a point surely inside it, for a ring-shaped community)."""
+        community = self.areas.get(code)
+        grids = self._community_grids.get(code)
+        if community is None or not grids:
+            return None
+        named = self.areas.get(str(community.properties.get("main_grid") or ""))
+        if named is not None and named in grids:
+            point = named.geometry.representative_point()
+            return CommunityCentre(community, named, point.y, point.x, len(grids))
+        point = community.geometry.centroid
+        if not community.geometry.contains(point):
+            point = community.geometry.representative_point()
+        holder = next((g for g in grids if g.geometry.covers(point)), None)
+        if holder is None:  # the community's polygon and its grids disagree: the largest grid
+            holder = max(grids, key=lambda g: g.geometry.area)
+            point = holder.geometry.representative_point()
+        return CommunityCentre(community, holder, point.y, point.x, len(grids))
 
     def feature_collection(self) -> dict[str, Any]:
         return {

@@ -10,7 +10,7 @@ import numpy as np
 from bot.coords import to_wgs84
 from bot.grids import Area, GridMap
 from bot.texts import t
-from nlp.places import ROAD_ONLY_SCORE, Gazetteer, PlaceMatch
+from nlp.places import ROAD_ONLY_SCORE, CommunityMatch, CommunityNames, Gazetteer, PlaceMatch
 
 MAX_CHOICES = 3
 NEAR_M = 300  # a named place this close to a pin is how people would say where it is
@@ -44,6 +44,7 @@ class Locator:
         self._names = [place.name for place in gazetteer.places]
         self._points = np.array([(place.lat, place.lon) for place in gazetteer.places],
                                 dtype=float).reshape(-1, 2)
+        self.communities = CommunityNames([(c.name, c.code) for c in grids.communities()])
 
     def from_point(self, lat: float, lon: float, coord: str = "wgs84",
                    label: str = "") -> Located:
@@ -74,7 +75,58 @@ class Locator:
         return Spot(match.place.lat, match.place.lon, match.place.name, grid)
 
     def from_text(self, text: str) -> Located:
-        matches = self.gazetteer.find(text)
+        """The place the words name. A community named (「东华社区门口」) bounds the search:
+        places named inside it pick its grid; with none, the community itself is the place."""
+        community = self.communities.find(text)
+        if community is None:
+            return self._from_matches(self.gazetteer.find(text))
+        # Its own name is no other place (莲花社区 is not the 莲花 in 莲花路).
+        rest = text.replace(community.matched, "，")
+        inside = [m for m in self.gazetteer.find(rest)
+                  if self._in_communities(m, community.codes)]
+        # One of its grids named in full (「东华社区第2网格」): that grid, unless a place in it is.
+        grid = next((g for code in community.codes for g in self.grids.grids_in(code)
+                     if g.name in text), None)
+        if inside:
+            located = self._from_matches(inside)
+            if located.status == "found" and located.spot is not None and (
+                    grid is None or located.spot.grid == grid):
+                return located
+            if located.choices and grid is None:
+                return located
+        if grid is not None:
+            point = grid.geometry.representative_point()
+            return Located("found", Spot(point.y, point.x, grid.name, grid), named=grid.name)
+        # Nothing named inside it (or only a road across several of its grids).
+        return self.from_community(community)
+
+    def from_community(self, community: CommunityMatch | str) -> Located:
+        """A community as the place (a code, or what a message named): its only grid, or its
+        main grid with an address that says the spot is the community's centre, so that the
+        citizen sees it at the confirmation and can send the real place."""
+        codes = (community,) if isinstance(community, str) else community.codes
+        named = "" if isinstance(community, str) else community.matched
+        spots = [s for s in (self._community_spot(code) for code in codes) if s is not None]
+        if not spots:
+            return Located("outside" if named else "none", named=named)
+        if len(spots) == 1:
+            return Located("found", spots[0], named=named)
+        return Located("ambiguous", choices=spots[:MAX_CHOICES], named=named)
+
+    def _community_spot(self, code: str) -> Spot | None:
+        centre = self.grids.community_centre(code)
+        if centre is None:
+            return None
+        name = centre.community.name
+        address = name if centre.grids == 1 else t("place.community_centre", community=name)
+        return Spot(centre.lat, centre.lon, address, centre.grid)
+
+    def _in_communities(self, match: PlaceMatch, codes: tuple[str, ...]) -> bool:
+        grid = self.grids.locate(match.place.lat, match.place.lon)
+        community = self.grids.at_level(grid.code, "community") if grid is not None else None
+        return community is not None and community.code in codes
+
+    def _from_matches(self, matches: list[PlaceMatch]) -> Located:
         if not matches:
             return Located("none")
         best = [m for m in matches if m.score == matches[0].score

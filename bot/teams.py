@@ -124,7 +124,9 @@ class Teams:
             # DELETE … RETURNING takes the code once even when two chats try it at once.
             taken = (await session.execute(
                 delete(BindCode).where(BindCode.code == code.strip().upper()[:16],
-                                       BindCode.expires_at > now)
+                                       BindCode.expires_at > now,
+                                       # (a worker's own code, bot/worker_codes.py: no chat's)
+                                       ~BindCode.scope.startswith("worker:"))
                 .returning(BindCode.scope))).scalar()
             if taken is None:
                 return None

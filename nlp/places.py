@@ -175,3 +175,55 @@ class Gazetteer:
             text, candidates, scorer=fuzz.partial_ratio, score_cutoff=FUZZY_CUTOFF, limit=3
         )
         return [PlaceMatch(p, name, score) for name, score, _ in hits for p in self._names[name]]
+
+
+# -- communities (社区, 村): named in words, located by the grid map ---------------------------
+
+_COMMUNITY_SUFFIXES = ("社区", "村")
+
+
+def community_names(name: str) -> tuple[str, ...]:
+    """How people name a community: 东华社区 → 东华社区, 东华社区居委会, 东华居委会, 东华居委;
+    紫洞村 → 紫洞村, 紫洞村委会, 紫洞村委. The bare stem (东华) is not one: it begins many
+    other names (东华里, 东华路)."""
+    names = [name, f"{name}居委会"]
+    for suffix in _COMMUNITY_SUFFIXES:
+        stem = name.removesuffix(suffix)
+        if stem != name and len(stem) >= 2:
+            names += [f"{stem}居委会", f"{stem}居委"] if suffix == "社区" \
+                else [f"{name}委会", f"{name}委"]
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class CommunityMatch:
+    matched: str  # the words in the message that named it
+    codes: tuple[str, ...]  # several when communities of different streets share the name
+
+
+class CommunityNames:
+    """Finds the community a message names, by its name or its committee's (居委会, 村委会)."""
+
+    def __init__(self, communities: list[tuple[str, str]]) -> None:
+        """`communities`: (name, code) pairs."""
+        self._codes: dict[str, list[str]] = defaultdict(list)
+        for name, code in communities:
+            for said in community_names(name):
+                if code not in self._codes[said]:
+                    self._codes[said].append(code)
+        # First two characters → the names starting with them, longest first: one pass over
+        # the text finds the first name said, however many communities the city has.
+        self._by_start: dict[str, list[str]] = defaultdict(list)
+        for said in sorted(self._codes, key=len, reverse=True):
+            self._by_start[said[:2]].append(said)
+
+    def words(self) -> set[str]:
+        return set(self._codes)
+
+    def find(self, text: str) -> CommunityMatch | None:
+        """The community named first in `text` (its longest name there), or None."""
+        for start in range(len(text) - 1):
+            for said in self._by_start.get(text[start:start + 2], ()):
+                if text.startswith(said, start):
+                    return CommunityMatch(said, tuple(self._codes[said]))
+        return None

@@ -14,8 +14,10 @@ Missing node or node_modules fails these tests: they never skip.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -37,6 +39,9 @@ UNIT_FILES = sorted(p.relative_to(MP).as_posix() for p in (MP / "tests").glob("*
 GRID = "440604001030103"  # 同济社区第3网格: where the pin is
 PIN = wgs84_to_gcj02(23.0215, 113.1214)  # as wx.chooseLocation gives it
 STAFF_PASSWORD = "e2e-leader-password-2026"
+WECOM = {"CORP_ID": "ww5f3c2a1b0e9d8c7b", "TOKEN": "e2e-wecom-token",
+         "AES_KEY": base64.b64encode(b"gridbot-e2e-wecom-aes-key-32by!!").decode().rstrip("="),
+         "USER": "e2e-wecom-worker"}
 
 
 def _jest() -> list[str]:
@@ -136,9 +141,14 @@ def test_end_to_end_against_gridbot_serve(tmp_path: Path, model_dir: Path) -> No
            "GRIDBOT_WECHAT_SESSION_SECRET": "e2e-session-secret",
            "GRIDBOT_WECHAT_MP_SUBSCRIBE_TEMPLATE_ID": "SUB-status",
            "GRIDBOT_WECHAT_API_BASE_URL": fake.base_url,
-           "GRIDBOT_WECHAT_MP_MEDIA_SWEEP_INTERVAL_S": "0"}
-    media = PROJECT_ROOT / "var" / "media" / "mp"
-    before = set(media.glob("*")) if media.exists() else set()
+           "GRIDBOT_WECHAT_MP_MEDIA_SWEEP_INTERVAL_S": "0",
+           # The grid worker's WeCom app (its API is the same fake: token, media download).
+           "GRIDBOT_WECOM_CORP_ID": WECOM["CORP_ID"], "GRIDBOT_WECOM_SECRET": "wecom-secret",
+           "GRIDBOT_WECOM_AGENT_ID": "1000002", "GRIDBOT_WECOM_TOKEN": WECOM["TOKEN"],
+           "GRIDBOT_WECOM_ENCODING_AES_KEY": WECOM["AES_KEY"],
+           "GRIDBOT_WECOM_API_BASE_URL": fake.base_url}
+    folders = [PROJECT_ROOT / "var" / "media" / name for name in ("mp", "wecom")]
+    before = {path for folder in folders if folder.exists() for path in folder.glob("*")}
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         server = subprocess.Popen([gridbot, "serve", "--port", str(port)], env=env,
@@ -153,22 +163,38 @@ def test_end_to_end_against_gridbot_serve(tmp_path: Path, model_dir: Path) -> No
                                    capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
                                    timeout=60)
             assert added.returncode == 0, added.stdout + added.stderr
+        worker = subprocess.run([gridbot, "workers", "add", "王网格员", "--role", "grid_worker",
+                                 "--scope", f"grid:{GRID}", "--channel", "wecom",
+                                 "--id", WECOM["USER"]], capture_output=True, text=True,
+                                env=env, cwd=PROJECT_ROOT, timeout=60)
+        assert worker.returncode == 0, worker.stdout + worker.stderr
+        # The same worker's one-time code for the mini-program's worker mode.
+        worker_id = re.search(r"worker (\d+):", worker.stdout)
+        assert worker_id, worker.stdout
+        coded = subprocess.run([gridbot, "wechat", "worker-code", worker_id.group(1)],
+                               capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
+                               timeout=60)
+        assert coded.returncode == 0 and re.fullmatch(r"[0-9A-F]{8}\n", coded.stdout), coded
         photo = tmp_path / "photo.jpg"
         photo.write_bytes(JPEG)
         report, stderr = _run_jest("e2e", tmp_path / "e2e.json", env={
             "GRIDBOT_E2E_URL": base, "GRIDBOT_E2E_PHOTO": str(photo),
             "GRIDBOT_E2E_LAT": str(PIN[0]), "GRIDBOT_E2E_LON": str(PIN[1]),
             "GRIDBOT_E2E_STAFF_USER": "e2e-leader", "GRIDBOT_E2E_CHECKER_USER": "e2e-checker",
-            "GRIDBOT_E2E_STAFF_PASSWORD": STAFF_PASSWORD}, timeout=300)
+            "GRIDBOT_E2E_STAFF_PASSWORD": STAFF_PASSWORD,
+            "GRIDBOT_E2E_WORKER_CODE": coded.stdout.strip(),
+            **{f"GRIDBOT_E2E_WECOM_{k}": v for k, v in WECOM.items()}}, timeout=300)
         [result] = report["testResults"]
         failed = _failures(result)
-        assert report["numPassedTests"] == 1 and not failed, \
+        assert report["numPassedTests"] == 2 and not failed, \
             "\n".join(failed) or result.get("message", "")[-3000:] or stderr[-3000:]
 
-        # What the server holds afterwards: one case, closed and rated 5, its photo stored.
+        # What the server holds afterwards: the citizen's case, closed and rated 5, and the
+        # worker's patrol find, handled on the spot.
         listed = subprocess.run([gridbot, "cases", "list", "--json"], capture_output=True,
                                 text=True, env=env, cwd=PROJECT_ROOT, timeout=60)
-        [case] = json.loads(listed.stdout)
+        patrol, case = json.loads(listed.stdout)  # newest first
+        assert patrol["status"] == "handled" and patrol["grid"]["code"] == GRID, patrol
         assert case["status"] == "closed" and case["rating"] == 5, case
         assert case["grid"]["code"] == GRID
         # The status change also went out as a subscribe message (one grant, one message).
@@ -180,10 +206,12 @@ def test_end_to_end_against_gridbot_serve(tmp_path: Path, model_dir: Path) -> No
         assert push.body["data"]["character_string1"]["value"] == case["number"]
         assert push.body["page"] == f"pages/case/index?number={case['number']}"
         assert fake.sent("/sns/jscode2session")
+        # The after-photo came from WeCom's media API (then kept: the links read the store).
+        assert {c.query["media_id"] for c in fake.sent("/cgi-bin/media/get")} == {"AFTER-PHOTO-1"}
     finally:
         server.terminate()
         server.wait(timeout=30)
         fake.stop()
-        if media.exists():  # the photos this run stored under the project's var/
-            for path in set(media.glob("*")) - before:
+        for folder in folders:  # the photos this run stored under the project's var/
+            for path in (set(folder.glob("*")) if folder.exists() else set()) - before:
                 path.unlink(missing_ok=True)

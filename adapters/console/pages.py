@@ -42,13 +42,10 @@ from bot.actions import ActionRefused
 from bot.cases import CaseDraft, CaseNotFound, RatingRefused, ReporterRef
 from bot.catalogue import TimeLimit
 from bot.examples import remember
-from bot.media import sniff
 from bot.media_store import (
-    CONTENT_TYPES,
     downloaded_key,
     stored_key,
     telegram_file_id,
-    thumbnail,
 )
 from bot.models import AttachedReport, Case, CaseMedia, CaseRating, Reporter
 from bot.services import Services
@@ -500,17 +497,9 @@ async def case_photo(number: str, media_id: int) -> Response:
         media = await session.get(CaseMedia, media_id)
     if media is None or media.case_id != case.id:
         abort(404)
-    data = await case_photos.case_photo(s, media.ref)
-    suffix = sniff(data) if data else None
-    if data is None or suffix is None:
-        return await error_page(404, t("console.photo_missing"))
-    if request.args.get("size") == "thumb" and suffix != "heic":
-        small = await asyncio.to_thread(thumbnail, data)
-        if small is not None:
-            data, suffix = small, "jpg"
-    response = Response(data, content_type=CONTENT_TYPES[suffix])
-    response.headers["Content-Disposition"] = "inline"
-    return response
+    response = await case_photos.photo_response(await case_photos.case_photo(s, media.ref),
+                                                thumb=request.args.get("size") == "thumb")
+    return response or await error_page(404, t("console.photo_missing"))
 
 
 @console.get("/cases/<number>")

@@ -17,6 +17,11 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PHOTO = `data:image/svg+xml;utf8,${encodeURIComponent(
   '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200"><rect width="200" height="200" fill="#8d9aa5"/>'
   + '<circle cx="100" cy="110" r="52" fill="#3b4650"/><rect y="150" width="200" height="50" fill="#6d7a85"/></svg>')}`;
+// A handler's after-photo: the lamp lit again.
+const AFTER = `data:image/svg+xml;utf8,${encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="200"><rect width="200" height="200" fill="#2c3e50"/>'
+  + '<rect x="94" y="60" width="12" height="140" fill="#95a5a6"/><circle cx="100" cy="55" r="26" fill="#f9e79f"/>'
+  + '<circle cx="100" cy="55" r="60" fill="#f9e79f" opacity="0.25"/></svg>')}`;
 
 // Each page's and component's JS must run at its first load here: a fresh module registry
 // (several pages in one file; the unit tests load one page per file).
@@ -60,8 +65,12 @@ function shoot(name, page, title, tab, height = 1400) {
   const file = path.join(os.tmpdir(), `gridbot-mp-${name}.html`); // only the PNG is kept
   // (the simulator keeps an image's src out of the DOM: the page's photos, in order)
   const photos = (page.instance.data.photos || []).slice();
+  const after = ((page.instance.data.item && page.instance.data.item.timeline) || [])
+    .flatMap((step) => step.photos || []).map(() => AFTER);
   fs.writeFileSync(file, html.replace(/<wx-image class="photo-img">/g,
-    () => `<wx-image class="photo-img" style="background-image:url('${photos.shift()}')">`));
+    () => `<wx-image class="photo-img" style="background-image:url('${photos.shift()}')">`)
+    .replace(/<wx-image class="step-photo"([^>]*)>/g,
+      (all, rest) => `<wx-image class="step-photo"${rest} style="background-image:url('${after.shift()}')">`));
   execFileSync(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars',
     `--screenshot=${path.join(OUT, `${name}.png`)}`, `--window-size=750,${height}`,
     `file://${file}`], { stdio: 'ignore', timeout: 60000 });
@@ -79,7 +88,8 @@ const TIMELINE = [
   { at: '2026-12-01T11:05:00+00:00', status: 'reported', status_label: '已上报', note: '市民反映问题' },
   { at: '2026-12-01T11:05:01+00:00', status: 'dispatched', status_label: '已派遣', note: '已派遣至责任单位处理' },
   { at: '2026-12-01T12:20:00+00:00', status: 'handling', status_label: '处置中', note: '工作人员已接单处理' },
-  { at: '2026-12-02T02:10:00+00:00', status: 'handled', status_label: '已处置', note: '已处置：灯泡已更换，恢复照明' },
+  { at: '2026-12-02T02:10:00+00:00', status: 'handled', status_label: '已处置', note: '已处置：灯泡已更换，恢复照明',
+    photos: [1, 2].map((n) => ({ thumb: `/api/mp/photos/AFTER${n}?size=thumb`, full: `/api/mp/photos/AFTER${n}` })) },
   { at: '2026-12-02T06:00:00+00:00', status: 'closed', status_label: '已结案', note: '已核查，案件办结' }
 ];
 
@@ -117,6 +127,18 @@ test('随手拍: filed', async () => {
   shoot('report-done', page, '随手拍', 'report');
 });
 
+test('巡查上报: a worker\'s find filed, offered 即办', async () => {
+  h.makeWx({ 'GET /api/mp/worker': h.ok({ worker: { name: '李巡查', role: 'grid_worker',
+    area: { code: '440604001030103', name: '同济社区第3网格' } } }) });
+  const page = render('pages/report/index');
+  page.instance.onLoad({});
+  await page.instance.onShow();
+  await page.instance.handleTurn({ step: null, case: { number: '20261203-0021' }, replies: [{
+    text: '案件编号：20261203-0021\n类别：市容环境 › 非法小广告\n网格：同济社区第3网格（巡查上报）' }] });
+  page.instance.setData({ onSpotNote: '小广告已铲除，墙面已清洗' });
+  shoot('report-patrol', page, '随手拍', 'report', 1500);
+});
+
 test('我的', async () => {
   h.makeWx({ 'GET /api/mp/cases': h.ok({ cases: CASES }) });
   const page = render('pages/mine/index');
@@ -132,7 +154,7 @@ test('案件详情 with the rating', async () => {
   const page = render('pages/case/index');
   await page.instance.onLoad({ number: '20261201-0044' });
   page.instance.setData({ score: 4 });
-  shoot('case', page, '案件详情', '', 2450);
+  shoot('case', page, '案件详情', '', 2650);
 });
 
 test('a failed request: said plainly, with retry', async () => {

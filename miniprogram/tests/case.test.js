@@ -43,6 +43,38 @@ test('shows status, what, where, my words and the timeline with the handler\'s n
   expect(h.all(page, '.star')).toHaveLength(0); // not closed: nothing to rate yet
 });
 
+test('the handler\'s after-photos show as thumbnails on 办结; a tap opens them full-size', async () => {
+  const photos = [1, 2].map((n) => ({ thumb: `/api/mp/photos/SIGNED${n}?size=thumb`,
+    full: `/api/mp/photos/SIGNED${n}` }));
+  const timeline = TIMELINE.map((e) => (e.status === 'handled' ? { ...e, photos } : e));
+  const { wx, page } = open({ 'GET /api/mp/cases/20261203-0001': h.ok(detail({ timeline })) });
+  await h.until(() => h.all(page, '.step-photo').length === 2, 'two thumbnails');
+  expect(page.instance.data.item.timeline.map((step) => step.photos.length)).toEqual([0, 0, 2]);
+  expect(h.all(page, '.step-photos')).toHaveLength(1); // one row, on 办结
+  // (the simulator keeps no <image> attributes: what the template binds is checked in data)
+  expect(page.instance.data.item.timeline[2].photos).toEqual([1, 2].map((n) => ({
+    thumb: `${h.SERVER}/api/mp/photos/SIGNED${n}?size=thumb`,
+    full: `${h.SERVER}/api/mp/photos/SIGNED${n}`,
+    label: `处理后照片 ${n}，点按查看大图` })));
+  expect(h.all(page, '.step-photo').map((img) => [img.dom.dataset.step, img.dom.dataset.index]))
+    .toEqual([['2', '0'], ['2', '1']]);
+  h.tap(page, '.step-photo', 1);
+  await h.until(() => wx.previewImage.mock.calls.length === 1, 'the preview');
+  expect(wx.previewImage.mock.calls[0][0]).toMatchObject({
+    current: `${h.SERVER}/api/mp/photos/SIGNED2`,
+    urls: [`${h.SERVER}/api/mp/photos/SIGNED1`, `${h.SERVER}/api/mp/photos/SIGNED2`] });
+  // A photo that cannot be opened is said, never a silent tap.
+  wx.previewImage.mock.calls[0][0].fail({ errMsg: 'previewImage:fail' });
+  await h.until(() => h.text(page, '#error').includes(v.photoFailed), 'the photo error');
+});
+
+test('no photos on a step: no thumbnails (the other steps stay plain)', async () => {
+  const { page } = open({ 'GET /api/mp/cases/20261203-0001': h.ok(detail()) });
+  await h.until(() => h.all(page, '.step').length === 3, 'the timeline');
+  expect(h.all(page, '.step-photo')).toHaveLength(0);
+  expect(h.all(page, '.step-photos')).toHaveLength(0);
+});
+
 test('an open case offers the update notice; consent is asked in the tap and told', async () => {
   const { wx, page } = open({ 'GET /api/mp/cases/20261203-0001': h.ok(detail()),
     'POST /api/mp/subscriptions': h.ok({ grants: 1 }) });

@@ -66,6 +66,7 @@ function makeWx(routes = {}) {
     chooseLocation: jest.fn((o) => reply(o, { fail: 'chooseLocation:fail cancel' })),
     getLocation: jest.fn((o) => reply(o, { fail: 'getLocation:fail auth deny' })),
     requestSubscribeMessage: jest.fn((o) => reply(o, { fail: 'requestSubscribeMessage:fail' })),
+    previewImage: jest.fn(),
     showToast: jest.fn(),
     navigateTo: jest.fn(),
     switchTab: jest.fn(),

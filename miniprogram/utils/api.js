@@ -246,9 +246,16 @@ async function startReport(report, progress) {
   return turn;
 }
 
+// A photo link the server gave (a path with its own signed token) as a full address for
+// <image src> and wx.previewImage, which send no Authorization header.
+function photoUrl(path) {
+  return /^https?:\/\//.test(path) ? path : settings.serverUrl + path;
+}
+
 const api = {
   ApiError,
   configure,
+  photoUrl,
   login,
   clearToken,
   withRetry,
@@ -263,7 +270,14 @@ const api = {
   rate: (number, score, note) => request('POST',
     `/api/mp/cases/${encodeURIComponent(number)}/rating`, { score, note: note || '' }),
   subscribed: (templateId, accepted) => request('POST', '/api/mp/subscriptions',
-    { template_id: templateId, accepted })
+    { template_id: templateId, accepted }),
+  // Worker mode: who I am as a worker (null: a citizen), binding with a one-time code, and
+  // 即办 of my own find with the after-photo (one compressed file path) and a note.
+  worker: () => request('GET', '/api/mp/worker'),
+  bindWorker: (code) => request('POST', '/api/mp/worker/bind', { code }),
+  onSpot: (number, photo, note, onRetry) => upload(
+    `/api/mp/worker/cases/${encodeURIComponent(number)}/on-spot`, photo, { note: note || '' },
+    onRetry)
 };
 
 module.exports = api;

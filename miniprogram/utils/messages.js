@@ -61,14 +61,25 @@ module.exports = {
     another: '再拍一个',
     startOver: '重新填写',
     uploading: '正在上传第 {i}/{n} 张照片…',
-    retrying: '网络不好，正在重试（第 {n} 次）…'
+    retrying: '网络不好，正在重试（第 {n} 次）…',
+    patrolAs: '巡查上报：{name}（{area}）。您反映的问题按巡查发现登记。',
+    onSpotTitle: '当场处理好了吗？',
+    onSpotIntro: '处理好了就拍一张处理后的照片，现场办结（即办）；处理不了不用操作，案件已派给网格。',
+    onSpotNotePlaceholder: '怎么处理的？例如「小广告已铲除」（可不填）',
+    onSpot: '拍处理后照片，现场办结',
+    onSpotDone: '已现场办结（即办），案件 {number} 等待核查。'
   },
   mine: {
     title: '我的',
     empty: '您还没有反映过问题。',
     goReport: '去随手拍',
     following: '关注中',
-    refresh: '下拉可刷新'
+    refresh: '下拉可刷新',
+    workerLink: '我是网格员，绑定工作身份',
+    workerAs: '工作身份：{name}（{area}）。在「随手拍」里反映的问题按巡查上报，可以现场办结。',
+    bindPlaceholder: '输入管理员给的绑定码',
+    bind: '绑定',
+    bound: '绑定成功'
   },
   caseView: {
     title: '案件详情',
@@ -89,7 +100,9 @@ module.exports = {
     rateChoose: '请先选择分数。',
     rated: '您的评价：{score} 分',
     thanks: '谢谢您的评价！',
-    lowScore: '很抱歉没能让您满意，案件已重新交给工作人员处理。'
+    lowScore: '很抱歉没能让您满意，案件已重新交给工作人员处理。',
+    afterPhoto: '处理后照片 {n}，点按查看大图',
+    photoFailed: '照片打不开，请下拉刷新后再试。'
   },
   subscribe: {
     accepted: '好的，有进展会通知您。',

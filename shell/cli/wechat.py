@@ -46,3 +46,32 @@ def qrcode(
         raise typer.Exit(2) from None
     out.write_bytes(data)
     typer.echo(f"{out} ({len(data)} bytes)")
+
+
+@wechat_app.command("worker-code")
+def worker_code(
+    worker: Annotated[int, typer.Argument(help="the worker id `gridbot workers add` printed")],
+    config: ConfigOpt = None,
+) -> None:
+    """Print a one-time code (24 h) that makes a mini-program user this worker: they type it
+    in the mini-program's 我的 → 工作人员绑定, then report patrols and close on the spot there."""
+    from datetime import UTC, datetime
+
+    from bot.services import build_services
+    from bot.worker_codes import WorkerCodeError, new_worker_code
+
+    cfg = config_or_exit(config)
+
+    async def make() -> str:
+        services = await build_services(cfg)
+        try:
+            return await new_worker_code(services.db, worker, datetime.now(UTC))
+        finally:
+            await services.close()
+
+    try:
+        code = asyncio.run(make())
+    except WorkerCodeError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(code)

@@ -1,5 +1,5 @@
 // One case: its status, what and where, the timeline in public words (the handler's note
-// at 办结 included), the rating 1–5 with a comment once it is closed, and the consent to be
+// and after-photos at 办结 included: thumbnails, tapped open full-size), the rating 1–5 with a comment once it is closed, and the consent to be
 // told of the next step.
 const api = require('../../utils/api.js');
 const messages = require('../../utils/messages.js');
@@ -22,8 +22,10 @@ function view(c) {
     rating: c.rating,
     ratedText: c.rating ? fill(messages.caseView.rated, { score: c.rating }) : '',
     canRate: c.status === 'closed' && !c.rating && c.own !== false,
-    timeline: (c.timeline || []).map((e) => ({ when: when(e.at), label: e.status_label,
-      note: e.note }))
+    timeline: (c.timeline || []).map((e, index) => ({ key: `${index}`, when: when(e.at),
+      label: e.status_label, note: e.note,
+      photos: (e.photos || []).map((p, n) => ({ thumb: api.photoUrl(p.thumb),
+        full: api.photoUrl(p.full), label: fill(messages.caseView.afterPhoto, { n: n + 1 }) })) }))
   };
 }
 
@@ -73,6 +75,19 @@ Page({
 
   pickScore(e) {
     this.setData({ score: Number(e.currentTarget.dataset.score), error: '' });
+  },
+
+  // A thumbnail tapped: that step's photos full-size, starting from the one tapped.
+  previewPhoto(e) {
+    const { step, index } = e.currentTarget.dataset;
+    const found = this.data.item && this.data.item.timeline[Number(step)];
+    if (!found || !found.photos.length) return;
+    const urls = found.photos.map((p) => p.full);
+    wx.previewImage({
+      current: urls[Number(index)] || urls[0],
+      urls,
+      fail: () => this.setData({ error: messages.caseView.photoFailed, retryAction: '' })
+    });
   },
 
   onComment(e) {

@@ -1,8 +1,10 @@
 // 我的: the citizen's own cases (and those they follow), newest first, refreshed on every
-// visit and by pulling down, so a status change shows the next time they look.
+// visit and by pulling down, so a status change shows the next time they look. At the foot, a
+// grid worker binds their work identity with the one-time code an administrator gives them
+// (`gridbot wechat worker-code`); 随手拍 is then their 巡查上报.
 const api = require('../../utils/api.js');
 const messages = require('../../utils/messages.js');
-const { when } = require('../../utils/format.js');
+const { fill, when } = require('../../utils/format.js');
 
 function row(c) {
   return {
@@ -22,11 +24,49 @@ Page({
     loading: true,
     loaded: false,
     error: '',
-    cases: []
+    cases: [],
+    workerLabel: '',
+    workerKnown: false, // asked the server: the bind link shows only to a known non-worker
+    showBind: false,
+    bindCode: '',
+    binding: false
   },
 
   onShow() {
-    return this.load();
+    return Promise.all([this.load(), this.loadWorker()]);
+  },
+
+  async loadWorker() {
+    try {
+      const { worker } = await api.worker();
+      this.setData({ workerKnown: true, workerLabel: worker ? fill(messages.mine.workerAs,
+        { name: worker.name, area: (worker.area && worker.area.name) || '' }) : '' });
+    } catch (err) {
+      // not known now: neither the identity nor the bind link is shown
+    }
+  },
+
+  openBind() {
+    this.setData({ showBind: true });
+  },
+
+  onBindCode(e) {
+    this.setData({ bindCode: e.detail.value });
+  },
+
+  async bind() {
+    const code = (this.data.bindCode || '').trim();
+    if (!code) return;
+    this.setData({ binding: true, error: '' });
+    try {
+      const { worker } = await api.bindWorker(code);
+      this.setData({ binding: false, showBind: false, bindCode: '',
+        workerLabel: fill(messages.mine.workerAs, { name: worker.name,
+          area: (worker.area && worker.area.name) || '' }) });
+      wx.showToast({ title: messages.mine.bound, icon: 'success' });
+    } catch (err) {
+      this.setData({ binding: false, error: err.message });
+    }
   },
 
   async onPullDownRefresh() {

@@ -1,5 +1,7 @@
 // 随手拍: photos, place, a few words → the dialog's questions (category, place) → 「是这个吗？」
 // (nearby open cases of the same kind, to follow instead) → confirm → the case number.
+// For a bound grid worker the same form is 巡查上报: the server files it as a patrol find, and
+// once filed they may close it on the spot (即办) with a photo after the work.
 const api = require('../../utils/api.js');
 const config = require('../../config.js');
 const messages = require('../../utils/messages.js');
@@ -23,7 +25,9 @@ function fresh() {
     choices: [],
     nearby: [],
     summary: '',
-    caseNumber: ''
+    caseNumber: '',
+    onSpotNote: '',
+    afterPhoto: ''
   };
 }
 
@@ -56,6 +60,7 @@ Page({
     canNotify: subscribe.enabled(),
     community: null, // { code, name, center } from a community QR code
     communityLabel: '',
+    workerLabel: '', // set for a bound grid worker: their reports are patrol finds
     ...fresh()
   },
 
@@ -71,6 +76,21 @@ Page({
       scene = (app && app.globalData && app.globalData.scene) || '';
     }
     if (scene) this.loadCommunity(scene.slice(0, 32));
+  },
+
+  onShow() {
+    return this.loadWorker();
+  },
+
+  // Whether this user is a bound worker (bound in 我的 since the last visit, perhaps).
+  async loadWorker() {
+    try {
+      const { worker } = await api.worker();
+      this.setData({ workerLabel: worker ? fill(messages.report.patrolAs, { name: worker.name,
+        area: (worker.area && worker.area.name) || '' }) : '' });
+    } catch (err) {
+      // unknown for now: the form works the same, the server decides what a report is
+    }
   },
 
   // The community the QR code names; an unknown one is still sent along with the report.
@@ -298,6 +318,40 @@ Page({
 
   notify() {
     return subscribe.ask().catch((err) => this.setData({ error: err.message, retryAction: '' }));
+  },
+
+  // -- 即办: a worker closes their own find with the photo after the work --------------------------
+
+  onSpotNote(e) {
+    this.setData({ onSpotNote: e.detail.value });
+  },
+
+  async onSpot() {
+    let chosen;
+    try {
+      chosen = await call((cb) => wx.chooseMedia({ count: 1, mediaType: ['image'],
+        sourceType: ['camera', 'album'], sizeType: ['compressed'], ...cb }));
+      const small = await call((cb) => wx.compressImage({ src: chosen.tempFiles[0].tempFilePath,
+        quality: config.photoQuality, ...cb }));
+      this.setData({ afterPhoto: small.tempFilePath });
+    } catch (err) {
+      if (!cancelled(err)) this.setData({ error: messages.errors.photoCompress, retryAction: '' });
+      return;
+    }
+    await this.sendOnSpot();
+  },
+
+  async sendOnSpot() {
+    const number = this.data.caseNumber;
+    this.setData({ phase: 'busy', busyText: fill(messages.report.uploading, { i: 1, n: 1 }),
+      error: '' });
+    try {
+      await api.onSpot(number, this.data.afterPhoto, this.data.onSpotNote,
+        (n) => this.setData({ busyText: fill(messages.report.retrying, { n }) }));
+      this.setData({ phase: 'onspot', prompt: fill(messages.report.onSpotDone, { number }) });
+    } catch (err) {
+      this.failed(err, 'sendOnSpot', 'done');
+    }
   },
 
   viewCase() {
