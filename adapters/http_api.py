@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Blueprint, Response, jsonify, request
 
-from adapters import app_state, guard
+from adapters import app_state, guard, inbound
 from adapters.json_body import json_or_none
 from bot.apikeys import verify_key
 from bot.cases import MAX_MEDIA_REF, ReporterRef
@@ -161,12 +161,13 @@ async def post_message() -> Response:
     if not body.text.strip() and body.location is None and not body.media:
         return error(400, "send text, a location or media")
     services = app_state.services()
-    if body.message_id and not await services.dedupe.first_time(
-        f"{CHANNEL}:{body.user}", body.message_id
+    if body.message_id and not await inbound.first_time(
+        services, f"{CHANNEL}:{body.user}", body.message_id
     ):
         return error(409, "this message_id was already processed")
     location = body.location.to_location() if body.location is not None else None
     msg = InboundMessage(CHANNEL, body.user, body.text, location, body.media, body.message_id)
+    # Limited per user by guard.limit_api_user (a 429, not a chat message).
     outcome = await handle(msg, services)
     return jsonify(outcome.as_dict())
 

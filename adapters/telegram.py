@@ -47,8 +47,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from adapters import app_state
-from adapters.guard import chat_turn_allowed
+from adapters import app_state, inbound
 from adapters.json_body import json_or_none
 from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_outbound import (
@@ -68,7 +67,6 @@ from bot.queries import open_cases_of_grid, refusal_before_prompt
 from bot.services import Services
 from bot.texts import t
 from handlers import intents, team
-from handlers.router import handle
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +197,8 @@ class TelegramChannel:
 
     async def _first_time(self, update: Update) -> bool:
         """False for an update Telegram already delivered (it retries on errors)."""
-        return await self.services.dedupe.first_time(f"{CHANNEL}:update", str(update.update_id))
+        return await inbound.first_time(self.services, f"{CHANNEL}:update",
+                                        str(update.update_id))
 
     async def feed(self, update: Update) -> bool:
         """Queue an update for the Application to work in the background (long polling)."""
@@ -312,19 +311,12 @@ class TelegramChannel:
                                                message.location.longitude, "wgs84"),
                              message_id=f"live:{message.message_id}:{update.update_id}",
                              language=language_of_user(user), live="update")
-        await handle(msg, self.services)
+        await inbound.follow(self.services, msg)
 
     async def _converse(self, chat_id: int, msg: InboundMessage) -> None:
         # Pushes are rendered later, without the person's message: keep their language.
-        allowed, tell = await chat_turn_allowed(
-            self.services, CHANNEL, msg.user,
-            remember={language_key(msg.user): (msg.language, LANGUAGE_TTL_S)})
-        if not allowed:  # a flood: one polite word per window, then silence
-            if tell:
-                await self.send_replies(chat_id, Outcome([Reply(t("guard.slow_down",
-                                                                  msg.language))]))
-            return
-        outcome = await handle(msg, self.services)
+        outcome = await inbound.converse(
+            self.services, msg, remember={language_key(msg.user): (msg.language, LANGUAGE_TTL_S)})
         await self.send_replies(chat_id, outcome)
 
     async def send_replies(self, chat_id: int, outcome: Outcome) -> None:

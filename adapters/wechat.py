@@ -36,10 +36,9 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from adapters import app_state
+from adapters import app_state, inbound
 from adapters.background import BackgroundWork
 from adapters.case_photos import case_photo
-from adapters.guard import chat_turn_allowed
 from adapters.wechat_api import WechatApi, media_bytes, official_api
 from bot import kv
 from bot.config import Config, WechatConfig
@@ -50,7 +49,6 @@ from bot.messages import InboundMessage, Location, Reply
 from bot.outbox import Notice, PermanentDeliveryError
 from bot.services import Services
 from bot.texts import t
-from handlers.router import handle
 
 log = logging.getLogger(__name__)
 
@@ -136,20 +134,22 @@ class WechatChannel:
     reply_budget_s: float = REPLY_BUDGET_S
     work: BackgroundWork = field(default_factory=lambda: BackgroundWork("WeChat"))
     s3: MediaStore | None = None  # the shared bucket, when photos live in one
+    replies: inbound.ReplyCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.replies = inbound.ReplyCache(self.services, "wx", REPLY_CACHE_TTL_S)
 
     # -- inbound ------------------------------------------------------------------------------
 
     async def answer(self, msg: BaseMessage) -> str:
         """The passive reply's plaintext XML, or SUCCESS. A retry of a message gets the
         first attempt's answer (waiting for it a little if that is still running)."""
-        redis = self.services.redis
         key = dedupe_id(msg)
-        cached = f"{PREFIX}wxreply:{key}"
         # The 48-hour service window opens with the dedupe mark, in its round trip.
         window = (None if getattr(msg, "event", "") == "unsubscribe"
                   else self.inbound_note(msg.source))
-        if not await self.services.dedupe.first_time(CHANNEL, key, remember=window):
-            return await self._replayed(cached)
+        if not await inbound.first_time(self.services, CHANNEL, key, remember=window):
+            return await self.replies.replay(key, self.reply_budget_s) or SUCCESS
         if window is not None:  # …and is kept in the database, off the 5-second path
             self.background(self.services.contacts.note(
                 CHANNEL, msg.source, self.services.cases.clock()))
@@ -158,31 +158,20 @@ class WechatChannel:
             replies = await asyncio.wait_for(asyncio.shield(task), self.reply_budget_s)
         except TimeoutError:
             # Too slow for WeChat's window: answer now, push the reply when it is ready.
-            await redis.set(cached, SUCCESS, ex=REPLY_CACHE_TTL_S)
+            await self.replies.keep(key, SUCCESS)
             self.background(self._send_later(task, msg.source))
             return SUCCESS
         text = render_text(replies)
         xml = TextReply(content=text, message=msg).render() if text else SUCCESS
-        await redis.set(cached, xml, ex=REPLY_CACHE_TTL_S)
+        await self.replies.keep(key, xml)
         return xml
-
-    async def _replayed(self, cached: str) -> str:
-        deadline = time.monotonic() + self.reply_budget_s
-        while True:
-            answer = await self.services.redis.get(cached)
-            if answer is not None or time.monotonic() > deadline:
-                return kv.as_text(answer) or SUCCESS
-            await asyncio.sleep(0.05)
 
     async def _replies_for(self, msg: BaseMessage) -> list[Reply]:
         try:
-            inbound = self.inbound(msg)
-            if isinstance(inbound, list):
-                return inbound
-            allowed, tell = await chat_turn_allowed(self.services, CHANNEL, inbound.user)
-            if not allowed:  # a flood: one polite word per window, then silence
-                return [Reply(t("guard.slow_down"))] if tell else []
-            return (await handle(inbound, self.services)).replies
+            message = self.inbound(msg)
+            if isinstance(message, list):
+                return message
+            return (await inbound.converse(self.services, message)).replies
         except Exception:
             log.exception("WeChat message %s failed", dedupe_id(msg))
             return [Reply(t("wechat.error"))]

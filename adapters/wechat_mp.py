@@ -22,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Blueprint, Response, jsonify, request
 from wechatpy.exceptions import WeChatClientException
 
-from adapters import app_state, case_photos
-from adapters.guard import chat_turn_allowed
+from adapters import app_state, case_photos, inbound
 from adapters.http_api import error
 from adapters.json_body import json_or_none
 from adapters.wechat_api import WechatApi, media_bytes, official_api
@@ -45,7 +44,7 @@ from bot.media import (
     remove_files,
 )
 from bot.media_store import MediaStore, open_store, stored_key
-from bot.messages import InboundMessage, Location, Outcome, Reply
+from bot.messages import InboundMessage, Location, Outcome
 from bot.models import Case
 from bot.nearby import NotFollowable, follow, open_cases_near
 from bot.outbox import Notice, PermanentDeliveryError
@@ -53,7 +52,7 @@ from bot.periodic import sweep_media
 from bot.services import Services
 from bot.texts import t
 from bot.worker_codes import redeem_worker_code
-from handlers.router import MAX_MEDIA_PER_REPORT, handle
+from handlers.router import MAX_MEDIA_PER_REPORT
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +179,8 @@ class MiniProgram:
 
     async def turn(self, openid: str, text: str = "", location: Location | None = None,
                    media: list[str] | None = None) -> Outcome:
-        allowed, tell = await chat_turn_allowed(self.services, CHANNEL, openid)
-        if not allowed:  # a flood: one polite word per window, then nothing
-            return Outcome([Reply(t("guard.slow_down"))] if tell else [])
-        return await handle(InboundMessage(CHANNEL, openid, text, location, media or []),
-                            self.services)
+        return await inbound.converse(
+            self.services, InboundMessage(CHANNEL, openid, text, location, media or []))
 
     async def report(self, openid: str, body: ReportIn, media: list[str]) -> dict[str, Any]:
         """A fresh report in as few turns as the dialog allows: describe (+ photos), give

@@ -33,9 +33,8 @@ from wechatpy.enterprise.replies import TextReply
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage
 
-from adapters import app_state
+from adapters import app_state, inbound
 from adapters.background import BackgroundWork
-from adapters.guard import chat_turn_allowed
 from adapters.wechat import fresh, has_dtd, plain, well_formed
 from adapters.wechat_api import WechatApi, media_bytes, work_api
 from bot.actions import ActionRefused
@@ -119,6 +118,10 @@ class WecomChannel:
     media_dir: Path
     work: BackgroundWork = field(default_factory=lambda: BackgroundWork("WeCom"))
     s3: MediaStore | None = None  # the shared bucket, when photos live in one
+    replies: inbound.ReplyCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.replies = inbound.ReplyCache(self.services, "wecom", REPLY_CACHE_TTL_S)
 
     def store(self) -> MediaStore:
         """Where photos' bytes are: the shared bucket, or the media folder."""
@@ -183,20 +186,18 @@ class WecomChannel:
     async def answer(self, msg: BaseMessage) -> str:
         """The reply text for a worker's message ('' = nothing to say); a retried message
         gets the first answer, so a command is carried out once."""
-        redis = self.services.redis
         key = str(msg.id) if msg.id else f"{msg.source}:{msg.time}:{msg.type}"
-        cached = f"{PREFIX}wecomreply:{key}"
-        if not await self.services.dedupe.first_time(CHANNEL, key):
-            return as_text(await redis.get(cached)) or ""
-        allowed, tell = await chat_turn_allowed(self.services, CHANNEL, msg.source)
-        if not allowed:  # a flood: one polite word per window, then nothing
-            return t("guard.slow_down") if tell else ""
+        if not await inbound.first_time(self.services, CHANNEL, key):
+            return await self.replies.replay(key) or ""
+        refused = await inbound.held_back(self.services, CHANNEL, msg.source)
+        if refused is not None:
+            return "\n".join(reply.text for reply in refused.replies)
         try:
             text = await self._answer(msg)
         except Exception:
             log.exception("WeCom message %s failed", key)
             text = t("wechat.error")
-        await redis.set(cached, text, ex=REPLY_CACHE_TTL_S)
+        await self.replies.keep(key, text)
         return text
 
     async def _answer(self, msg: BaseMessage) -> str:

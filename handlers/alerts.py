@@ -9,7 +9,7 @@ from bot.alerts import TooManyFollows
 from bot.cases import ReporterRef
 from bot.messages import InboundMessage, Outcome, Reply
 from bot.services import Services
-from handlers.lang import t
+from handlers.lang import say
 
 _FOLLOW = re.compile(r"^\s*(?:关注|/follow)\s*(.*)$", re.DOTALL)
 _UNFOLLOW = re.compile(r"^\s*(?:取消关注|/unfollow)\s*$")
@@ -21,7 +21,7 @@ async def from_text(msg: InboundMessage, s: Services) -> Outcome | None:
     who = ReporterRef(msg.channel, msg.user)
     if _UNFOLLOW.match(msg.text):
         stopped = await s.alerts.unfollow(who)
-        return Outcome([Reply(t("alerts.unfollowed" if stopped else "alerts.none"))])
+        return Outcome([Reply(say("alerts.unfollowed" if stopped else "alerts.none"))])
     match = _FOLLOW.match(msg.text)
     if match is None:
         return None
@@ -29,12 +29,12 @@ async def from_text(msg: InboundMessage, s: Services) -> Outcome | None:
     if len(place) > MAX_PLACE_WORDS:  # 「关注一下小区门口的垃圾问题…」 is a complaint
         return None
     if not place:
-        return Outcome([Reply(t("alerts.usage"))])
+        return Outcome([Reply(say("alerts.usage"))])
     try:
         follow = await s.alerts.follow(who, place)
     except TooManyFollows:
-        return Outcome([Reply(t("alerts.too_many", limit=s.config.alerts.max_per_person))])
+        return Outcome([Reply(say("alerts.too_many", limit=s.config.alerts.max_per_person))])
     if follow is None:
-        return Outcome([Reply(t("alerts.unknown_place", place=place[:40]))])
-    return Outcome([Reply(t("alerts.followed", place=follow.place,
+        return Outcome([Reply(say("alerts.unknown_place", place=place[:40]))])
+    return Outcome([Reply(say("alerts.followed", place=follow.place,
                             radius=int(follow.radius_m), hour=s.config.alerts.hour))])

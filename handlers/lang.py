@@ -1,8 +1,9 @@
 """The reader's language for the conversation steps.
 
-`handle` sets it from InboundMessage.language for the duration of one turn, so the steps
-write `t(key)` and still answer an English speaker in English. Only handlers use it: texts
-the core stores or sends to teams (events, cards) stay in the default language.
+`handle` sets it from InboundMessage.language for the duration of one turn. The steps write
+`say(key)`: `bot.texts.t` (the one message lookup) in the language of the person whose turn
+it is. Texts the core stores or sends to teams (events, cards) are rendered by the core with
+`bot.texts.t` in the default language, whoever's turn caused them.
 """
 
 from __future__ import annotations
@@ -14,5 +15,6 @@ from bot import texts
 language: ContextVar[str] = ContextVar("language", default=texts.DEFAULT_LANGUAGE)
 
 
-def t(key: str, **values: object) -> str:
+def say(key: str, **values: object) -> str:
+    """The catalogue's text for `key` in the reader's language."""
     return texts.t(key, language.get(), **values)

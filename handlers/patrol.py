@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.messages import Button, InboundMessage, Outcome, Reply
 from bot.patrol import PatrolError
 from bot.services import Services
-from handlers.lang import t
+from handlers.lang import say
 
 START_WORDS = ("开始巡查", "/patrol_start", "start patrol")
 END_WORDS = ("结束巡查", "/patrol_end", "end patrol")
@@ -28,37 +28,37 @@ async def from_worker(msg: InboundMessage, s: Services) -> Outcome | None:
             worker, msg.location.lat, msg.location.lon, now, msg.location.coord)
         if not on_patrol or "step" in await s.dialogs.load(msg.channel, msg.user):
             return None  # an ordinary location (a report's place): the dialog's
-        return Outcome([Reply(t("patrol.pin_kept"), [Button(t("patrol.end_button"),
+        return Outcome([Reply(say("patrol.pin_kept"), [Button(say("patrol.end_button"),
                                                              END_WORDS[0])])])
     if msg.live:
         on_patrol = msg.location is not None and await s.patrols.add_point(
             worker, msg.location.lat, msg.location.lon, now, msg.location.coord)
         if on_patrol or msg.live == "update":
             return Outcome([])  # silent: a live location updates every few seconds
-        return Outcome([Reply(t("patrol.not_started"),
-                              [Button(t("patrol.start_button"), START_WORDS[0])])])
+        return Outcome([Reply(say("patrol.not_started"),
+                              [Button(say("patrol.start_button"), START_WORDS[0])])])
     if words in START_WORDS:
         try:
             patrol = await s.patrols.start(worker, now)
         except PatrolError:
-            return Outcome([Reply(t("patrol.grid_workers_only"))])
+            return Outcome([Reply(say("patrol.grid_workers_only"))])
         grid = s.grids.get(patrol.grid_code)
-        text = t("patrol.started", grid=grid.name if grid else patrol.grid_code)
+        text = say("patrol.started", grid=grid.name if grid else patrol.grid_code)
         if msg.channel not in LIVE_CHANNELS:
-            text += "\n" + t("patrol.started_pins")
-        return Outcome([Reply(text, [Button(t("patrol.end_button"), END_WORDS[0])])])
+            text += "\n" + say("patrol.started_pins")
+        return Outcome([Reply(text, [Button(say("patrol.end_button"), END_WORDS[0])])])
     ended = await s.patrols.end(worker, now)
     if ended is None:
-        return Outcome([Reply(t("patrol.none_open"),
-                              [Button(t("patrol.start_button"), START_WORDS[0])])])
+        return Outcome([Reply(say("patrol.none_open"),
+                              [Button(say("patrol.start_button"), START_WORDS[0])])])
     minutes = int(((ended.ended_at or now) - ended.started_at).total_seconds() // 60)
-    text = t("patrol.ended", minutes=minutes, km=f"{ended.distance_m / 1000:.2f}",
+    text = say("patrol.ended", minutes=minutes, km=f"{ended.distance_m / 1000:.2f}",
              coverage=f"{ended.covered_share:.0%}",
-             left=t("patrol.left_grid") if ended.left_grid else "")
+             left=say("patrol.left_grid") if ended.left_grid else "")
     planned = await s.patrols.planned_places(ended.grid_code)
     if planned:  # the grid's duty list: which planned places this patrol passed
         missing = [name for name in planned if name not in (ended.places or [])]
-        text += "\n" + t("duty.ticked", done=len(planned) - len(missing), total=len(planned),
-                         missing=t("duty.missing", places="、".join(missing)) if missing
+        text += "\n" + say("duty.ticked", done=len(planned) - len(missing), total=len(planned),
+                         missing=say("duty.missing", places="、".join(missing)) if missing
                          else "")
     return Outcome([Reply(text)])

@@ -12,7 +12,7 @@ from bot.messages import Button, InboundMessage, Outcome, Reply
 from bot.services import Services
 from bot.workflow import Status
 from handlers import intents
-from handlers.lang import t
+from handlers.lang import say
 from handlers.steps import Draft, PlaceDraft, Step, clear
 from nlp.triage import TriageResult, hotlines, triage
 
@@ -31,7 +31,7 @@ def spot_dict(spot: Spot) -> PlaceDraft:
 async def start(msg: InboundMessage, text: str, state: State, s: Services) -> Outcome:
     """A new description: classify it, look for a place in it, then ask what is missing."""
     if len(text) < MIN_REPORT_CHARS:
-        return Outcome([Reply(t("too_short"))])
+        return Outcome([Reply(say("too_short"))])
     model = s.models.get()
     found = triage(model, text, s.config.triage.departments, k=RANKED)
     ranked = found.suggestions
@@ -44,7 +44,7 @@ async def start(msg: InboundMessage, text: str, state: State, s: Services) -> Ou
     state.pop("item", None)  # a new description: choose again
     first: list[Reply] = []
     if found.scope == "emergency":  # the phone call comes first, then the report
-        first.append(Reply(t("scope.emergency", hotlines="、".join(found_hotlines(found)))))
+        first.append(Reply(say("scope.emergency", hotlines="、".join(found_hotlines(found)))))
     elif found.scope == "question":
         state["step"] = Step.OFFER_FILE
         return Outcome([_question_answer(found.topic, found.department)])
@@ -52,7 +52,7 @@ async def start(msg: InboundMessage, text: str, state: State, s: Services) -> Ou
         routed = s.catalogue.department_item(found.topic)
         if routed is not None:  # not a grid matter: filed with the department responsible
             state["item"] = routed.code
-            first.append(Reply(t("scope.department", department=routed.department)))
+            first.append(Reply(say("scope.department", department=routed.department)))
     if "item" not in state and model.is_sure(suggestions):
         state["item"] = suggestions[0].code
     if not state.get("spot"):
@@ -69,9 +69,9 @@ def found_hotlines(found: TriageResult) -> list[str]:
 
 
 def _question_answer(topic: str | None, department: str | None) -> Reply:
-    text = t("scope.question", department=department or t("scope.hotline"))
-    return Reply(text, [Button(t("button.file_anyway"), t("button.file_anyway")),
-                        Button(t("button.no_thanks"), t("button.no_thanks"))])
+    text = say("scope.question", department=department or say("scope.hotline"))
+    return Reply(text, [Button(say("button.file_anyway"), say("button.file_anyway")),
+                        Button(say("button.no_thanks"), say("button.no_thanks"))])
 
 
 async def offer_file(msg: InboundMessage, state: State, s: Services) -> Outcome:
@@ -83,7 +83,7 @@ async def offer_file(msg: InboundMessage, state: State, s: Services) -> Outcome:
     if len(msg.text.strip()) >= MIN_REPORT_CHARS and not intents.is_no(msg.text):
         return await start(msg, msg.text.strip(), state, s)
     clear(state)
-    return Outcome([Reply(t("scope.question_done"))])
+    return Outcome([Reply(say("scope.question_done"))])
 
 
 async def next_step(state: State, s: Services) -> Outcome:
@@ -92,7 +92,7 @@ async def next_step(state: State, s: Services) -> Outcome:
         return Outcome([_item_choices(state, s)])
     if not state.get("spot"):
         state["step"] = Step.AWAIT_LOCATION
-        return Outcome([Reply(t("report.ask_location"))])
+        return Outcome([Reply(say("report.ask_location"))])
     state["step"] = Step.CONFIRM
     # The draft's own id keys its filing: a 确认 retried (by the channel, or by the citizen
     # after an error) files it once.
@@ -101,15 +101,15 @@ async def next_step(state: State, s: Services) -> Outcome:
 
 
 def _item_choices(state: State, s: Services) -> Reply:
-    lines = [t("report.choose_item")]
+    lines = [say("report.choose_item")]
     buttons = []
     for index, code in enumerate(state["suggestions"], start=1):
         label = s.catalogue.get(code).label
-        lines.append(t("report.choose_item_line", index=index, label=label))
+        lines.append(say("report.choose_item_line", index=index, label=label))
         buttons.append(Button(label, str(index)))
-    lines.append(t("report.choose_item_none"))
-    lines.append(t("report.choose_item_more"))
-    buttons.append(Button(t("button.wrong_category"), t("button.wrong_category")))
+    lines.append(say("report.choose_item_none"))
+    lines.append(say("report.choose_item_more"))
+    buttons.append(Button(say("button.wrong_category"), say("button.wrong_category")))
     return Reply("\n".join(lines), buttons)
 
 
@@ -129,8 +129,8 @@ async def other_items(state: State, s: Services) -> Outcome:
 def big_classes(state: State, s: Services) -> Outcome:
     state["step"] = Step.CHOOSE_BIG_CLASS
     names = s.catalogue.big_classes()
-    lines = [t("report.choose_big_class")]
-    lines += [t("report.choose_big_class_line", index=i, name=name)
+    lines = [say("report.choose_big_class")]
+    lines += [say("report.choose_big_class_line", index=i, name=name)
               for i, name in enumerate(names, start=1)]
     return Outcome([Reply("\n".join(lines),
                           [Button(name, str(i)) for i, name in enumerate(names, start=1)])])
@@ -140,7 +140,7 @@ async def choose_big_class(msg: InboundMessage, state: State, s: Services) -> Ou
     names = s.catalogue.big_classes()
     picked = intents.choice(msg.text)
     if picked is None or not 1 <= picked <= len(names):
-        return Outcome([Reply(t("report.choose_big_class_again", count=len(names)))])
+        return Outcome([Reply(say("report.choose_big_class_again", count=len(names)))])
     wanted = names[picked - 1]
     state["suggestions"] = [i.code for i in s.catalogue.items if i.big_class == wanted]
     state["ranked"] = []  # 换一个 from here goes back to the big classes
@@ -153,12 +153,12 @@ def _confirmation(state: State, s: Services) -> Reply:
     spot = state["spot"]
     grid = s.grids.get(spot["grid"])
     return Reply(
-        t("report.confirm", text=state["text"], item=s.catalogue.get(state["item"]).label,
-          address=spot["address"] or t("report.pin_label", lat=spot["lat"], lon=spot["lon"]),
+        say("report.confirm", text=state["text"], item=s.catalogue.get(state["item"]).label,
+          address=spot["address"] or say("report.pin_label", lat=spot["lat"], lon=spot["lon"]),
           grid=grid.name if grid else spot["grid"]),
-        [Button(t("button.confirm"), t("button.confirm")),
-         Button(t("button.wrong_category"), t("button.wrong_category")),
-         Button(t("button.cancel"), t("button.cancel"))],
+        [Button(say("button.confirm"), say("button.confirm")),
+         Button(say("button.wrong_category"), say("button.wrong_category")),
+         Button(say("button.cancel"), say("button.cancel"))],
     )
 
 
@@ -168,20 +168,20 @@ async def choose_item(msg: InboundMessage, state: State, s: Services) -> Outcome
         located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord,
                                        msg.location.label)
         if located.status != "found" or located.spot is None:
-            return Outcome([Reply(t("report.location_outside"))])
+            return Outcome([Reply(say("report.location_outside"))])
         state["spot"] = spot_dict(located.spot)
-        return Outcome([Reply(t("report.location_kept")), _item_choices(state, s)])
+        return Outcome([Reply(say("report.location_kept")), _item_choices(state, s)])
     if intents.is_wrong_category(msg.text):
         return await other_items(state, s)
     picked = intents.choice(msg.text)
     count = len(state["suggestions"])
     if picked == 0:
         clear(state)
-        return Outcome([Reply(t("report.rephrase"))])
+        return Outcome([Reply(say("report.rephrase"))])
     if picked is None and len(msg.text.strip()) >= MIN_REPORT_CHARS:
         return await start(msg, msg.text.strip(), state, s)  # a fresh description
     if picked is None or picked > count:
-        return Outcome([Reply(t("report.choose_item_again", count=count))])
+        return Outcome([Reply(say("report.choose_item_again", count=count))])
     state["item"] = state["suggestions"][picked - 1]
     state["chosen"] = True  # the citizen's own choice: worth learning from
     return await next_step(state, s)
@@ -203,20 +203,20 @@ async def _apply_location(located: Located, said: str, state: State, s: Services
         state.pop("places", None)
         return await next_step(state, s)
     if located.status == "outside":
-        return Outcome([Reply(t("report.location_outside"))])
+        return Outcome([Reply(say("report.location_outside"))])
     if located.status == "ambiguous" and located.choices:
         state["step"] = Step.CHOOSE_PLACE
         state["places"] = [spot_dict(c) for c in located.choices]
-        lines = [t("report.choose_place")]
+        lines = [say("report.choose_place")]
         buttons = []
         for index, spot in enumerate(located.choices, start=1):
-            lines.append(t("report.choose_place_line", index=index, address=spot.address,
+            lines.append(say("report.choose_place_line", index=index, address=spot.address,
                            grid=spot.grid.name))
             buttons.append(Button(spot.address, str(index)))
         return Outcome([Reply("\n".join(lines), buttons)])
     if located.status == "ambiguous":
-        return Outcome([Reply(t("report.location_road_only", named=located.named))])
-    return Outcome([Reply(t("report.location_unknown", text=said[:30]))])
+        return Outcome([Reply(say("report.location_road_only", named=located.named))])
+    return Outcome([Reply(say("report.location_unknown", text=said[:30]))])
 
 
 async def choose_place(msg: InboundMessage, state: State, s: Services) -> Outcome:
@@ -228,7 +228,7 @@ async def choose_place(msg: InboundMessage, state: State, s: Services) -> Outcom
         return await next_step(state, s)
     if msg.location is not None or (msg.text.strip() and picked is None):
         return await got_location(msg, state, s)
-    return Outcome([Reply(t("report.choose_place_again", count=len(places)))])
+    return Outcome([Reply(say("report.choose_place_again", count=len(places)))])
 
 
 async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
@@ -240,7 +240,7 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
         located = s.locator.from_text(msg.text) if msg.text.strip() else Located("none")
         if located.status != "none":
             return await _apply_location(located, msg.text.strip(), state, s)
-        return Outcome([Reply(t("report.confirm_again"))])
+        return Outcome([Reply(say("report.confirm_again"))])
     spot = state["spot"]
     # A registered grid worker reporting what they found is on patrol (巡查), not a citizen.
     worker = await s.teams.worker(msg.channel, msg.user)
@@ -263,7 +263,7 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
     except Exception:
         # Keep the draft: the citizen can confirm again once storage is back.
         log.exception("filing a case failed")
-        return Outcome([Reply(t("report.failed"))])
+        return Outcome([Reply(say("report.failed"))])
     if state.get("chosen") and not filing.replayed:
         # The citizen chose (or corrected) the category: a labelled example, with the
         # model's pick beside it.
@@ -271,21 +271,21 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
     clear(state)
     case = filing.case
     if filing.attached:
-        return Outcome([Reply(t("report.attached", number=case.number,
-                                status=t(f"status.{case.status}")))],
+        return Outcome([Reply(say("report.attached", number=case.number,
+                                status=say(f"status.{case.status}")))],
                        s.cases.public_view(case, with_timeline=False))
     grid = s.grids.get(case.grid_code)
     if case.status == Status.REPORTED:  # held for 核实 (a retry finds it still waiting too)
-        return Outcome([Reply(t("verify.held", number=case.number,
+        return Outcome([Reply(say("verify.held", number=case.number,
                                 item=s.cases.item_label(case)))])
-    replies = [Reply(t(
+    replies = [Reply(say(
         "report.filed", number=case.number, item=s.cases.item_label(case),
         grid=grid.name if grid else case.grid_code, leader=(grid.leader if grid else "") or "",
         target=s.cases.assignee_label(case.assignee),
         deadline=s.cases.local(case.handling_due),
     ))]
     if case.urgent:
-        replies.append(Reply(t("report.filed_urgent")))
+        replies.append(Reply(say("report.filed_urgent")))
     if case.source == "patrol":  # the worker may close it on the spot (即办)
-        replies.append(Reply(t("patrol.on_spot_hint", number=case.number)))
+        replies.append(Reply(say("patrol.on_spot_hint", number=case.number)))
     return Outcome(replies, s.cases.public_view(case, with_timeline=False))

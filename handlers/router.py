@@ -9,7 +9,7 @@ from bot.cases import MAX_MEDIA_REF
 from bot.messages import InboundMessage, Outcome, Reply
 from bot.services import Services
 from handlers import alerts, intents, my_cases, patrol, report, team
-from handlers.lang import language, t
+from handlers.lang import language, say
 from handlers.steps import Draft, Step, clear, step_of
 from nlp.normalize import has_chinese, prepare
 
@@ -28,7 +28,7 @@ STEPS: dict[Step, StepHandler] = {
 
 
 async def handle(msg: InboundMessage, s: Services) -> Outcome:
-    token = language.set(msg.language)  # the steps' t() answers in the person's language
+    token = language.set(msg.language)  # the steps' say() answers in the person's language
     try:
         state = cast(Draft, await s.dialogs.load(msg.channel, msg.user))
         had_state = bool(state)
@@ -49,7 +49,7 @@ async def _route(msg: InboundMessage, state: Draft, s: Services) -> Outcome:
         usable = [ref for ref in msg.media if 0 < len(ref) <= MAX_MEDIA_REF]
         media.extend(usable[: MAX_MEDIA_PER_REPORT - len(media)])
         if not msg.text and msg.location is None:
-            return Outcome([Reply(t("photo_received" if step else "photo_first"))])
+            return Outcome([Reply(say("photo_received" if step else "photo_first"))])
     text = msg.text
     if (text or msg.live) and (walked := await patrol.from_worker(msg, s)) is not None:
         return walked
@@ -61,9 +61,9 @@ async def _route(msg: InboundMessage, state: Draft, s: Services) -> Outcome:
         if intents.is_cancel(text):
             had = bool(state)
             clear(state)
-            return Outcome([Reply(t("cancelled" if had else "nothing_to_cancel"))])
+            return Outcome([Reply(say("cancelled" if had else "nothing_to_cancel"))])
         if intents.is_help(text):
-            return Outcome([Reply(t("help"))])
+            return Outcome([Reply(say("help"))])
         if intents.is_my_cases(text):
             return await my_cases.list_mine(msg, s)
         if (followed := await alerts.from_text(msg, s)) is not None:
@@ -81,16 +81,16 @@ async def _route(msg: InboundMessage, state: Draft, s: Services) -> Outcome:
         located = s.locator.from_point(msg.location.lat, msg.location.lon, msg.location.coord,
                                        msg.location.label)
         if located.status != "found" or located.spot is None:
-            return Outcome([Reply(t("report.location_outside"))])
+            return Outcome([Reply(say("report.location_outside"))])
         state["spot"] = report.spot_dict(located.spot)
-        return Outcome([Reply(t("location_first"))])
+        return Outcome([Reply(say("location_first"))])
     if not text:
-        return Outcome([Reply(t("fallback"))])
+        return Outcome([Reply(say("fallback"))])
     if intents.is_greeting(text):
-        return Outcome([Reply(t("greeting"))])
+        return Outcome([Reply(say("greeting"))])
     if intents.is_submit(text) or intents.choice(text) is not None:
         # A confirmation or a choice with no draft: it expired, or Redis lost it.
-        return Outcome([Reply(t("draft_lost"))])
+        return Outcome([Reply(say("draft_lost"))])
     if not has_chinese(text):
-        return Outcome([Reply(t("no_chinese"))])
+        return Outcome([Reply(say("no_chinese"))])
     return await report.start(msg, text, state, s)

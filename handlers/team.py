@@ -15,7 +15,7 @@ from bot.models import Case, Worker
 from bot.services import Services
 from bot.workflow import ACTIONS, TEAM_ACTIONS
 from handlers.intents import CASE_NUMBER
-from handlers.lang import language, t
+from handlers.lang import language, say
 from handlers.steps import Draft
 
 # Typed in chat: the team's actions, the check (核查) a leader or supervisor makes, and the
@@ -81,7 +81,7 @@ async def from_worker(msg: InboundMessage, s: Services,
     if worker is None:
         return None
     if not command.number:
-        return Outcome([Reply(t("team.usage"))])
+        return Outcome([Reply(say("team.usage"))])
     kept = draft.get("media", []) if draft is not None and "step" not in draft else []
     if command.action == "resolve":
         # The photos sent with the words or just before them (no report under way) are the
@@ -93,5 +93,5 @@ async def from_worker(msg: InboundMessage, s: Services,
         return Outcome([Reply(refused.text(language.get()))])
     if command.media and draft is not None:
         draft.pop("media", None)  # used: they are the case's now
-    return Outcome([Reply(t("team.done", command=ACTIONS[command.action].command,
-                            number=case.number, status=t(f"status.{case.status}")))])
+    return Outcome([Reply(say("team.done", command=ACTIONS[command.action].command,
+                            number=case.number, status=say(f"status.{case.status}")))])

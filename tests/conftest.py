@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -31,7 +32,21 @@ from tests.templates import DatabaseTemplates
 POSTGRES_URL = os.environ.get(
     "GRIDBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _own_redis_database(url: str) -> str:
+    """Under pytest-xdist (`./run test` spreads the suite over the cores) each worker flushes
+    a Redis database of its own: gw0 the configured one, gw1 the one below, and so on."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(database - int(worker[2:])) % 16}"))
+
+
+REDIS_URL = _own_redis_database(
+    os.environ.get("GRIDBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 REQUIRE = os.environ.get("GRIDBOT_REQUIRE_SERVICES") == "1"
 # In CI (CI set, as GitHub Actions and GitLab do, or .ci/run's GRIDBOT_REQUIRE_SERVICES=1)
 # nothing a test needs may be missing; elsewhere a test whose data is absent skips.
@@ -68,6 +83,23 @@ def needs_shared_data(*names: str) -> list[Path]:
             pytest.fail(message + " (in CI these tests must run)")
         pytest.skip(message + " (skipped outside CI; CI runs these tests)")
     return paths
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands the jest totals it holds to the controller, which prints them."""
+    totals = session.config.stash.get(JEST_TOTALS, None)
+    output = getattr(session.config, "workeroutput", None)
+    if totals is not None and output is not None:
+        output["jest_totals"] = list(totals)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent without the plugin
+def pytest_testnodedown(node: Any, error: object) -> None:
+    totals = getattr(node, "workeroutput", {}).get("jest_totals")
+    if totals is not None:
+        passed, failed, skipped, seconds = totals
+        node.config.stash[JEST_TOTALS] = (int(passed), int(failed), int(skipped),
+                                          float(seconds))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import xmltodict
 
-from adapters import wechat
+from adapters import inbound
 from bot.config import Config, WechatConfig
 from bot.kv import PREFIX
 from bot.services import Services
@@ -37,15 +37,15 @@ def fake_api() -> Iterator[FakeWeChat]:
 
 @pytest.fixture
 def turns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every user whose message reached the dialog (adapters.wechat.handle)."""
+    """Every user whose message reached the dialog (adapters.inbound.handle)."""
     seen: list[str] = []
-    real = wechat.handle
+    real = inbound.handle
 
     async def counting(msg: Any, services: Services) -> Any:
         seen.append(msg.user)
         return await real(msg, services)
 
-    monkeypatch.setattr(wechat, "handle", counting)
+    monkeypatch.setattr(inbound, "handle", counting)
     return seen
 
 

@@ -19,7 +19,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.utils import WeChatSigner
 
-from adapters import wechat
+from adapters import inbound, wechat
 from adapters.wechat_api import official_api
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import PROJECT_ROOT, WechatConfig
@@ -262,13 +262,13 @@ async def test_slow_dialog_answers_success_and_pushes_the_reply(
 ) -> None:
     server, channel = await connect(services, fake_api, tmp_path, aes=True)
     channel.reply_budget_s = 0.3  # WeChat's ~4 s, shrunk so the test is quick
-    real = wechat.handle
+    real = inbound.handle
 
     async def slow(msg: Any, s: Services) -> Any:
         await asyncio.sleep(0.8)
         return await real(msg, s)
 
-    monkeypatch.setattr(wechat, "handle", slow)
+    monkeypatch.setattr(inbound, "handle", slow)
     xml = fixture("text", openid="o-slow", time=int(time.time()), content="帮助",
                   msgid=next_id())
     started = time.monotonic()
