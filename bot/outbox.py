@@ -126,6 +126,9 @@ class OutboxWorker:
             return notice.id, "retry", repr(exc)
         return notice.id, "delivered", ""
 
+    async def _send_in_turn(self, notices: list[Notice]) -> list[tuple[int, str, str]]:
+        return [await self._send(notice) for notice in notices]
+
     async def _record(self, outcomes: list[tuple[int, str, str]]) -> None:
         """The delivered rows of a pass in one statement; failures (rare) one by one."""
         delivered = [row_id for row_id, status, _ in outcomes if status == "delivered"]
@@ -164,13 +167,18 @@ class OutboxWorker:
         notices = await self.claim(limit)
         if not notices:
             return 0
-        pending = {asyncio.ensure_future(self._send(n)) for n in notices}
+        # One person's (or chat's) notices go one after another, oldest first, so 「处置中」
+        # never arrives after 「已处置」; different recipients are sent to at once.
+        in_turn: dict[tuple[str, str], list[Notice]] = {}
+        for notice in notices:
+            in_turn.setdefault((notice.channel, notice.recipient), []).append(notice)
+        pending = {asyncio.ensure_future(self._send_in_turn(q)) for q in in_turn.values()}
         delivered = 0
         while pending:
             # What is done within a moment is recorded together; a slow send (a channel
             # timing out) does not hold back the record of the others for long.
             done, pending = await asyncio.wait(pending, timeout=RECORD_EVERY_S)
-            outcomes = [task.result() for task in done]
+            outcomes = [outcome for task in done for outcome in task.result()]
             try:
                 await self._record(outcomes)
             except Exception:  # the database is away: the lease brings these rows back

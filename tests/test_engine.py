@@ -161,6 +161,30 @@ async def test_outbox_retries_with_backoff_and_delivers_once(
     assert reporter.attempts == 2 and reporter.status == "delivered"
 
 
+async def test_one_persons_updates_arrive_in_order_even_when_the_first_is_slow(
+    clocked: Services, clock: FakeClock
+) -> None:
+    s = clocked
+    case = await _file(s, _item(s, "grid"))
+    await s.cases.transition(case.number, Status.HANDLING, "worker:1")
+    await s.cases.transition(case.number, Status.HANDLED, "worker:1")
+    arrived: list[tuple[str, int]] = []
+
+    async def older_is_slower(notice: Notice) -> None:
+        # Sent all at once, the newest of a recipient's notices would arrive first.
+        await asyncio.sleep(0.3 / notice.id)
+        arrived.append((notice.recipient, notice.id))
+
+    worker = OutboxWorker(s.db, {"http": older_is_slower, "telegram": older_is_slower}, clock)
+    rows = await _outbox(s)
+    assert await worker.run_once() == len(rows)
+    per_recipient = Counter(r for r, _ in arrived)
+    assert max(per_recipient.values()) >= 2  # the team's cards, the reporter's updates
+    for recipient in per_recipient:
+        ids = [i for r, i in arrived if r == recipient]
+        assert ids == sorted(ids), recipient
+
+
 async def test_outbox_survives_a_crash_mid_delivery_and_a_redis_flush(
     clocked: Services, clock: FakeClock
 ) -> None:
