@@ -24,6 +24,7 @@ from nlp.classifier import TextClassifier
 from nlp.model_store import ModelHolder, ModelStore
 from nlp.places import Gazetteer, load_gazetteer
 from nlp.triage import triage
+from nlp.message_text import clean_fast, strip_urls_fast
 from nlp.urgency import read_danger
 from shell.cli import app as cli
 from training.labels import (
@@ -76,6 +77,32 @@ def test_no_emergency_without_danger_now(text: str) -> None:
 def test_urgent_without_emergency() -> None:
     danger = read_danger("小区门口井盖不见了")
     assert danger.is_urgent and not danger.is_emergency
+
+
+@pytest.mark.parametrize("text", [
+    "小区电梯经常有人被困在里面，物业一直不修",  # a habit: urgent, not 119 now
+    "我们小区的物业公司管理混乱，" * 10 + "上个月保安和业主在小区里打架，有人受伤了，物业却不闻不问。",
+    "我家旁边的临时电线到处布满，住户们意见很大，" * 7 + "昨天晚上有人说起火了，幸好扑灭了。",
+])
+def test_recounted_or_habitual_danger_is_urgent_not_an_emergency(text: str) -> None:
+    """A letter recounts danger down its text, or a habit: urgent, not an emergency."""
+    danger = read_danger(text)
+    assert danger.is_urgent and not danger.is_emergency
+
+
+def test_danger_now_at_the_head_of_a_letter_is_an_emergency() -> None:
+    letter = "我是幸福小区3栋的住户，现在有人在楼下撬车！" + "小区里的监控一直是坏的，" * 12
+    assert len(letter) >= 150 and read_danger(letter).emergency == ("crime",)
+    assert not read_danger("树长到高压线上，有触电的隐患").is_urgent  # a risk, said as one
+
+
+def test_no_labelled_board_letter_reads_as_an_emergency() -> None:
+    """The danger rules on every labelled board message (one true emergency, which names
+    none of the words): no false 110 / 119 / 120 advice to a letter."""
+    rows = read_labelled(_real_data())
+    wrong = [r.msg_id for r in rows if r.scope != "emergency"
+             and read_danger(strip_urls_fast(clean_fast(r.text[:4000]))[:2000]).is_emergency]
+    assert wrong == []
 
 
 def test_hashed_char_ngrams_score_as_the_pipeline() -> None:
