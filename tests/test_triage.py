@@ -228,6 +228,7 @@ def test_long_letters_take_the_stacked_scope_decision(
     assert parts.scope_detail is not None
     card = json.loads((directory / "card.json").read_text(encoding="utf-8"))
     assert card["params"]["stack_cut"] == parts.stack_cut
+    assert card["params"]["scope_detail_classes"] == len(parts.scope_detail.labels)
     # The detailed classes: items, and scope:topic for the non-grid scopes; their masses.
     assert detail_class("catalogue", "C0102", "") == "C0102"
     assert detail_class("department", "", "教育文体") == "department:教育文体"

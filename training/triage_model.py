@@ -493,6 +493,8 @@ def train_triage_model(
                 "temperature": temperature, "threshold": threshold,
                 "catalogue_cut": parts.catalogue_cut, "short_cut": parts.short_cut,
                 "stack": parts.stack, "stack_cut": parts.stack_cut, "stack_c": STACK_C,
+                "scope_detail_classes": (len(parts.scope_detail.labels)
+                                         if parts.scope_detail is not None else None),
                 "short_chars": parts.short_chars, "topic_threshold": topic_threshold},
         metrics={"data": report.data, "cross_validation": report.cv,
                  "held_out": report.held_out},
