@@ -20,7 +20,7 @@ catalogue. Shorter texts keep the scope model's own cut (KEEP_TARGET of the titl
 The regression also reads a detailed scope model (one class per catalogue item and per
 scope:topic of the non-grid scopes, nlp.triage.detail_class; its catalogue mass against each
 non-grid scope's): same 5-fold CV, AUC 0.974 → 0.976 and grid kept at ≥ 0.85 non-grid sent
-on 0.969 → 0.975 (benchmarks/RESULTS.md, 2026-12-03 15:00).
+on 0.969 → 0.975 (benchmarks/RESULTS.md, 2026-12-03 15:03).
 """
 
 from __future__ import annotations
