@@ -68,11 +68,19 @@ class TriageParts:
     # catalogue when its probability is ≥ stack_cut. None: the scope model's cut alone.
     stack: tuple[float, ...] | None = None
     stack_cut: float = 0.5
+    # The detailed scope model: one class per catalogue item and per scope:topic for the
+    # non-grid scopes ("department:教育文体"); its catalogue mass against each non-grid
+    # scope's is two more stack features. Fine classes separate what three coarse ones
+    # blur: a parking-fee letter to a property company (G0202) looks like a developer's
+    # parking-space sale (department 城乡建设) to the coarse model. None: not used.
+    scope_detail: TextClassifier | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # Models saved before the stacked scope decision load without it.
+        # Models saved before the stacked scope decision or the detailed scope model load
+        # without them.
         state.setdefault("stack", None)
         state.setdefault("stack_cut", 0.5)
+        state.setdefault("scope_detail", None)
         self.__dict__.update(state)
 
 
@@ -160,18 +168,44 @@ class _Scores:
         return clf.scores([self.text])[0]
 
 
-def stack_features(scope_probs: dict[str, float], item_probs: np.ndarray) -> list[float]:
+DETAIL_SEP = ":"  # a detailed scope class: "department:教育文体"; an item code has none
+
+
+def detail_class(scope: str, item: str, topic: str) -> str:
+    """The detailed scope model's class of a labelled row."""
+    return (item or scope) if scope == "catalogue" else f"{scope}{DETAIL_SEP}{topic}"
+
+
+def scope_mass(labels: list[str], probs: np.ndarray) -> dict[str, float]:
+    """The detailed scope model's probabilities summed per scope."""
+    out = {"catalogue": 0.0, "department": 0.0, "question": 0.0}
+    for label, p in zip(labels, probs, strict=True):
+        scope = label.split(DETAIL_SEP, 1)[0] if DETAIL_SEP in label else "catalogue"
+        out[scope] = out.get(scope, 0.0) + float(p)
+    return out
+
+
+def _log(p: float) -> float:
+    return float(np.log(max(p, 1e-12)))
+
+
+def stack_features(scope_probs: dict[str, float], item_probs: np.ndarray,
+                   detail: dict[str, float] | None = None) -> list[float]:
     """What the stacked scope decision reads: log odds of catalogue against department and
     against question (scope model), the item model's top probability and its lead over the
-    second. The same function builds the training rows (training.triage_model)."""
-    def log(p: float) -> float:
-        return float(np.log(max(p, 1e-12)))
-
-    cat = log(scope_probs.get("catalogue", 1.0))
+    second, and — with `detail` (scope_mass of the detailed scope model) — its log odds of
+    catalogue against department and against question. The same function builds the
+    training rows (training.triage_model)."""
+    cat = _log(scope_probs.get("catalogue", 1.0))
     top2 = np.partition(item_probs, -2)[-2:] if len(item_probs) > 1 else np.r_[0.0, 1.0]
     first, second = float(top2.max()), float(top2.min())
-    return [cat - log(scope_probs.get("department", 0.0)),
-            cat - log(scope_probs.get("question", 0.0)), first, first - second]
+    out = [cat - _log(scope_probs.get("department", 0.0)),
+           cat - _log(scope_probs.get("question", 0.0)), first, first - second]
+    if detail is not None:
+        fine = _log(detail.get("catalogue", 1.0))
+        out += [fine - _log(detail.get("department", 0.0)),
+                fine - _log(detail.get("question", 0.0))]
+    return out
 
 
 def stack_probability(stack: tuple[float, ...], features: list[float]) -> float:
@@ -211,7 +245,9 @@ def triage(model: TextClassifier, text: str, departments: dict[str, str] | None 
             if parts.short_cut is not None:
                 cut = parts.short_cut
         elif parts.stack is not None:
-            p_cat = stack_probability(parts.stack, stack_features(probs, item_probs))
+            detail = (None if parts.scope_detail is None else
+                      scope_mass(parts.scope_detail.labels, scores.probs(parts.scope_detail)))
+            p_cat = stack_probability(parts.stack, stack_features(probs, item_probs, detail))
             cut = parts.stack_cut
         if p_cat >= cut:
             scope, scope_conf = "catalogue", p_cat

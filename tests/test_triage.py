@@ -21,6 +21,7 @@ from bot.config import PROJECT_ROOT
 from bot.models import Case
 from bot.services import Services
 from nlp.classifier import TextClassifier
+from nlp.message_text import clean_fast, strip_urls_fast
 from nlp.model_store import ModelHolder, ModelStore
 from nlp.places import Gazetteer, load_gazetteer
 from nlp.triage import triage
@@ -76,6 +77,33 @@ def test_no_emergency_without_danger_now(text: str) -> None:
 def test_urgent_without_emergency() -> None:
     danger = read_danger("小区门口井盖不见了")
     assert danger.is_urgent and not danger.is_emergency
+
+
+@pytest.mark.parametrize("text", [
+    "小区电梯经常有人被困在里面，物业一直不修",  # a habit: urgent, not 119 now
+    "我们小区的物业公司管理混乱，" * 10
+    + "上个月保安和业主在小区里打架，有人受伤了，物业却不闻不问。",
+    "我家旁边的临时电线到处布满，住户们意见很大，" * 7 + "昨天晚上有人说起火了，幸好扑灭了。",
+])
+def test_recounted_or_habitual_danger_is_urgent_not_an_emergency(text: str) -> None:
+    """A letter recounts danger down its text, or a habit: urgent, not an emergency."""
+    danger = read_danger(text)
+    assert danger.is_urgent and not danger.is_emergency
+
+
+def test_danger_now_at_the_head_of_a_letter_is_an_emergency() -> None:
+    letter = "我是幸福小区3栋的住户，现在有人在楼下撬车！" + "小区里的监控一直是坏的，" * 12
+    assert len(letter) >= 150 and read_danger(letter).emergency == ("crime",)
+    assert not read_danger("树长到高压线上，有触电的隐患").is_urgent  # a risk, said as one
+
+
+def test_no_labelled_board_letter_reads_as_an_emergency() -> None:
+    """The danger rules on every labelled board message (one true emergency, which names
+    none of the words): no false 110 / 119 / 120 advice to a letter."""
+    rows = read_labelled(_real_data())
+    wrong = [r.msg_id for r in rows if r.scope != "emergency"
+             and read_danger(strip_urls_fast(clean_fast(r.text[:4000]))[:2000]).is_emergency]
+    assert wrong == []
 
 
 def test_hashed_char_ngrams_score_as_the_pipeline() -> None:
@@ -189,27 +217,41 @@ def test_config_departments_override_and_the_card_records_the_data(
 
 def test_long_letters_take_the_stacked_scope_decision(
         small_model: tuple[TextClassifier, Path]) -> None:
-    """Texts of short_chars or more are decided by the stacked regression (scope odds + item
-    confidence), whose weights and cut the training chose and the card records."""
-    from nlp.triage import parts_of, stack_features, stack_probability
+    """Texts of short_chars or more are decided by the stacked regression (scope odds, item
+    confidence, the detailed scope model's odds), whose weights and cut the training chose
+    and the card records."""
+    from nlp.triage import detail_class, parts_of, scope_mass, stack_features, stack_probability
 
     model, directory = small_model
     parts = parts_of(model)
-    assert parts.stack is not None and len(parts.stack) == 5 and 0 < parts.stack_cut < 1
+    assert parts.stack is not None and len(parts.stack) == 7 and 0 < parts.stack_cut < 1
+    assert parts.scope_detail is not None
     card = json.loads((directory / "card.json").read_text(encoding="utf-8"))
     assert card["params"]["stack_cut"] == parts.stack_cut
+    assert card["params"]["scope_detail_classes"] == len(parts.scope_detail.labels)
+    # The detailed classes: items, and scope:topic for the non-grid scopes; their masses.
+    assert detail_class("catalogue", "C0102", "") == "C0102"
+    assert detail_class("department", "", "教育文体") == "department:教育文体"
+    labels = parts.scope_detail.labels
+    assert "department:城乡建设" in labels and any(":" not in c for c in labels)
+    mass = scope_mass(["C0102", "E0101", "department:教育文体", "question:交通运输"],
+                      np.array([0.2, 0.3, 0.4, 0.1]))
+    assert mass == pytest.approx({"catalogue": 0.5, "department": 0.4, "question": 0.1})
     # A confident single item and catalogue-leaning scope odds push towards catalogue.
     scope = {"catalogue": 0.4, "department": 0.4, "question": 0.2}
+    detail = {"catalogue": 0.5, "department": 0.25, "question": 0.25}
     sure_item, vague_item = np.array([0.9, 0.05, 0.05]), np.array([0.34, 0.33, 0.33])
     assert stack_features(scope, sure_item) == pytest.approx([0.0, np.log(2), 0.9, 0.85])
-    assert (stack_probability(parts.stack, stack_features(scope, sure_item))
-            > stack_probability(parts.stack, stack_features(scope, vague_item)))
+    assert stack_features(scope, sure_item, detail)[4:] == pytest.approx([np.log(2)] * 2)
+    assert (stack_probability(parts.stack, stack_features(scope, sure_item, detail))
+            > stack_probability(parts.stack, stack_features(scope, vague_item, detail)))
     letter = ("我是某小区的业主，小区门口的井盖不见了已经一个星期，晚上很黑，行人和骑车的人经过"
               "都很危险，已经有老人差点摔进去，物业说不归他们管，请有关部门尽快处理，谢谢！")
     assert len(letter) >= parts.short_chars and parts.scope is not None
     scope_probs = dict(zip(parts.scope.labels, parts.scope.scores([letter])[0], strict=True))
-    p_stack = stack_probability(parts.stack, stack_features(scope_probs,
-                                                            model.scores([letter])[0]))
+    detail = scope_mass(labels, parts.scope_detail.scores([letter])[0])
+    p_stack = stack_probability(parts.stack, stack_features(
+        scope_probs, model.scores([letter])[0], detail))
     assert (model.triage(letter).scope == "catalogue") == (p_stack >= parts.stack_cut)
     assert model.triage(letter).scope == "catalogue"
     # Without the regression a letter falls back to the scope model's own cut.

@@ -17,6 +17,10 @@ confidence (nlp.triage.stack_features) decides catalogue for texts of 40 charact
 more (5-fold CV on the training part: non-grid sent on 0.82 → 0.85 at 0.96 kept); its cut
 keeps the most grid matters while ≥ 0.85 of non-grid ones (cross-validated) still leave
 catalogue. Shorter texts keep the scope model's own cut (KEEP_TARGET of the titles).
+The regression also reads a detailed scope model (one class per catalogue item and per
+scope:topic of the non-grid scopes, nlp.triage.detail_class; its catalogue mass against each
+non-grid scope's): same 5-fold CV, AUC 0.974 → 0.976 and grid kept at ≥ 0.85 non-grid sent
+on 0.969 → 0.975 (benchmarks/RESULTS.md, 2026-12-03 15:03).
 """
 
 from __future__ import annotations
@@ -39,7 +43,14 @@ from nlp.classifier import TextClassifier, softmax
 from nlp.features import clear_words_cache, triage_features, triage_pipeline
 from nlp.segment import add_words
 from nlp.topics import DEFAULT_DEPARTMENTS, TOPICS
-from nlp.triage import TriageParts, item_facts, stack_features, triage
+from nlp.triage import (
+    TriageParts,
+    detail_class,
+    item_facts,
+    scope_mass,
+    stack_features,
+    triage,
+)
 from training.calibrate import fit_temperature
 from training.card import model_card
 from training.catalogue_model import choose_threshold
@@ -142,20 +153,26 @@ def _item_cv(texts: list[str], codes: list[str], extra_x: list[str], extra_y: li
 
 def _joint_oof(texts: list[str], scopes: list[str], items: list[str], aug: list[str],
                extra_x: list[str], extra_y: list[str], folds: int, vocabulary_x: list[str],
-               ) -> tuple[np.ndarray, list[str], np.ndarray, list[str], np.ndarray]:
+               details: list[str],
+               ) -> tuple[np.ndarray, list[str], np.ndarray, list[str], np.ndarray,
+                          np.ndarray, list[str]]:
     """Out-of-fold scores of the item and scope models over the same folds (stratified by
     scope) — the stacked scope decision needs both for every row. Per fold one feature
     space (as the shipped models share one); the item model trains on the fold's catalogue
     rows (`items` non-empty) + their titles + `extra_x`, the scope model on the fold's rows
     + titles. `vocabulary_x`: more texts for the feature space only (the shipped one is
     fitted with dev_raw.csv's too: which n-grams are kept and their IDF change the scores
-    the cuts are chosen on). Returns (item scores, item classes, scope scores, scope
-    classes, the scope scores of each row's title — -10 where it has none)."""
+    the cuts are chosen on). `details`: each row's detailed scope class (the detailed scope
+    model, nlp.triage.detail_class), trained as the scope model is. Returns (item scores,
+    item classes, scope scores, scope classes, the scope scores of each row's title — -10
+    where it has none, detailed scope scores, detailed scope classes)."""
     item_classes = sorted({i for i in items if i} | set(extra_y))
     scope_classes = sorted(set(scopes))
     item_scores = np.full((len(texts), len(item_classes)), -10.0)
     scope_scores = np.full((len(texts), len(scope_classes)), -10.0)
     probe = np.full((len(texts), len(scope_classes)), -10.0)
+    detail_classes = sorted(set(details))
+    detail_scores = np.full((len(texts), len(detail_classes)), -10.0)
     y_scope, y_item = np.array(scopes), np.array(items)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=SEED)
     for train_idx, test_idx in splitter.split(np.zeros(len(texts)), y_scope):
@@ -182,7 +199,13 @@ def _joint_oof(texts: list[str], scopes: list[str], items: list[str], aug: list[
         if short:
             probe[np.ix_(short, cols)] = svc.decision_function(
                 union.transform([aug[i] for i in short]))
-    return item_scores, item_classes, scope_scores, scope_classes, probe
+        svc = LinearSVC(C=SCOPE_C).fit(sp.vstack([rows, titles]),
+                                       [details[i] for i in train_idx]
+                                       + [details[i] for i in titled])
+        cols = [detail_classes.index(k) for k in svc.classes_]
+        detail_scores[np.ix_(test_idx, cols)] = svc.decision_function(test)
+    return (item_scores, item_classes, scope_scores, scope_classes, probe, detail_scores,
+            detail_classes)
 
 
 def _item_figures(scores: np.ndarray, classes: list[str], codes: list[str],
@@ -253,12 +276,17 @@ def _keep_most(p_cat: np.ndarray, grid: np.ndarray) -> float:
 
 
 def _stack_fit(scope_probs: np.ndarray, scope_classes: list[str], item_probs: np.ndarray,
-               scopes: list[str]) -> tuple[tuple[float, ...], float, dict[str, Any]]:
+               scopes: list[str], detail_probs: np.ndarray | None = None,
+               detail_classes: list[str] | None = None,
+               ) -> tuple[tuple[float, ...], float, dict[str, Any]]:
     """The stacked scope decision (nlp.triage.stack_features → logistic regression) on
     out-of-fold scores; its cut (_keep_most) is chosen on a second, cross-validated pass over
     those scores (the regression never sees a row it scores)."""
-    z = np.array([stack_features(dict(zip(scope_classes, p, strict=True)), q)
-                  for p, q in zip(scope_probs, item_probs, strict=True)])
+    masses: list[dict[str, float] | None] = (
+        [scope_mass(detail_classes, p) for p in detail_probs]
+        if detail_probs is not None and detail_classes is not None else [None] * len(scopes))
+    z = np.array([stack_features(dict(zip(scope_classes, p, strict=True)), q, m)
+                  for p, q, m in zip(scope_probs, item_probs, masses, strict=True)])
     grid = np.array([s == "catalogue" for s in scopes])
     regression = LogisticRegression(C=STACK_C, max_iter=1000)
     p_cat = cross_val_predict(regression, z, grid, method="predict_proba",
@@ -368,18 +396,22 @@ def train_triage_model(
     scope_y = [s for _, s in scope_rows]
     scope_aug = [_title(r, titles) for r, _ in scope_rows]
     has_scope = set(scope_y) >= {"catalogue", "department", "question"}
-    scope_t, cut, short_cut = 1.0, 0.5, None
+    scope_items = [r.item if s == "catalogue" and r.item in catalogue else ""
+                   for r, s in scope_rows]
+    scope_detail = [detail_class(s, i, r.topic)
+                    for (r, s), i in zip(scope_rows, scope_items, strict=True)]
+    scope_t, cut, short_cut, detail_t = 1.0, 0.5, None, 1.0
     stack: tuple[float, ...] | None = None
     stack_cut = 0.5
     if has_scope and folds >= 2:
         # Item and scope models cross-validated on the same folds: the stacked scope
         # decision reads both (nlp.triage.stack_features).
         say("item and scope models: cross-validating on real messages")
-        scope_items = [r.item if s == "catalogue" and r.item in catalogue else ""
-                       for r, s in scope_rows]
-        i_scores, i_classes, s_scores, s_classes, probe = _joint_oof(
+        i_scores, i_classes, s_scores, s_classes, probe, d_scores, d_classes = _joint_oof(
             scope_x, scope_y, scope_items, scope_aug, extra_x, extra_y, folds,
-            [_focus(t) for t in dev_topics[0]])
+            [_focus(t) for t in dev_topics[0]], scope_detail)
+        detail_t = fit_temperature(d_scores, np.array([d_classes.index(c)
+                                                       for c in scope_detail]))
         rows = [i for i, code in enumerate(scope_items) if code]
         temperature, threshold, report.cv["item"] = _item_figures(
             i_scores[rows], i_classes, [scope_items[i] for i in rows], catalogue)
@@ -387,7 +419,9 @@ def train_triage_model(
         scope_t, cut, short_cut, report.cv["scope"] = _scope_figures(
             s_scores, s_classes, probe, scope_y, has_title)
         stack, stack_cut, report.cv["stack"] = _stack_fit(
-            softmax(s_scores, scope_t), s_classes, softmax(i_scores, temperature), scope_y)
+            softmax(s_scores, scope_t), s_classes, softmax(i_scores, temperature), scope_y,
+            softmax(d_scores, detail_t), d_classes)
+        report.cv["stack"]["detail_temperature"] = round(detail_t, 4)
     elif cat_rows and folds >= 2:
         say("item model: cross-validating on real messages")
         temperature, threshold, report.cv["item"] = _item_cv(
@@ -430,6 +464,11 @@ def train_triage_model(
         parts.catalogue_cut = cut
         parts.short_cut = short_cut
         parts.stack, parts.stack_cut = stack, stack_cut
+        if stack is not None:
+            _, dy = with_aug(scope_x, scope_detail, scope_aug)
+            pipe = _fit(union, sx, dy, SCOPE_C)
+            parts.scope_detail = TextClassifier(pipe, [str(c) for c in pipe.classes_],
+                                                temperature=detail_t, focus=FOCUS)
     if topic_rows and len(set(topic_y + dev_y)) > 1:
         tx, ty = with_aug(topic_x, topic_y, topic_aug)
         pipe = _fit(union, tx + dev_x, ty + dev_y, TOPIC_C)
@@ -454,6 +493,8 @@ def train_triage_model(
                 "temperature": temperature, "threshold": threshold,
                 "catalogue_cut": parts.catalogue_cut, "short_cut": parts.short_cut,
                 "stack": parts.stack, "stack_cut": parts.stack_cut, "stack_c": STACK_C,
+                "scope_detail_classes": (len(parts.scope_detail.labels)
+                                         if parts.scope_detail is not None else None),
                 "short_chars": parts.short_chars, "topic_threshold": topic_threshold},
         metrics={"data": report.data, "cross_validation": report.cv,
                  "held_out": report.held_out},
