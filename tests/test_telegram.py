@@ -599,7 +599,7 @@ async def test_the_leader_checks_in_the_group_and_a_failed_check_needs_a_reason(
     await s.actions.resolve(number, await s.teams.worker("telegram", str(WORKER)), "已清理")
     await tg.deliver()
     card = [c for c in api.calls if c[0] in ("sendMessage", "editMessageText")
-            and number in str(c[1].get("text", ""))][-1][1]
+            and c[1].get("chat_id") == GROUP and number in str(c[1].get("text", ""))][-1][1]
     datas = [b["callback_data"] for row in json.loads(card["reply_markup"])["inline_keyboard"]
              for b in row] if isinstance(card["reply_markup"], str) else [
         b["callback_data"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
