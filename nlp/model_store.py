@@ -94,4 +94,5 @@ class ModelHolder:
         if self.threshold >= 0:
             model.threshold = self.threshold
         model.max_chars = self.max_chars
+        model.warm()
         return model
