@@ -11,6 +11,7 @@ import asyncio
 import copy
 import itertools
 import json
+import os
 import re
 import sqlite3
 import string
@@ -41,6 +42,7 @@ from bot.teams import TeamsError
 from bot.texts import LOCALES, t
 from bot.workflow import Status
 from tests.conftest import FIXTURES, FakeClock
+from tests.gridbot_cli import gridbot
 
 SECRET = "s3cret-Token_for-tests"
 TOKEN = "7000000001:AAFakeTokenForTestsOnly"
@@ -1055,6 +1057,17 @@ async def test_a_patrol_with_a_live_track_a_find_and_its_on_the_spot_close(
     assert row["worker"] == "李静平" and row["patrols"] == 1 and row["km"] == 0.44
     assert row["found_on_patrol"] == 1 and row["on_the_spot"] == 1
     assert row["coverage"] == round(patrol.covered_share, 4)
+    # `gridbot stats --by worker --json`: the same row, with the worker's appraisal (考核).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDBOT_")}
+    env["GRIDBOT_DATABASE_URL"] = s.config.database_url
+    done = gridbot("stats", "--by", "worker", "--month", started.strftime("%Y-%m"), "--json",
+                   env=env)
+    assert done.returncode == 0, done.stderr
+    mine = next(r for r in json.loads(done.stdout)["workers"] if r["worker"] == "李静平")
+    assert mine["patrols"] == 1 and mine["found_on_patrol"] == 1 and mine["on_the_spot"] == 1
+    assert mine["parts"]["on_spot"]["value"] == 1.0
+    assert abs(mine["parts"]["coverage"]["value"] - patrol.covered_share) < 0.01
+    assert mine["score"] > 0 and mine["rank"] == 1
 
 
 async def test_an_area_alert_reaches_a_telegram_user(tg_clocked: Telegram,
