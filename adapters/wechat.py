@@ -47,6 +47,7 @@ from bot.config import Config, WechatConfig
 from bot.kv import PREFIX, Remember
 from bot.media import PhotoLimits, PhotoRefused, check_photo
 from bot.media_store import (
+    LocalStore,
     MediaStore,
     downloaded_key,
     jpeg_or_png_within,
@@ -215,7 +216,8 @@ class WechatChannel:
         limit = self.services.config.media.video_max_bytes
         try:
             data = media_bytes(await self.api.call(lambda c: c.media.download(msg.media_id)))
-            ref = await keep_video(open_store(self.services.config), data, limit)
+            store = self.s3 or LocalStore(self.media_dir)  # where its photos go too
+            ref = await keep_video(store, data, limit)
         except PhotoRefused as refused:
             log.info("WeChat video %s refused: %s", str(msg.media_id)[:16], refused.key)
             return [Reply(t(refused.key, **refused.values))]
