@@ -492,3 +492,16 @@ async def test_a_video_is_kept_as_case_media(services: Services, fake_api: FakeW
     key = stored_key(media.ref)
     assert key and (channel.media_dir / key).read_bytes() == MP4
 
+
+async def test_a_video_behind_a_download_link_is_followed(services: Services,
+                                                         fake_api: FakeWeChat,
+                                                         tmp_path: Path) -> None:
+    """For video media WeChat's media API answers with a link ({"video_url": …}): it is
+    followed, and the same bytes are the same stored file."""
+    from tests.fixtures.video import MP4
+
+    server, channel = await connect(services, fake_api, tmp_path)
+    assert await server.send("video", "o-link", media="VIDEOURL_1") == t("video_first")
+    assert [c.path for c in fake_api.calls][-1] == "/video-file/VIDEOURL_1"
+    assert [p.read_bytes() for p in (channel.media_dir / "video").iterdir()] == [MP4]
+
