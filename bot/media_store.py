@@ -71,6 +71,11 @@ def is_video_ref(ref: str) -> bool:
     return ref.startswith(f"{_REF_PREFIX}{VIDEO_FOLDER}/") and ref.endswith((".mp4", ".mov"))
 
 
+def media_kind(ref: str) -> str:
+    """case_media.kind of a ref: "video" for a stored video, else "photo"."""
+    return "video" if is_video_ref(ref) else "photo"
+
+
 async def keep_video(store: MediaStore, data: bytes, max_bytes: int) -> str:
     """Store a citizen's video once it is checked (bot.media.check_video raises
     PhotoRefused otherwise); its case_media ref."""

@@ -488,7 +488,7 @@ async def test_a_video_is_kept_as_case_media(services: Services, fake_api: FakeW
     async with services.db.session() as session:
         [media] = (await session.execute(select(CaseMedia).where(
             CaseMedia.case_id == case.id))).scalars().all()
-    assert is_video_ref(media.ref) and media.ref.endswith(".mp4")
+    assert is_video_ref(media.ref) and media.ref.endswith(".mp4") and media.kind == "video"
     key = stored_key(media.ref)
     assert key and (channel.media_dir / key).read_bytes() == MP4
 
