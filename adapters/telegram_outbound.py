@@ -6,9 +6,9 @@
   A first card with the reporter's photos goes as the caption of one photo (sendPhoto), or
   after an album of several (sendMediaGroup); a caption card is edited by
   editMessageCaption. A case with a point gets a venue message under its first card.
-- kind=notice: a plain message to the group (督办, reminders).
   A citizen's short video goes by sendVideo: as the card's caption when there is no photo,
   else after the photos.
+- kind=notice: a plain message to the group (督办, reminders).
 - kind=citizen: a status update in the reporter's private chat; a closed case comes with
   a 1–5 rating keyboard; the handler's result photos follow the words (sendPhoto).
 """
