@@ -1,4 +1,5 @@
-"""A case photo's bytes, wherever its channel left them, and the answer that serves them.
+"""A case photo's (or short video's) bytes, wherever its channel left them, and the answer
+that serves them.
 
 The media store holds mini-program uploads and downloaded WeChat and WeCom media; a Telegram
 file id (a photo or a worker's after-photo sent to the bot) is fetched once through the
@@ -11,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from quart import Response
+from quart import Request, Response
 
-from bot.media import sniff
+from bot.media import sniff, sniff_video
 from bot.media_store import (
     CONTENT_TYPES,
     downloaded_key,
@@ -50,9 +51,18 @@ async def case_photo(s: Services, ref: str) -> bytes | None:
     return data
 
 
-async def photo_response(data: bytes | None, thumb: bool) -> Response | None:
+async def photo_response(data: bytes | None, thumb: bool,
+                         request: Request | None = None) -> Response | None:
     """The photo as an image response of the type its bytes are (a small JPEG for `thumb`),
-    or None when the bytes are no image we serve."""
+    a video as video/mp4 or video/quicktime (byte ranges answered when `request` is given:
+    players seek with them), or None when the bytes are nothing we serve."""
+    video = sniff_video(data) if data else None
+    if data is not None and video is not None and not thumb:
+        response = Response(data, content_type=CONTENT_TYPES[video])
+        if request is not None:
+            await response.make_conditional(request, accept_ranges=True,
+                                            complete_length=len(data))
+        return _private(response)
     suffix = sniff(data) if data else None
     if data is None or suffix is None:
         return None
@@ -60,7 +70,10 @@ async def photo_response(data: bytes | None, thumb: bool) -> Response | None:
         small = await asyncio.to_thread(thumbnail, data)
         if small is not None:
             data, suffix = small, "jpg"
-    response = Response(data, content_type=CONTENT_TYPES[suffix])
+    return _private(Response(data, content_type=CONTENT_TYPES[suffix]))
+
+
+def _private(response: Response) -> Response:
     response.headers["Content-Disposition"] = "inline"
     response.headers["Cache-Control"] = "private, max-age=3600"
     response.headers["X-Content-Type-Options"] = "nosniff"

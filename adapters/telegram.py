@@ -35,7 +35,7 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify, request
 from telegram import CallbackQuery, ForceReply, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
-from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     BaseUpdateProcessor,
@@ -61,7 +61,8 @@ from adapters.telegram_outbound import (
 from bot.actions import ActionRefused
 from bot.config import TelegramConfig
 from bot.kv import PREFIX
-from bot.media_store import open_store
+from bot.media import PhotoRefused
+from bot.media_store import keep_video, open_store
 from bot.messages import InboundMessage, Location, Outcome, Reply
 from bot.queries import open_cases_of_grid, refusal_before_prompt
 from bot.services import Services
@@ -291,6 +292,11 @@ class TelegramChannel:
             location = Location(message.location.latitude, message.location.longitude, "wgs84",
                                 label=label)
         media = [message.photo[-1].file_id] if message.photo else []  # the largest size
+        if message.video or message.video_note:
+            kept = await self._keep_video(message, language_of_user(user))
+            if kept is None:
+                return
+            media = [kept]
         msg = InboundMessage(CHANNEL, str(user.id),
                              text=_command_text(message.text or message.caption or ""),
                              location=location, media=media,
@@ -299,6 +305,28 @@ class TelegramChannel:
                              live="start" if message.location and message.location.live_period
                              else "")
         await self._converse(message.chat_id, msg)
+
+    async def _keep_video(self, message: Message, language: str) -> str | None:
+        """A citizen's short video, downloaded, checked and stored (Telegram's file links
+        expire); its media ref, or None once the sender has been told why it was refused."""
+        video = message.video or message.video_note
+        assert video is not None  # the caller saw one
+        limit = self.services.config.media.video_max_bytes
+        too_large = PhotoRefused("media.video_too_large", mb=f"{limit / 1_048_576:g}")
+        try:
+            if video.file_size and video.file_size > limit:
+                raise too_large  # known before the download
+            try:
+                data = bytes(await (await video.get_file()).download_as_bytearray())
+            except BadRequest:  # "file is too big": over the Bot API's 20 MB download cap
+                raise too_large from None
+            store = self.sender.store or open_store(self.services.config)
+            return await keep_video(store, data, limit)
+        except PhotoRefused as refused:
+            log.info("telegram video refused: %s", refused.key)
+            await self.send_replies(message.chat_id, Outcome(
+                [Reply(t(refused.key, language, **refused.values))]))
+            return None
 
     async def on_live_location(self, update: Update,
                                context: ContextTypes.DEFAULT_TYPE) -> None:

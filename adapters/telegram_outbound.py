@@ -6,18 +6,21 @@
   A first card with the reporter's photos goes as the caption of one photo (sendPhoto), or
   after an album of several (sendMediaGroup); a caption card is edited by
   editMessageCaption. A case with a point gets a venue message under its first card.
+  A citizen's short video goes by sendVideo: as the card's caption when there is no photo,
+  else after the photos.
 - kind=notice: a plain message to the group (督办, reminders).
 - kind=citizen: a status update in the reporter's private chat; a closed case comes with
-  a 1–5 rating keyboard.
+  a 1–5 rating keyboard; the handler's result photos follow the words (sendPhoto).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +29,8 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMedia
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot.kv import PREFIX, as_text
-from bot.media import sniff
-from bot.media_store import MediaStore, photo_bytes, telegram_file_id
+from bot.media import sniff, sniff_video
+from bot.media_store import MediaStore, is_video_ref, photo_bytes, telegram_file_id
 from bot.messages import Button
 from bot.outbox import DeliveryError, Notice, PermanentDeliveryError
 from bot.texts import DEFAULT_LANGUAGE, t
@@ -45,6 +48,7 @@ CARD_LOCK_MS = 15_000
 CARD_LOCK_WAIT_S = 10.0
 RATING_SCORES = range(1, 6)
 LONG_LABEL = 8  # characters; longer labels get a row each
+SENT_MARK_TTL_S = 7 * 24 * 3600  # longer than the outbox keeps retrying a row
 # KEYS: lock, card record; ARGV: token, message id, notice id (both "" when nothing was
 # shown), record TTL, caption ("1": the card is a photo's caption).
 SAVE_AND_RELEASE = """
@@ -148,7 +152,26 @@ class TelegramSender:
         markup = None
         if status == Status.CLOSED and number:
             markup = keyboard(rating_buttons(number, language))
-        await self.bot.send_message(chat, fit(text), reply_markup=markup)
+        await self._once(notice, "text",
+                         lambda: self.bot.send_message(chat, fit(text), reply_markup=markup))
+        # The handler's result photos (办结) after the words; one Telegram will not take is
+        # left out: the words already told what was done.
+        for i, photo in enumerate(await self._photos(notice)):
+            try:
+                await self._once(notice, f"photo{i}",
+                                 functools.partial(self.bot.send_photo, chat, photo))
+            except BadRequest:
+                log.warning("case %s: Telegram refused a result photo", number, exc_info=True)
+
+    async def _once(self, notice: Notice, part: str,
+                    send: Callable[[], Awaitable[object]]) -> None:
+        """Send one part of a notice unless a try before already did: a retry after a photo
+        failed must not repeat the words (marked in Redis by the row's key)."""
+        mark = f"{PREFIX}tgsent:{notice.idempotency_key}:{part}"
+        if await self.redis.get(mark) is not None:
+            return
+        await send()
+        await self.redis.set(mark, "1", ex=SENT_MARK_TTL_S)
 
     async def _card(self, notice: Notice, chat: int) -> None:
         number = str(notice.payload.get("case", ""))
@@ -187,8 +210,14 @@ class TelegramSender:
         """The card message, and whether it is a photo's caption. Photos go with the first
         card only: a re-posted card (deleted, or back with a reason) is text."""
         photos = await self._photos(notice) if first else []
+        video = await self._video(notice) if first else None
         try:
-            if len(photos) == 1 and len(notice.text) <= MAX_CAPTION:
+            if video is not None and not photos and len(notice.text) <= MAX_CAPTION:
+                sent = await self.bot.send_video(chat, video, caption=notice.text,
+                                                 reply_markup=markup, filename=video_name(video),
+                                                 supports_streaming=True)
+                return sent, True
+            if len(photos) == 1 and video is None and len(notice.text) <= MAX_CAPTION:
                 sent = await self.bot.send_photo(chat, photos[0], caption=notice.text,
                                                  reply_markup=markup)
                 return sent, True
@@ -196,6 +225,9 @@ class TelegramSender:
                 await self.bot.send_photo(chat, photos[0])
             elif photos:  # an album takes no buttons: the card follows it
                 await self.bot.send_media_group(chat, [InputMediaPhoto(p) for p in photos])
+            if video is not None:  # after the photos, or before a card too long to caption
+                await self.bot.send_video(chat, video, filename=video_name(video),
+                                          supports_streaming=True)
         except BadRequest:
             # A photo Telegram will not take (an expired file id, an odd file) must not
             # keep the team from the case: the card goes as text.
@@ -208,7 +240,7 @@ class TelegramSender:
         bytes; a photo not (yet) stored is left out rather than holding the card back."""
         found: list[str | bytes] = []
         for ref in notice.payload.get("photos") or []:
-            if not isinstance(ref, str):
+            if not isinstance(ref, str) or is_video_ref(ref):
                 continue
             file_id = telegram_file_id(ref)
             if file_id:
@@ -217,6 +249,15 @@ class TelegramSender:
                     and sniff(data) in TELEGRAM_PHOTO:  # HEIC and GIF are no Telegram photos
                 found.append(data)
         return found
+
+    async def _video(self, notice: Notice) -> bytes | None:
+        """The bytes of the card's first stored video (a citizen's, from Telegram or
+        WeChat), or None."""
+        for ref in notice.payload.get("photos") or []:
+            if isinstance(ref, str) and is_video_ref(ref) and self.store is not None \
+                    and (data := await photo_bytes(self.store, ref)) and sniff_video(data):
+                return data
+        return None
 
     async def _venue(self, notice: Notice, chat: int, card_id: int) -> None:
         """The case's point as a venue under its card: the map is one tap away. Best effort:
@@ -264,6 +305,10 @@ class TelegramSender:
                 keys=[lock, key],
                 args=[token, save.get("message", ""), save.get("notice", ""), CARD_TTL_S,
                       save.get("caption", 0)])
+
+
+def video_name(data: bytes) -> str:
+    return f"video.{sniff_video(data) or 'mp4'}"
 
 
 @dataclass

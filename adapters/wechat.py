@@ -5,8 +5,10 @@ Inbound: check the signature of every request, refuse stale timestamps and reuse
 would otherwise carry any body), decrypt in safe (AES) mode, parse with
 wechatpy, drop WeChat's retries (they get the first answer again), run the dialog within
 WeChat's 5-second window or finish it in the background and push the reply through the
-customer-service API. Outbound: customer-service text while the user's 48-hour window is
-open (a 办结's result photos follow as image messages), a template message after it.
+customer-service API. A video or short video is downloaded, checked and stored as case
+media at once (WechatChannel.inbound_video). Outbound: customer-service text while the
+user's 48-hour window is open (a 办结's result photos follow as image messages), a template
+message after it.
 Transport only: the dialog is handlers.router.handle.
 """
 
@@ -23,7 +25,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from quart import Blueprint, Response, request
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
@@ -44,7 +48,14 @@ from bot import kv
 from bot.config import Config, WechatConfig
 from bot.kv import PREFIX, Remember
 from bot.media import PhotoLimits, PhotoRefused, check_photo
-from bot.media_store import MediaStore, downloaded_key, jpeg_or_png_within, open_store
+from bot.media_store import (
+    LocalStore,
+    MediaStore,
+    downloaded_key,
+    jpeg_or_png_within,
+    keep_video,
+    open_store,
+)
 from bot.messages import InboundMessage, Location, Reply
 from bot.outbox import Notice, PermanentDeliveryError
 from bot.services import Services
@@ -69,6 +80,8 @@ MENU_WORDS = {"MY_CASES": "wechat.menu.my_cases", "HELP": "wechat.menu.help"}
 GONE = {40003, 43004, 43101}  # bad openid, unsubscribed, refused
 OUT_OF_WINDOW = 45015
 MAX_PHOTOS = 3  # result photos sent on to a reporter with an update
+VIDEO_TYPES = ("video", "shortvideo")  # kept as case media, like photos
+VIDEO_DOWNLOAD_TIMEOUT_S = 30.0
 IMAGE_MAX_BYTES = 2 * 1024 * 1024  # well inside WeChat's 10 MB for temporary images
 SENT_MARK_TTL_S = 7 * 24 * 3600  # longer than the outbox keeps retrying a row
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -168,7 +181,8 @@ class WechatChannel:
 
     async def _replies_for(self, msg: BaseMessage) -> list[Reply]:
         try:
-            message = self.inbound(msg)
+            message = (await self.inbound_video(msg) if msg.type in VIDEO_TYPES
+                       else self.inbound(msg))
             if isinstance(message, list):
                 return message
             return (await inbound.converse(self.services, message)).replies
@@ -197,6 +211,40 @@ class WechatChannel:
         if msg.type == "event":
             return self._event(msg)
         return [Reply(t("wechat.unsupported"))]
+
+    async def inbound_video(self, msg: BaseMessage) -> InboundMessage | list[Reply]:
+        """A video or short video: downloaded now (WeChat deletes temporary media after three
+        days, and a file that is no video must be refused while the person is there),
+        checked and stored; a slow download answers through the late-reply path."""
+        limit = self.services.config.media.video_max_bytes
+        try:
+            data = await self.video_bytes(str(msg.media_id), limit)
+            store = self.s3 or LocalStore(self.media_dir)  # where its photos go too
+            ref = await keep_video(store, data, limit)
+        except PhotoRefused as refused:
+            log.info("WeChat video %s refused: %s", str(msg.media_id)[:16], refused.key)
+            return [Reply(t(refused.key, **refused.values))]
+        return InboundMessage(CHANNEL, msg.source, media=[ref], message_id=str(msg.id or ""))
+
+    async def video_bytes(self, media_id: str, limit: int) -> bytes:
+        """A video's bytes through the media API, which answers for video media with a
+        download link ({"video_url": …}) instead of the bytes: followed, reading at most
+        one byte past `limit` (check_video then refuses it as too large)."""
+        result = await self.api.call(lambda c: c.media.download(media_id))
+        link = result.get("video_url") if isinstance(result, dict) else None
+        if not isinstance(link, str):
+            return media_bytes(result)
+        if urlsplit(link).scheme not in ("http", "https"):
+            raise PhotoRefused("media.video_not_video")
+        async with httpx.AsyncClient(timeout=VIDEO_DOWNLOAD_TIMEOUT_S) as client, \
+                client.stream("GET", link) as answer:
+            answer.raise_for_status()
+            data = bytearray()
+            async for chunk in answer.aiter_bytes():
+                data += chunk
+                if len(data) > limit:
+                    break
+        return bytes(data[:limit + 1])
 
     def _event(self, msg: BaseMessage) -> InboundMessage | list[Reply]:
         event = msg.event

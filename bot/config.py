@@ -267,6 +267,8 @@ class MediaConfig(_Section):
     s3_region: str = ""
     s3_access_key: str = ""
     s3_secret_key: str = ""
+    # A citizen's short video (Telegram, WeChat). Telegram bots download at most 20 MB.
+    video_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
 
 
 APPRAISAL_PARTS = ("discovery", "on_spot", "on_time", "closure", "satisfaction", "urges",

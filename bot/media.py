@@ -99,6 +99,45 @@ def check_photo(data: bytes, limits: PhotoLimits) -> str:
     return suffix
 
 
+# Short videos (Telegram, WeChat): MP4 or QuickTime, told by the ISO-BMFF `ftyp` box's brands.
+_MOV_BRANDS = {b"qt  "}
+_MP4_BRANDS = {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42",
+               b"avc1", b"M4V ", b"M4VH", b"M4VP", b"mmp4", b"MSNV", b"dash", b"3gp4",
+               b"3gp5", b"3gp6", b"3g2a"}
+VIDEO_SUFFIXES = ("mp4", "mov")
+
+
+def sniff_video(data: bytes) -> str | None:
+    """"mp4" or "mov" when the first box is an `ftyp` naming a video brand, else None."""
+    if data[4:8] != b"ftyp" or _heic_brand(data):
+        return None
+    size = int.from_bytes(data[:4], "big")
+    if size < 16 or size > min(len(data), 4096) or size % 4:
+        return None
+    brands = [data[8:12]] + [data[i:i + 4] for i in range(16, size, 4)]
+    if data[8:12] in _MOV_BRANDS:
+        return "mov"
+    return "mp4" if any(brand in _MP4_BRANDS for brand in brands) else None
+
+
+def check_video(data: bytes, max_bytes: int) -> str:
+    """The suffix to store `data` under ("mp4" or "mov") once it is a whole MP4/QuickTime
+    file (top-level boxes that tile it, a `moov` among them) within `max_bytes`;
+    PhotoRefused with a media.video_* key otherwise. Reads box headers only."""
+    if len(data) > max_bytes:
+        raise PhotoRefused("media.video_too_large", mb=_mb(max_bytes))
+    suffix = sniff_video(data)
+    if suffix is None:
+        raise PhotoRefused("media.video_not_video")
+    try:
+        kinds = {kind for kind, _, _ in _boxes(data, 0, len(data))}
+    except PhotoRefused:
+        raise PhotoRefused("media.video_not_video") from None
+    if b"moov" not in kinds:
+        raise PhotoRefused("media.video_not_video")
+    return suffix
+
+
 def _pillow_pixels(data: bytes, suffix: str, max_pixels: int) -> int:
     try:
         with Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS) as image:

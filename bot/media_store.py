@@ -18,13 +18,16 @@ from typing import Any, Protocol
 from PIL import Image
 
 from bot.config import Config
+from bot.media import check_video
 
 MEDIA_DIR = "var/media"
 _REF_PREFIX = f"{MEDIA_DIR}/"
 DOWNLOADED = ("wechat", "wecom")  # channels whose media ids we download and keep
 THUMB_PX = 320
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-                 "gif": "image/gif", "heic": "image/heic"}
+                 "gif": "image/gif", "heic": "image/heic",
+                 "mp4": "video/mp4", "mov": "video/quicktime"}
+VIDEO_FOLDER = "video"  # citizens' short videos, named by their bytes' digest
 
 
 class MediaStore(Protocol):
@@ -55,6 +58,30 @@ def telegram_file_id(ref: str) -> str | None:
     other refs carry a channel prefix or a path."""
     if not ref or ":" in ref or "/" in ref:
         return None
+    return ref
+
+
+def video_ref(data: bytes, suffix: str) -> str:
+    """The case_media ref a video is kept under: named by its bytes, so the same video sent
+    twice is stored once."""
+    return f"{_REF_PREFIX}{VIDEO_FOLDER}/{hashlib.sha256(data).hexdigest()[:32]}.{suffix}"
+
+
+def is_video_ref(ref: str) -> bool:
+    return ref.startswith(f"{_REF_PREFIX}{VIDEO_FOLDER}/") and ref.endswith((".mp4", ".mov"))
+
+
+def media_kind(ref: str) -> str:
+    """case_media.kind of a ref: "video" for a stored video, else "photo"."""
+    return "video" if is_video_ref(ref) else "photo"
+
+
+async def keep_video(store: MediaStore, data: bytes, max_bytes: int) -> str:
+    """Store a citizen's video once it is checked (bot.media.check_video raises
+    PhotoRefused otherwise); its case_media ref."""
+    suffix = await asyncio.to_thread(check_video, data, max_bytes)
+    ref = video_ref(data, suffix)
+    await store.put(ref[len(_REF_PREFIX):], data)
     return ref
 
 

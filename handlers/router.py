@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import cast
 
 from bot.cases import MAX_MEDIA_REF
+from bot.media_store import is_video_ref
 from bot.messages import InboundMessage, Outcome, Reply
 from bot.services import Services
 from handlers import alerts, intents, my_cases, patrol, report, team
@@ -49,7 +50,8 @@ async def _route(msg: InboundMessage, state: Draft, s: Services) -> Outcome:
         usable = [ref for ref in msg.media if 0 < len(ref) <= MAX_MEDIA_REF]
         media.extend(usable[: MAX_MEDIA_PER_REPORT - len(media)])
         if not msg.text and msg.location is None:
-            return Outcome([Reply(say("photo_received" if step else "photo_first"))])
+            kind = "video" if all(is_video_ref(ref) for ref in usable) and usable else "photo"
+            return Outcome([Reply(say(f"{kind}_received" if step else f"{kind}_first"))])
     text = msg.text
     if (text or msg.live) and (walked := await patrol.from_worker(msg, s)) is not None:
         return walked

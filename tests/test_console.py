@@ -656,3 +656,42 @@ async def test_case_page_shows_timeline_photos_and_location(app, services: Servi
     assert [e["status"] for e in view["timeline"]] == ["reported", "filed", "dispatched"]
     assert view["timeline"][0]["actor"] == "市民" and len(view["photos"]) == 2
     assert view["reporter"] == {"channel": "telegram", "phone": "", "may_reveal": False}
+
+
+async def test_a_video_plays_on_the_case_page_for_staff_who_may_see_the_case(
+        app, services: Services, tmp_path: Path) -> None:
+    """A citizen's short video: a <video> player on the case page, served as video/mp4 (with
+    byte ranges, which players seek by) to staff who may see the case, 404 to others."""
+    from bot.media_store import keep_video, open_store
+    from tests.fixtures.video import MP4
+
+    services.config.media.local_dir = str(tmp_path / "media")
+    ref = await keep_video(open_store(services.config), MP4, services.config.media.video_max_bytes)
+    located = services.locator.from_text(LAMP_ADDRESS)
+    assert located.spot is not None
+    code = next(c for c in services.catalogue.items if c.name == "路灯").code
+    number = (await services.cases.file(
+        CaseDraft(text=LAMP, item_code=code, grid_code=located.spot.grid.code,
+                  lat=located.spot.lat, lon=located.spot.lon, media=[ref]),
+        ReporterRef("telegram", "tg-video"), attach_duplicates=False)).case.number
+    c = Console(app)
+    await c.login("sup")
+    view = await (await c.get(f"/console/api/cases/{number}")).get_json()
+    [video] = view["photos"]
+    assert video["video"] is True and video["kind"] == "video" and video["full"]
+    html = (await (await c.get(f"/console/cases/{number}")).get_data(True)).replace("&amp;", "&")
+    assert f'<video class="case-video" controls preload="metadata" src="{video["full"]}"' in html
+    r = await c.get(video["full"])
+    assert r.status_code == 200 and r.headers["Content-Type"] == "video/mp4"
+    assert await r.get_data() == MP4 and r.headers["X-Content-Type-Options"] == "nosniff"
+    r = await c.get(video["full"], headers={"Range": "bytes=0-9"})
+    assert r.status_code == 206 and await r.get_data() == MP4[:10]
+    assert r.headers["Content-Range"] == f"bytes 0-9/{len(MP4)}"
+    # Not a picture: no thumbnail of it.
+    assert (await c.get(video["full"] + "?size=thumb")).status_code == 404
+    # A grid leader of another street may not see the case, nor its video.
+    other = Console(app)
+    await other.login("zhangcha")
+    assert (await other.get(video["full"])).status_code == 404
+    assert (await Console(app).get(video["full"])).status_code in (302, 401)
+

@@ -34,7 +34,7 @@ from adapters import app_state, telegram
 from adapters.telegram_outbound import card_key
 from bot.cases import CaseDraft, ReporterRef
 from bot.config import TelegramConfig
-from bot.media_store import downloaded_key, open_store
+from bot.media_store import downloaded_key, is_video_ref, open_store, stored_key
 from bot.messages import Button, Outcome, Reply
 from bot.models import CaseMedia, OutboxMessage
 from bot.services import Services
@@ -42,6 +42,7 @@ from bot.teams import TeamsError
 from bot.texts import LOCALES, t
 from bot.workflow import Status
 from tests.conftest import FIXTURES, FakeClock
+from tests.fixtures.video import MP4
 from tests.gridbot_cli import gridbot
 
 SECRET = "s3cret-Token_for-tests"
@@ -121,7 +122,7 @@ class FakeBotApi(BaseRequest):
         if name == "getMe":
             return BOT
         if name in ("sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto",
-                    "editMessageCaption", "sendVenue", "sendLocation"):
+                    "editMessageCaption", "sendVenue", "sendLocation", "sendVideo"):
             return self._message(params)
         if name == "sendMediaGroup":
             media = params["media"]
@@ -162,7 +163,8 @@ class FakeBotApi(BaseRequest):
 
     def texts_to(self, chat_id: int) -> list[str]:
         return [p.get("text") or p.get("caption", "") for n, p in self.calls
-                if n in ("sendMessage", "editMessageText", "sendPhoto", "editMessageCaption")
+                if n in ("sendMessage", "editMessageText", "sendPhoto", "editMessageCaption",
+                         "sendVideo")
                 and int(p["chat_id"]) == chat_id and (p.get("text") or p.get("caption"))]
 
     def last_to(self, chat_id: int, method: str = "sendMessage") -> dict[str, Any]:
@@ -211,6 +213,20 @@ def private_location(lat: float, lon: float, user: int = CITIZEN) -> dict:
 def private_photo(user: int = CITIZEN) -> dict:
     update = _fixture("private_photo")
     _as_user(update["message"], user, "zh-hans")
+    return update
+
+
+def private_video(file_id: str, size: int, user: int = CITIZEN, note: bool = False) -> dict:
+    """A short video (or a round video note) from a citizen: the photo fixture's message
+    with Telegram's video object in place of its sizes."""
+    update = _fixture("private_photo")
+    _as_user(update["message"], user, "zh-hans")
+    del update["message"]["photo"]
+    video = {"file_id": file_id, "file_unique_id": file_id[-8:], "duration": 6,
+             "file_size": size, "length": 240} if note else {
+        "file_id": file_id, "file_unique_id": file_id[-8:], "width": 720, "height": 1280,
+        "duration": 6, "mime_type": "video/mp4", "file_size": size}
+    update["message"]["video_note" if note else "video"] = video
     return update
 
 
@@ -1279,3 +1295,104 @@ async def test_the_district_gets_a_weekly_digest_of_hot_spots(tg_clocked: Telegr
     [digest] = tg.api.texts_to(district_chat)[-1:]
     assert "本周热点" in digest and "禅城区" in digest and "菜市场" in digest
     assert "resident-" not in digest
+
+
+# -- short videos, and the result photo for the reporter ------------------------------------
+
+async def test_a_citizens_video_is_kept_and_goes_to_the_team_with_send_video(
+        tg: Telegram, tmp_path: Path) -> None:
+    """A video in private chat is downloaded once, checked and stored; the case's first card
+    is its caption (sendVideo with the buttons), later cards edit that caption."""
+    s, api = tg.services, tg.api
+    _own_media_folder(tg, tmp_path / "media")
+    await _workers(s)
+    await _bind(tg)
+    api.files["BAACvideo-manhole.jpg"] = MP4  # the fake's getFile names every file .jpg
+    assert await tg.say(private_video("BAACvideo-manhole", len(MP4))) == t("video_first")
+    assert [c for c, _ in api.calls].count("download") == 1
+    text = await tg.say(private_text("祖庙路边的井盖不见了，很危险"))
+    if "回复序号" in text:
+        await tg.say(press("1", CITIZEN, CITIZEN))
+    assert "请确认" in await tg.say(private_location(*DEMO_POINT))
+    number = NUMBER.search(await tg.say(press("确认", CITIZEN, CITIZEN))).group(1)
+    case = await s.cases.get(number)
+    async with s.db.session() as session:
+        [ref] = (await session.execute(select(CaseMedia.ref).where(
+            CaseMedia.case_id == case.id))).scalars().all()
+    assert is_video_ref(ref)
+    key = stored_key(ref)
+    assert key and (tmp_path / "media" / key).read_bytes() == MP4
+
+    await tg.deliver()
+    video = api.last_to(GROUP, "sendVideo")
+    assert number in video["caption"] and callback_data(video)[0] == f"act:accept:{number}"
+    assert list(video["uploads"].values()) == [MP4]
+    assert not api.named("sendPhoto") and not api.named("sendMediaGroup")
+    assert (await s.redis.hgetall(card_key(GROUP, number)))["caption"] == "1"
+    await s.actions.accept(number, await s.teams.worker("telegram", str(WORKER)))
+    await tg.deliver()
+    assert "处置中" in api.last_to(GROUP, "editMessageCaption")["caption"]
+
+
+async def test_a_video_follows_the_photos_of_a_card(tg: Telegram, tmp_path: Path) -> None:
+    s, api = tg.services, tg.api
+    _own_media_folder(tg, tmp_path / "media")
+    await _workers(s)
+    await _bind(tg)
+    from bot.media_store import keep_video
+    ref = await keep_video(open_store(s.config), MP4, s.config.media.video_max_bytes)
+    code = next(i.code for i in s.catalogue.items if i.level == "grid" and not i.urgent)
+    filing = await s.cases.file(CaseDraft(text="井盖松动", item_code=code, grid_code=GRID,
+                                          media=["AgACone", ref]),
+                                ReporterRef("telegram", str(CITIZEN)))
+    await tg.deliver()
+    names = [n for n, p in api.calls if n.startswith("send") and int(p["chat_id"]) == GROUP]
+    assert names[-3:] == ["sendPhoto", "sendVideo", "sendMessage"]
+    assert "caption" not in api.last_to(GROUP, "sendVideo")
+    assert filing.case.number in api.last_to(GROUP)["text"]
+
+
+async def test_a_file_that_is_no_video_is_refused_in_chinese(tg: Telegram,
+                                                              tmp_path: Path) -> None:
+    s, api = tg.services, tg.api
+    _own_media_folder(tg, tmp_path / "media")
+    api.files["BAACnot-a-video.jpg"] = b"<html>not a video</html>"
+    assert await tg.say(private_video("BAACnot-a-video", 24)) == t("media.video_not_video")
+    # Over the cap: refused from its declared size, without a download.
+    downloads = [c for c, _ in api.calls].count("download")
+    too_big = s.config.media.video_max_bytes + 1
+    assert await tg.say(private_video("BAACtoo-big", too_big, note=True)) == t(
+        "media.video_too_large", mb="20")
+    assert [c for c, _ in api.calls].count("download") == downloads
+    assert not (tmp_path / "media" / "video").exists()
+    text = await tg.say(private_text("祖庙路边的井盖不见了，很危险"))
+    assert "视频" not in text  # nothing was kept for the report
+
+
+async def test_a_telegram_reporter_gets_the_result_photo_after_the_words(
+        tg: Telegram, tmp_path: Path) -> None:
+    """办结 with a worker's Telegram photo and a stored one: the reporter reads the update,
+    then gets both photos (a file id as it is, stored bytes uploaded), once each."""
+    s, api = tg.services, tg.api
+    _own_media_folder(tg, tmp_path / "media")
+    await _workers(s)
+    await _bind(tg)
+    number = await _case(tg)
+    stored = jpeg("blue")
+    await open_store(s.config).put("mp/" + "c" * 32 + ".jpg", stored)
+    worker = await s.teams.worker("telegram", str(WORKER))
+    await s.actions.accept(number, worker)
+    await tg.deliver()
+    await s.actions.resolve(number, worker, "井盖已更换",
+                            media=["AgACresult-photo", "var/media/mp/" + "c" * 32 + ".jpg"])
+    await tg.deliver()
+    to_citizen = [(n, p) for n, p in api.calls
+                  if n.startswith("send") and int(p.get("chat_id", 0) or 0) == CITIZEN]
+    assert [n for n, _ in to_citizen[-3:]] == ["sendMessage", "sendPhoto", "sendPhoto"]
+    assert "井盖已更换" in to_citizen[-3][1]["text"]
+    assert to_citizen[-2][1]["photo"] == "AgACresult-photo"
+    assert list(to_citizen[-1][1]["uploads"].values()) == [stored]
+    async with s.db.session() as session:
+        rows = (await session.execute(select(OutboxMessage))).scalars().all()
+    assert all(r.status == "delivered" for r in rows)
+

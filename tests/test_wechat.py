@@ -292,7 +292,8 @@ async def test_every_message_type(services: Services, fake_api: FakeWeChat,
     assert await server.send("event_click", user, key="HELP") == t("help")
     assert await server.send("event_click", user, key="MY_CASES") == t("cases.none")
     assert await server.send("event_location", user, lat=23.02, lon=113.12) == ""
-    assert await server.send("video", user, media="v1") == t("wechat.unsupported")
+    # A "video" whose bytes are a JPEG (what the fake serves for this id): refused.
+    assert await server.send("video", user, media="v1") == t("media.video_not_video")
     assert await server.send("voice", "o-voice", media="m1", content="你好") == t("greeting")
     assert await server.send("voice_unrecognised", user, media="m2") == \
         t("wechat.voice_needs_text")
@@ -462,3 +463,45 @@ def test_gridbot_wechat_menu(fake_api: FakeWeChat, tmp_path: Path) -> None:
     [created] = fake_api.sent("/cgi-bin/menu/create")
     assert [(b["name"], b["key"]) for b in created.body["button"]] == [
         ("我要上报", "REPORT"), ("我的案件", "MY_CASES"), ("使用说明", "HELP")]
+
+
+# -- short videos ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["video", "shortvideo"])
+async def test_a_video_is_kept_as_case_media(services: Services, fake_api: FakeWeChat,
+                                            tmp_path: Path, kind: str) -> None:
+    """A video or short video is downloaded through the media API while the person waits,
+    checked and stored once under the channel's media folder; the case refers to it."""
+    from sqlalchemy import select
+
+    from bot.media_store import is_video_ref, stored_key
+    from bot.models import CaseMedia
+    from tests.fixtures.video import MP4
+
+    server, channel = await connect(services, fake_api, tmp_path)
+    user = f"o-{kind}"
+    assert await server.send(kind, user, media=f"VIDEO_{kind}") == t("video_first")
+    assert [c.query["media_id"] for c in fake_api.sent("/cgi-bin/media/get")] == \
+        [f"VIDEO_{kind}"]
+    number = case_number(await report(server, user))
+    case = await services.cases.get(number)
+    async with services.db.session() as session:
+        [media] = (await session.execute(select(CaseMedia).where(
+            CaseMedia.case_id == case.id))).scalars().all()
+    assert is_video_ref(media.ref) and media.ref.endswith(".mp4") and media.kind == "video"
+    key = stored_key(media.ref)
+    assert key and (channel.media_dir / key).read_bytes() == MP4
+
+
+async def test_a_video_behind_a_download_link_is_followed(services: Services,
+                                                         fake_api: FakeWeChat,
+                                                         tmp_path: Path) -> None:
+    """For video media WeChat's media API answers with a link ({"video_url": …}): it is
+    followed, and the same bytes are the same stored file."""
+    from tests.fixtures.video import MP4
+
+    server, channel = await connect(services, fake_api, tmp_path)
+    assert await server.send("video", "o-link", media="VIDEOURL_1") == t("video_first")
+    assert [c.path for c in fake_api.calls][-1] == "/video-file/VIDEOURL_1"
+    assert [p.read_bytes() for p in (channel.media_dir / "video").iterdir()] == [MP4]
+

@@ -44,6 +44,7 @@ from bot.catalogue import TimeLimit
 from bot.examples import remember
 from bot.media_store import (
     downloaded_key,
+    is_video_ref,
     stored_key,
     telegram_file_id,
 )
@@ -463,7 +464,7 @@ def _media_view(s: Services, number: str, media: CaseMedia) -> dict[str, Any]:
     # stored photos and Telegram's are served by the console, to staff who may see the case.
     link = ref if ref.startswith(("https://", "http://")) else ""
     ours = not link and bool(_store_key(ref))
-    return {"id": media.id, "kind": media.kind, "url": link,
+    return {"id": media.id, "kind": media.kind, "url": link, "video": is_video_ref(ref),
             "full": url_for("console.case_photo", number=number, media_id=media.id)
             if ours else "",
             "thumb": url_for("console.case_photo", number=number, media_id=media.id,
@@ -498,7 +499,8 @@ async def case_photo(number: str, media_id: int) -> Response:
     if media is None or media.case_id != case.id:
         abort(404)
     response = await case_photos.photo_response(await case_photos.case_photo(s, media.ref),
-                                                thumb=request.args.get("size") == "thumb")
+                                                thumb=request.args.get("size") == "thumb",
+                                                request=request)
     return response or await error_page(404, t("console.photo_missing"))
 
 

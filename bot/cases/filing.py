@@ -27,6 +27,7 @@ from bot.cases.rows import FiledRows, add_event, timer_rows
 from bot.cases.views import CaseViews
 from bot.catalogue import CatalogueItem
 from bot.changes import mark_changed
+from bot.media_store import media_kind
 from bot.models import AttachedReport, Case, CaseMedia, FiledReport, Reporter
 from bot.numbering import is_number_clash
 from bot.scope import Level, Scope
@@ -262,8 +263,8 @@ class CaseFiling:
         add_event(session, case, "citizen", "attach", None, None, now,
                   t("event.attached", text=draft.text[:60]))
         for ref in draft.media:
-            session.add(CaseMedia(case_id=case.id, kind="photo", ref=ref, added_by="citizen",
-                                  created_at=now))
+            session.add(CaseMedia(case_id=case.id, kind=media_kind(ref), ref=ref,
+                                  added_by="citizen", created_at=now))
         case.updated_at = now
 
     async def reporter_id_for(self, session: AsyncSession, ref: ReporterRef,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.cases.drafts import ReporterRef
 from bot.cases.rows import FiledRows
+from bot.media_store import media_kind
 from bot.models import Case
 
 # PostgreSQL: a filed case in ONE statement — the reporter (found or created), the case, its
@@ -71,8 +72,9 @@ WITH found AS (
     FROM c, room
 ), photos AS (
     INSERT INTO case_media (case_id, kind, ref, added_by, created_at)
-    SELECT c.id, 'photo', m.ref, 'citizen', :now
-    FROM c, unnest(CAST(:media AS varchar[])) WITH ORDINALITY AS m(ref, n)
+    SELECT c.id, m.kind, m.ref, 'citizen', :now
+    FROM c, unnest(CAST(:media AS varchar[]), CAST(:media_kinds AS varchar[]))
+        WITH ORDINALITY AS m(ref, kind, n)
     ORDER BY m.n
 ), filed AS (
     INSERT INTO filed_reports (key, case_id, created_at)
@@ -119,7 +121,8 @@ def file_params(case: Case, reporter: ReporterRef, rows: FiledRows,
         room_chat=configured_room[1] if configured_room else None,
         card_uuid=uuid.uuid4().hex, card_text=rows.card_text,
         card_payload=json.dumps(rows.card_payload, ensure_ascii=False),
-        media=list(rows.media), report_key=rows.report_key,
+        media=list(rows.media), media_kinds=[media_kind(ref) for ref in rows.media],
+        report_key=rows.report_key,
     )
     return params
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.media_store import media_kind
 from bot.models import Case, CaseEvent, CaseMedia, CaseTimer, FiledReport, OutboxMessage
 from bot.texts import t
 from bot.workflow import Status
@@ -130,7 +131,7 @@ class FiledRows:
                 "next_attempt_at": now, "created_at": now}])
         if self.media:
             await session.execute(_INSERT_MEDIA, [
-                {"case_id": case.id, "kind": "photo", "ref": ref, "added_by": "citizen",
+                {"case_id": case.id, "kind": media_kind(ref), "ref": ref, "added_by": "citizen",
                  "created_at": now} for ref in self.media])
         if self.report_key:
             session.add(FiledReport(key=self.report_key, case_id=case.id, created_at=now))

@@ -98,6 +98,38 @@ def test_the_photo_and_the_map_on_the_case_page(live_server: LiveServer, page: A
     assert "image" not in answer.headers["content-type"]
 
 
+def test_a_citizens_video_plays_on_the_case_page(live_server: LiveServer, page: Any,
+                                                 open_page: Any) -> None:
+    """A short video (as Telegram or WeChat leave it in the store): a <video> player whose
+    source the console serves as video/mp4 within its CSP; not to a grid leader elsewhere."""
+    from bot.cases import CaseDraft, ReporterRef
+    from bot.media_store import keep_video
+    from tests.fixtures.video import MP4
+
+    s = live_server.services
+    ref = live_server.call(keep_video(open_store(s.config), MP4, s.config.media.video_max_bytes))
+    spot = s.locator.from_text("梁园").spot
+    number = live_server.call(s.cases.file(
+        CaseDraft(text="梁园门口的雨水井盖破了一个洞", item_code="C0103",
+                  grid_code=spot.grid.code, lat=spot.lat, lon=spot.lon, media=[ref]),
+        ReporterRef("telegram", "tg-video-reporter"), attach_duplicates=False)).case.number
+    login(page, live_server, "dispatcher1")
+    page.goto(f"{live_server.url}/console/cases/{number}")
+    player = page.locator("video.case-video")
+    player.wait_for()
+    assert player.get_attribute("controls") is not None
+    source = player.evaluate("v => v.currentSrc || v.src")
+    answer = page.request.get(source)
+    assert answer.status == 200 and answer.headers["content-type"] == "video/mp4"
+    assert answer.body() == MP4
+    assert page.locator("img.photo-thumb").count() == 0  # no picture made of a video
+    screenshot(page, "case_video")
+
+    outsider = open_page()
+    login(outsider, live_server, _other_grid_leader(live_server, spot.grid.code))
+    assert outsider.request.get(source).status == 404
+
+
 def test_refusals_are_chinese_pages_with_a_way_back(live_server: LiveServer,
                                                    page: Any) -> None:
     number, grid = _photo_case(live_server, _jpeg())
