@@ -15,7 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -53,10 +53,13 @@ from bot.services import Services
 from bot.texts import t
 from bot.worker_codes import redeem_worker_code
 from handlers.router import MAX_MEDIA_PER_REPORT
+from handlers.steps import Draft, Step, step_of
 
 log = logging.getLogger(__name__)
 
 CHANNEL = MP_FOLDER  # "mp": the channel, and its photos' folder under var/media
+# The steps at which a pin sent with the report answers "where?" (or moves the place).
+PLACE_STEPS = frozenset({Step.CHOOSE_ITEM, Step.AWAIT_LOCATION, Step.CHOOSE_PLACE, Step.CONFIRM})
 # A multipart report's fields (JSON ones are ReportIn's); the photos come as "photos".
 FORM_FIELDS = {"text", "address", "community", "lat", "lon", "coord", "confirm"}
 PHOTO_FIELD = "photos"
@@ -196,24 +199,23 @@ class MiniProgram:
         text = f"{body.text} {address}".strip() if address else body.text
         outcome = await self.turn(openid, text, media=media)
         step = await self.step(openid)
-        if body.location is not None and step in ("choose_item", "await_location",
-                                                  "choose_place", "confirm"):
+        if body.location is not None and step in PLACE_STEPS:
             loc = body.location
             outcome = await self.turn(openid, location=Location(loc.lat, loc.lon, loc.coord))
             step = await self.step(openid)
-        if body.confirm and step == "confirm":
+        if body.confirm and step == Step.CONFIRM:
             outcome = await self.turn(openid, t("button.confirm"))
             step = await self.step(openid)
         return {**outcome.as_dict(), "step": step}
 
-    async def step(self, openid: str) -> str | None:
-        return (await self.services.dialogs.load(CHANNEL, openid)).get("step")
+    async def step(self, openid: str) -> Step | None:
+        return step_of(cast(Draft, await self.services.dialogs.load(CHANNEL, openid)))
 
     async def draft(self, openid: str) -> CaseDraft | None:
         """The report waiting for its confirmation (item and place known), as a draft."""
         state = await self.services.dialogs.load(CHANNEL, openid)
         spot, item = state.get("spot"), state.get("item")
-        if state.get("step") != "confirm" or not isinstance(spot, dict) or not item:
+        if step_of(cast(Draft, state)) != Step.CONFIRM or not isinstance(spot, dict) or not item:
             return None
         media = [m for m in state.get("media") or [] if isinstance(m, str)]
         return CaseDraft(text=str(state.get("text", "")), item_code=str(item),

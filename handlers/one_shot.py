@@ -11,6 +11,7 @@ from bot.cases import CaseDraft, ReporterRef, report_key
 from bot.messages import Location
 from bot.services import Services
 from bot.texts import t
+from handlers.filing import submit
 from nlp.normalize import has_chinese, prepare
 
 
@@ -47,14 +48,14 @@ async def file_report(report: OneShotReport, s: Services) -> dict[str, Any]:
     suggestions = s.models.get().rank(text, k=3)
     code = report.item_code or suggestions[0].code
     spot = located.spot
-    filing = await s.cases.file(
+    filing = await submit(
         CaseDraft(text=text, item_code=code, grid_code=spot.grid.code, lat=spot.lat,
                   lon=spot.lon, address=spot.address or report.address,
                   media=list(report.media or []),
                   confidence=None if report.item_code else suggestions[0].confidence,
                   report_key=report_key(report.channel, report.user, report.report_id)
                   if report.report_id else ""),
-        ReporterRef(report.channel, report.user),
+        ReporterRef(report.channel, report.user), s,
     )
     # A newcomer whose report joined someone else's case follows its status, never its words.
     return {

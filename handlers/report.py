@@ -6,12 +6,12 @@ import logging
 import uuid
 
 from bot.cases import MAX_MEDIA_REF, CaseDraft, ReporterRef, report_key
-from bot.examples import remember
 from bot.locator import Located, Spot
 from bot.messages import Button, InboundMessage, Outcome, Reply
 from bot.services import Services
 from bot.workflow import Status
 from handlers import intents
+from handlers.filing import Example, submit
 from handlers.lang import say
 from handlers.steps import Draft, PlaceDraft, Step, clear
 from nlp.triage import TriageResult, hotlines, triage
@@ -253,21 +253,16 @@ async def confirm(msg: InboundMessage, state: State, s: Services) -> Outcome:
                               state.get("draft_id") or msg.message_id or uuid.uuid4().hex),
         source="patrol" if worker is not None else "citizen",
     )
-    # A patrol report the district wants looked at again (核实) waits before it is filed.
-    held = worker is not None and s.verification.needed(draft.item_code)
+    # The citizen chose (or corrected) the category: a labelled example, with the model's
+    # pick beside it.
+    example = Example(LEARN_SOURCE, state.get("model_pick")) if state.get("chosen") else None
     try:
-        if held:
-            filing = await s.verification.hold(draft, ReporterRef(msg.channel, msg.user))
-        else:
-            filing = await s.cases.file(draft, ReporterRef(msg.channel, msg.user))
+        filing = await submit(draft, ReporterRef(msg.channel, msg.user), s,
+                              patrol=worker is not None, example=example)
     except Exception:
         # Keep the draft: the citizen can confirm again once storage is back.
         log.exception("filing a case failed")
         return Outcome([Reply(say("report.failed"))])
-    if state.get("chosen") and not filing.replayed:
-        # The citizen chose (or corrected) the category: a labelled example, with the
-        # model's pick beside it.
-        await remember(s.db, state["text"], state["item"], LEARN_SOURCE, state.get("model_pick"))
     clear(state)
     case = filing.case
     if filing.attached:

@@ -1,10 +1,12 @@
-"""Compare the blind second pass (B2) with the labels in data/labels/board_part*.csv.
+"""Compare a blind second pass with the first labels.
 
-    python scripts/relabel_compare.py [--list]
+    python scripts/relabel_compare.py [--list]          # B2 against board_part*.csv
+    python scripts/relabel_compare.py --dev [--list]    # B3 against dev_part*.csv
 
-Prints, separately for the held-out and the training part (held_out_ids.txt decides),
-agreement and Cohen's kappa for scope (catalogue vs not, and 4-way) and for the item among
-rows both passes call catalogue; --list prints every disagreement with the message title.
+Prints agreement and Cohen's kappa for scope (catalogue vs not, and 4-way) and for the item
+among rows both passes call catalogue — for board messages separately for the held-out and
+the training part (held_out_ids.txt decides); --list prints every disagreement (board: with
+the message title).
 """
 
 from __future__ import annotations
@@ -36,7 +38,39 @@ def load(path: Path) -> dict[str, dict[str, str]]:
         return {row["row_id"]: row for row in csv.DictReader(handle)}
 
 
+def report(name: str, ids: list[str], old: dict[str, dict[str, str]],
+           second: dict[str, dict[str, str]]) -> None:
+    binary = [(str(old[i]["scope"] == "catalogue"), str(second[i]["scope"] == "catalogue"))
+              for i in ids]
+    four = [(old[i]["scope"], second[i]["scope"]) for i in ids]
+    both = [i for i in ids if old[i]["scope"] == second[i]["scope"] == "catalogue"]
+    items = [(old[i]["item"], second[i]["item"]) for i in both]
+    print(f"== {name}: {len(ids)} rows")
+    for what, pairs in (("scope catalogue/not", binary), ("scope 4-way", four),
+                        (f"item (both catalogue, n={len(both)})", items)):
+        agree, k = kappa(pairs)
+        print(f"  {what:32s} agreement {agree:.3f}  kappa {k:.3f}")
+    print("  first → second scope:", dict(Counter(f"{a}→{b}" for a, b in four if a != b)))
+
+
+def main_dev() -> None:
+    old: dict[str, dict[str, str]] = {}
+    for path in sorted(LABELS.glob("dev_part*.csv")):
+        old.update(load(path))
+    second = load(LABELS / "dev_kappa_second.csv")
+    report("dev_raw sample", list(second), old, second)
+    if "--list" in sys.argv:
+        for i, s in second.items():
+            o = old[i]
+            if (o["scope"], o["item"]) != (s["scope"], s["item"]):
+                print(f"  {i} first {o['scope']}/{o['item']} {o['note']}"
+                      f"  second {s['scope']}/{s['item']} {s['note']}")
+
+
 def main() -> None:
+    if "--dev" in sys.argv:
+        main_dev()
+        return
     held = {line.strip() for line in (LABELS / "held_out_ids.txt").open(encoding="utf-8")
             if line.strip() and not line.startswith("#")}
     old: dict[str, dict[str, str]] = {}
@@ -47,17 +81,7 @@ def main() -> None:
     listing = "--list" in sys.argv
     for part in ("held_out", "training"):
         ids = [i for i in second if (i in held) == (part == "held_out")]
-        binary = [(old[i]["scope"] == "catalogue", second[i]["scope"] == "catalogue") for i in ids]
-        binary_s = [(str(a), str(b)) for a, b in binary]
-        four = [(old[i]["scope"], second[i]["scope"]) for i in ids]
-        both = [i for i in ids if old[i]["scope"] == second[i]["scope"] == "catalogue"]
-        items = [(old[i]["item"], second[i]["item"]) for i in both]
-        print(f"== {part}: {len(ids)} rows")
-        for name, pairs in (("scope catalogue/not", binary_s), ("scope 4-way", four),
-                            (f"item (both catalogue, n={len(both)})", items)):
-            agree, k = kappa(pairs)
-            print(f"  {name:32s} agreement {agree:.3f}  kappa {k:.3f}")
-        print("  old → B2 scope:", dict(Counter(f"{a}→{b}" for a, b in four if a != b)))
+        report(part, ids, old, second)
         if listing:
             for i in ids:
                 o, s = old[i], second[i]

@@ -172,13 +172,13 @@ def test_seed_only_model_triages_by_rules(model_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[TextClassifier, Path]:
-    """A triage model from a slice of the training part (a third), folds 2: small and quick."""
+    """A triage model from a slice of the training part (a quarter), folds 2: small and quick."""
     data = _real_data()
     train_part, held = split(read_labelled(data))
     dev_x, dev_y = read_dev_topics(data)
     gazetteer = Gazetteer(load_gazetteer(PROJECT_ROOT / "data/demo/gazetteer.csv"))
     model, report = train_triage_model(
-        PROJECT_ROOT / "data/seed_corpus", CATALOGUE, gazetteer.words(), train_part[::3],
+        PROJECT_ROOT / "data/seed_corpus", CATALOGUE, gazetteer.words(), train_part[::4],
         (dev_x[::4], dev_y[::4]), held[::4], folds=2,
     )
     assert report.cv["item"]["sure_precision"] >= 0.89

@@ -1,5 +1,7 @@
-"""The hand labels of real board messages (data/labels/board_part*.csv), joined with their
-texts in ../shared/data/tipdm/board_messages.csv, and the fixed held-out part.
+"""The hand labels of real messages, joined with their texts in ../shared/data/tipdm/: board
+messages (data/labels/board_part*.csv → board_messages.csv) and the publisher's labelled
+messages (data/labels/dev_part*.csv → dev_raw.csv, title and detail run together) — and the
+fixed held-out part, drawn from the board messages only (dev_raw rows always train).
 
 The held-out part is 20% of the labelled messages, stratified by scope: within each scope the
 messages are ordered by a seeded hash of their msg_id and the first 20% (rounded) are held
@@ -34,6 +36,9 @@ HELD_OUT_SHARE = 0.2
 HELD_OUT_SEED = "gridbot-heldout-2026-12"
 HELD_OUT_FILE = "held_out_ids.txt"
 SCOPES = ("catalogue", "department", "question", "emergency")
+# label file pattern → the source file its row ids point into (and the id column there)
+LABEL_SOURCES = {"board_messages": ("board_part*.csv", BOARD_FILE, "msg_id"),
+                 "dev_raw": ("dev_part*.csv", DEV_FILE, "row_idx")}
 
 
 class LabelsError(Exception):
@@ -49,6 +54,7 @@ class Labelled:
     item: str  # catalogue code for scope catalogue (and a city emergency), else ""
     topic: str  # one of TOPICS for department / question, else ""
     urgent: bool
+    source: str = "board_messages"  # the file under tipdm/ the text comes from
 
     @property
     def text(self) -> str:
@@ -65,33 +71,55 @@ def find_real_data(configured: str | Path | None = None) -> Path | None:
     return Path(chosen) if (Path(chosen) / BOARD_FILE).exists() else None
 
 
-def read_label_rows(labels_dir: Path = LABELS_DIR) -> list[dict[str, str]]:
+def read_label_rows(labels_dir: Path = LABELS_DIR,
+                    sources: tuple[str, ...] = ("board_messages",)) -> list[dict[str, str]]:
+    """The label lines of `sources` (board messages only unless asked)."""
     rows: list[dict[str, str]] = []
-    for path in sorted(labels_dir.glob("board_part*.csv")):
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            rows.extend(r for r in csv.DictReader(fh) if r.get("source") == "board_messages")
+    for source in sources:
+        pattern = LABEL_SOURCES[source][0]
+        for path in sorted(labels_dir.glob(pattern)):
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                rows.extend(r for r in csv.DictReader(fh) if r.get("source") == source)
     if not rows:
-        raise LabelsError(f"no labels (board_part*.csv) in {labels_dir}")
+        raise LabelsError(f"no labels ({', '.join(sources)}) in {labels_dir}")
     return rows
 
 
-def read_labelled(data_dir: Path, labels_dir: Path = LABELS_DIR) -> list[Labelled]:
-    """Every labelled board message with its text, in msg_id order."""
-    path = data_dir / BOARD_FILE
+def _texts(data_dir: Path, source: str) -> dict[str, tuple[str, str]]:
+    """row id → (title, detail) of a source file; empty when the file is absent (dev_raw is
+    optional: the board messages alone train a model)."""
+    _, name, id_col = LABEL_SOURCES[source]
+    path = data_dir / name
     if not path.exists():
-        raise LabelsError(f"real messages not found: {path}")
+        if source == "board_messages":
+            raise LabelsError(f"real messages not found: {path}")
+        return {}
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        texts = {r["msg_id"]: r for r in csv.DictReader(fh)}
+        if source == "board_messages":
+            return {r["msg_id"]: ((r.get("title") or "").strip(), (r.get("detail") or "").strip())
+                    for r in csv.DictReader(fh)}
+        return {r[id_col]: ("", (r.get("text") or "").strip()) for r in csv.DictReader(fh)}
+
+
+def read_labelled(data_dir: Path, labels_dir: Path = LABELS_DIR,
+                  sources: tuple[str, ...] = tuple(LABEL_SOURCES)) -> list[Labelled]:
+    """Every labelled message of `sources` with its text: board messages in msg_id order,
+    then dev_raw rows in row_idx order."""
     out: list[Labelled] = []
-    for row in read_label_rows(labels_dir):
-        msg = texts.get(row["row_id"])
-        if msg is None or row["scope"] not in SCOPES:
+    for source in sources:
+        if source != "board_messages" and not any(labels_dir.glob(LABEL_SOURCES[source][0])):
             continue
-        out.append(Labelled(row["row_id"], (msg.get("title") or "").strip(),
-                            (msg.get("detail") or "").strip(), row["scope"],
-                            (row.get("item") or "").strip(), (row.get("topic") or "").strip(),
-                            (row.get("urgent") or "0").strip() == "1"))
-    return sorted(out, key=lambda r: int(r.msg_id) if r.msg_id.isdigit() else 0)
+        texts = _texts(data_dir, source)
+        for row in read_label_rows(labels_dir, (source,)):
+            msg = texts.get(row["row_id"])
+            if msg is None or row["scope"] not in SCOPES:
+                continue
+            out.append(Labelled(row["row_id"], msg[0], msg[1], row["scope"],
+                                (row.get("item") or "").strip(), (row.get("topic") or "").strip(),
+                                (row.get("urgent") or "0").strip() == "1", source))
+    order = {source: n for n, source in enumerate(LABEL_SOURCES)}
+    return sorted(out, key=lambda r: (order[r.source],
+                                      int(r.msg_id) if r.msg_id.isdigit() else 0))
 
 
 def _rank(msg_id: str) -> str:
@@ -114,6 +142,9 @@ def held_out_ids(rows: Iterable[Labelled], share: float = HELD_OUT_SHARE,
     correcting a training row's scope cannot move rows between the parts; else per scope,
     the first round(share·n) by seeded hash."""
     rows = list(rows)
+    # Only board messages are ever held out: the held-out part stays what it was when more
+    # labelled sources (dev_raw) joined the training part.
+    rows = [r for r in rows if r.source == "board_messages"]
     frozen = frozen if frozen is not None else read_frozen_held_out()
     if frozen is not None:
         return {r.msg_id for r in rows if r.msg_id in frozen}
@@ -136,7 +167,11 @@ def draw_held_out_ids(rows: Iterable[Labelled], share: float = HELD_OUT_SHARE) -
 def split(rows: list[Labelled]) -> tuple[list[Labelled], list[Labelled]]:
     """(training part, held-out part)."""
     held = held_out_ids(rows)
-    return [r for r in rows if r.msg_id not in held], [r for r in rows if r.msg_id in held]
+
+    def is_held(r: Labelled) -> bool:
+        return r.source == "board_messages" and r.msg_id in held
+
+    return [r for r in rows if not is_held(r)], [r for r in rows if is_held(r)]
 
 
 def read_dev_topics(data_dir: Path) -> tuple[list[str], list[str]]:

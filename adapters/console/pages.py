@@ -41,7 +41,6 @@ from bot import sms_consent
 from bot.actions import ActionRefused
 from bot.cases import CaseDraft, CaseNotFound, RatingRefused, ReporterRef
 from bot.catalogue import TimeLimit
-from bot.examples import remember
 from bot.media_store import (
     downloaded_key,
     is_video_ref,
@@ -56,6 +55,7 @@ from bot.teams import TeamsError
 from bot.texts import catalogue, t
 from bot.workflow import ACTIONS, OPEN, Status, TransitionError, offered
 from handlers import team
+from handlers.filing import Example, submit
 from nlp.normalize import has_chinese, prepare
 
 log = logging.getLogger(__name__)
@@ -258,12 +258,11 @@ async def api_intake() -> Response:
     if wants_sms:  # before filing: the first update already goes by SMS
         await sms_consent.give(s.db, CHANNEL, reporter.external_id, s.cases.clock())
     try:
-        filing = await s.cases.file(draft, reporter)
+        # Every confirmation is a labelled example; a correction is the valuable kind.
+        filing = await submit(draft, reporter, s, example=Example(TRAINING_SOURCE, suggested))
     except ValueError as exc:
         return _error(422, str(exc))
     corrected = suggested is not None and suggested != code
-    # Every confirmation is a labelled example; a correction is the valuable kind.
-    await remember(s.db, text, code, TRAINING_SOURCE, suggested)
     await audit("intake", filing.case.number, item=code, suggested=suggested,
                 corrected=corrected, attached=filing.attached, sms=wants_sms)
     response = jsonify({"number": filing.case.number, "attached": filing.attached,
