@@ -36,6 +36,7 @@ import shlex  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections import Counter  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
@@ -359,10 +360,12 @@ def run_catalogue(data_dir: Path, folds: int) -> tuple[list[CatalogueResult], di
     results.append(_flat_baseline(train_rows, held, seed_x, seed_y, catalogue))
     counts = {s: sum(r.scope == s for r in held) for s in ("catalogue", "department",
                                                            "question", "emergency")}
-    data_note = (f"Held-out part: {len(held)} of {len(rows)} labelled board messages "
-                 f"({counts}); training part {len(train_rows)} + seed corpus "
-                 f"{len(seed_x)} sentences + dev_raw.csv {len(dev[0])} (topic router only; "
-                 f"{len(TOPICS)} topics).")
+    sources = dict(sorted(Counter(r.source for r in train_rows).items()))
+    board = sum(r.source == "board_messages" for r in rows)
+    data_note = (f"Held-out part: {len(held)} of {board} labelled board messages "
+                 f"({counts}); training part {len(train_rows)} labelled real messages "
+                 f"({sources}) + seed corpus {len(seed_x)} sentences; dev_raw.csv's "
+                 f"{len(dev[0])} topics also train the topic router ({len(TOPICS)} topics).")
     return results, report.cv, data_note
 
 

@@ -3,9 +3,11 @@
     python scripts/label_batch.py --part 3 --of 6 --batch 0 --size 40
     python scripts/label_batch.py --ids data/labels/kappa_sample.txt --batch 0
     python scripts/label_batch.py --source dev_raw --part 1 --of 4 --batch 0
+    python scripts/label_batch.py --source train_seg --part 2 --of 5 --batch 0
 
 Parts are contiguous slices of the source file (board_messages.csv, or dev_raw.csv whose
-rows are title and detail run together, with the publisher's topic shown) in file order;
+rows are title and detail run together, or train_seg.csv's rows not in dev_raw — segmented,
+stopwords removed — with the publisher's topic shown) in file order;
 long details are cut to --chars characters (the title and the opening carry what the writer wants).
 """
 
@@ -24,13 +26,17 @@ def read_rows(source: str) -> list[dict[str, str]]:
         rows = list(csv.DictReader(handle))
     if source == "board_messages":
         return rows
+    if source == "train_seg":  # its dev_raw rows are labelled from their raw text instead
+        with (TIPDM / "dev_raw.csv").open(encoding="utf-8") as handle:
+            raw = {r["row_idx"] for r in csv.DictReader(handle)}
+        rows = [r for r in rows if r["row_idx"] not in raw]
     return [{"msg_id": r["row_idx"], "title": "", "detail": r["text"], "topic": r["label"]}
             for r in rows]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--source", choices=["board_messages", "dev_raw"],
+    parser.add_argument("--source", choices=["board_messages", "dev_raw", "train_seg"],
                         default="board_messages")
     parser.add_argument("--part", type=int, default=0)
     parser.add_argument("--of", type=int, default=1)
@@ -52,7 +58,8 @@ def main() -> None:
     batches = -(-len(rows) // args.size)
     print(f"# {len(rows)} messages in this part, batch {args.batch} of 0..{batches - 1}")
     for row in batch:
-        detail = " ".join(row["detail"].split())[: args.chars]
+        detail = " ".join(row["detail"].split())[: args.chars * (2 if args.source == "train_seg"
+                                                                  else 1)]
         topic = f" 〔{row['topic']}〕" if row.get("topic") else ""
         print(f"[{row['msg_id']}]{topic} {row['title'].strip()} ｜ {detail}")
 

@@ -100,7 +100,7 @@ def test_danger_now_at_the_head_of_a_letter_is_an_emergency() -> None:
 def test_no_labelled_board_letter_reads_as_an_emergency() -> None:
     """The danger rules on every labelled board message (one true emergency, which names
     none of the words): no false 110 / 119 / 120 advice to a letter."""
-    rows = read_labelled(_real_data())
+    rows = read_labelled(_real_data(), sources=("board_messages",))
     wrong = [r.msg_id for r in rows if r.scope != "emergency"
              and read_danger(strip_urls_fast(clean_fast(r.text[:4000]))[:2000]).is_emergency]
     assert wrong == []
@@ -172,13 +172,14 @@ def test_seed_only_model_triages_by_rules(model_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[TextClassifier, Path]:
-    """A triage model from a slice of the training part (a quarter), folds 2: small and quick."""
+    """A triage model from a slice of the board messages' training part (a third), folds 2:
+    small and quick."""
     data = _real_data()
-    train_part, held = split(read_labelled(data))
+    train_part, held = split(read_labelled(data, sources=("board_messages",)))
     dev_x, dev_y = read_dev_topics(data)
     gazetteer = Gazetteer(load_gazetteer(PROJECT_ROOT / "data/demo/gazetteer.csv"))
     model, report = train_triage_model(
-        PROJECT_ROOT / "data/seed_corpus", CATALOGUE, gazetteer.words(), train_part[::4],
+        PROJECT_ROOT / "data/seed_corpus", CATALOGUE, gazetteer.words(), train_part[::3],
         (dev_x[::4], dev_y[::4]), held[::4], folds=2,
     )
     assert report.cv["item"]["sure_precision"] >= 0.89

@@ -1,7 +1,8 @@
 """The hand labels of real messages, joined with their texts in ../shared/data/tipdm/: board
 messages (data/labels/board_part*.csv → board_messages.csv) and the publisher's labelled
-messages (data/labels/dev_part*.csv → dev_raw.csv, title and detail run together) — and the
-fixed held-out part, drawn from the board messages only (dev_raw rows always train).
+messages (data/labels/dev_part*.csv → dev_raw.csv, title and detail run together;
+data/labels/seg_part*.csv → train_seg.csv's other rows, segmented and without stopwords) —
+and the fixed held-out part, drawn from the board messages only (the others always train).
 
 The held-out part is 20% of the labelled messages, stratified by scope: within each scope the
 messages are ordered by a seeded hash of their msg_id and the first 20% (rounded) are held
@@ -30,6 +31,7 @@ from nlp.topics import TOPICS
 LABELS_DIR = PROJECT_ROOT / "data/labels"
 BOARD_FILE = "board_messages.csv"
 DEV_FILE = "dev_raw.csv"
+SEG_FILE = "train_seg.csv"  # word-segmented by the publisher, stopwords removed
 DEFAULT_REAL_DATA = PROJECT_ROOT.parent / "shared/data/tipdm"
 ENV_REAL_DATA = "GRIDBOT_TRIAGE_REAL_DATA"
 HELD_OUT_SHARE = 0.2
@@ -38,7 +40,8 @@ HELD_OUT_FILE = "held_out_ids.txt"
 SCOPES = ("catalogue", "department", "question", "emergency")
 # label file pattern → the source file its row ids point into (and the id column there)
 LABEL_SOURCES = {"board_messages": ("board_part*.csv", BOARD_FILE, "msg_id"),
-                 "dev_raw": ("dev_part*.csv", DEV_FILE, "row_idx")}
+                 "dev_raw": ("dev_part*.csv", DEV_FILE, "row_idx"),
+                 "train_seg": ("seg_part*.csv", SEG_FILE, "row_idx")}
 
 
 class LabelsError(Exception):
@@ -97,6 +100,11 @@ def _texts(data_dir: Path, source: str) -> dict[str, tuple[str, str]]:
     with open(path, encoding="utf-8-sig", newline="") as fh:
         if source == "board_messages":
             return {r["msg_id"]: ((r.get("title") or "").strip(), (r.get("detail") or "").strip())
+                    for r in csv.DictReader(fh)}
+        if source == "train_seg":
+            # The publisher's segmentation undone (its removed stopwords stay removed): the
+            # models read raw text, character n-grams across the old word gaps included.
+            return {r[id_col]: ("", "".join((r.get("text") or "").split()))
                     for r in csv.DictReader(fh)}
         return {r[id_col]: ("", (r.get("text") or "").strip()) for r in csv.DictReader(fh)}
 
