@@ -16,6 +16,7 @@ emergency or catalogue.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from nlp.topics import DEFAULT_DEPARTMENTS
 from nlp.urgency import Danger, hotlines, read_danger
 
 if TYPE_CHECKING:
-    from nlp.classifier import Suggestion, TextClassifier
+    from nlp.classifier import LinearTfidfScorer, Suggestion, TextClassifier
 
 SCOPES = ("catalogue", "department", "question", "emergency")
 TOP_K = 3
@@ -143,9 +144,59 @@ def asks_for_information(text: str) -> bool:
     return bool(_ASKS.search(text))
 
 
+class JointScorer:
+    """The decision scores of every model that shares the item model's fitted features, in
+    one product: their coefficient matrices side by side, so a text's feature rows are
+    gathered once instead of once per model (~70 µs instead of ~180 µs of a ~1 ms triage,
+    one core). Built once per loaded model (TextClassifier.warm), never pickled."""
+
+    def __init__(self, model: TextClassifier, scorer: LinearTfidfScorer,
+                 members: list[tuple[TextClassifier, LinearTfidfScorer]]) -> None:
+        self.columns: list[tuple[TextClassifier, slice]] = []
+        start = 0
+        for clf, member in members:
+            width = member.coef_t.shape[1]
+            self.columns.append((clf, slice(start, start + width)))
+            start += width
+        dtype = np.result_type(*(m.coef_t.dtype for _, m in members))
+        self.coef_t = np.ascontiguousarray(np.hstack([m.coef_t for _, m in members]),
+                                           dtype=dtype)
+        self.intercept = np.concatenate([m.intercept for _, m in members])
+        self.scorer = scorer
+
+    @classmethod
+    def of(cls, model: TextClassifier) -> JointScorer | None:
+        """The model's joint scorer (built on first use), or None when it has no fast
+        scorer (then each model scores on its own)."""
+        joint: JointScorer | None = model.__dict__.get("_joint")
+        if joint is None:
+            scorer = model._scorer()
+            if scorer is None:
+                return None
+            union = model.pipeline.steps[0][1]
+            parts = parts_of(model)
+            members = [(model, scorer)]
+            for clf in (parts.scope, parts.scope_detail, parts.topic):
+                member = clf._scorer() if clf is not None else None
+                if (clf is not None and member is not None
+                        and clf.pipeline.steps[0][1] is union and clf.focus == model.focus
+                        and clf.max_chars >= model.max_chars):
+                    members.append((clf, member))
+            joint = cls(model, scorer, members)
+            model.__dict__["_joint"] = joint
+        return joint
+
+    def score(self, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return self.intercept + values.astype(self.coef_t.dtype, copy=False) @ self.coef_t[idx]
+
+    def slice_of(self, clf: TextClassifier) -> slice | None:
+        return next((cols for member, cols in self.columns if member is clf), None)
+
+
 class _Scores:
     """Class probabilities of the item, scope and topic models for one text, analysing the
-    text once when the models share their fitted features (the shipped models do)."""
+    text once and scoring it once when the models share their fitted features (the shipped
+    models do)."""
 
     def __init__(self, model: TextClassifier, text: str, cleaned: str) -> None:
         self.model = model
@@ -154,17 +205,15 @@ class _Scores:
         if model.focus is not None:  # as TextClassifier.prepare, without cleaning twice
             head, body = model.focus
             self.prepared = f"{cleaned[:head]} {cleaned[:body]}"
-        scorer = model._scorer()
-        self.features = scorer.features(self.prepared) if scorer is not None else None
-        self.union = model.pipeline.steps[0][1] if scorer is not None else None
+        self.joint = JointScorer.of(model)
+        self.decisions: np.ndarray | None = None
+        if self.joint is not None:
+            self.decisions = self.joint.score(*self.joint.scorer.features(self.prepared))
 
     def probs(self, clf: TextClassifier) -> np.ndarray:
-        features = self.features
-        scorer = clf._scorer() if features is not None else None
-        if (scorer is not None and features is not None
-                and clf.pipeline.steps[0][1] is self.union
-                and clf.focus == self.model.focus and clf.max_chars >= self.model.max_chars):
-            return softmax(scorer.score(*features), clf.temperature)[0]
+        cols = self.joint.slice_of(clf) if self.joint is not None else None
+        if cols is not None and self.decisions is not None:
+            return softmax(self.decisions[cols], clf.temperature)[0]
         return clf.scores([self.text])[0]
 
 
@@ -176,13 +225,22 @@ def detail_class(scope: str, item: str, topic: str) -> str:
     return (item or scope) if scope == "catalogue" else f"{scope}{DETAIL_SEP}{topic}"
 
 
+@functools.lru_cache(maxsize=16)
+def _scope_columns(labels: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """scope → the columns of the detailed scope model's classes that belong to it."""
+    columns: dict[str, list[int]] = {"catalogue": [], "department": [], "question": []}
+    for j, label in enumerate(labels):
+        scope = label.split(DETAIL_SEP, 1)[0] if DETAIL_SEP in label else "catalogue"
+        columns.setdefault(scope, []).append(j)
+    return {scope: np.array(cols, dtype=np.intp) for scope, cols in columns.items()}
+
+
 def scope_mass(labels: list[str], probs: np.ndarray) -> dict[str, float]:
     """The detailed scope model's probabilities summed per scope."""
-    out = {"catalogue": 0.0, "department": 0.0, "question": 0.0}
-    for label, p in zip(labels, probs, strict=True):
-        scope = label.split(DETAIL_SEP, 1)[0] if DETAIL_SEP in label else "catalogue"
-        out[scope] = out.get(scope, 0.0) + float(p)
-    return out
+    if len(labels) != len(probs):
+        raise ValueError(f"{len(labels)} labels for {len(probs)} probabilities")
+    return {scope: float(probs[cols].sum())
+            for scope, cols in _scope_columns(tuple(labels)).items()}
 
 
 def _log(p: float) -> float:

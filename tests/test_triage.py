@@ -314,3 +314,28 @@ async def test_the_chat_answers_each_scope(small_model: tuple[TextClassifier, Pa
 
     fire = await chat.send("f", "楼道里着火了，有人被困")
     assert "119" in fire.replies[0].text
+
+
+def test_the_joint_scorer_gives_each_models_own_scores(
+        small_model: tuple[TextClassifier, Path]) -> None:
+    """nlp.triage.JointScorer scores the item, scope, detailed scope and topic models in one
+    product: the same decision scores each model's own scorer gives, model by model."""
+    from nlp.triage import JointScorer, parts_of
+
+    model, _ = small_model
+    joint = JointScorer.of(model)
+    assert joint is not None
+    parts = parts_of(model)
+    members = [model, parts.scope, parts.scope_detail, parts.topic]
+    assert [clf for clf, _ in joint.columns] == members
+    for text in ("小区门口的井盖不见了", "开发商延期交房三个月了，请问何时能交房？" * 8, "", "ab"):
+        prepared = model.prepare(text)
+        features = joint.scorer.features(prepared)
+        together = joint.score(*features)
+        for clf in members:
+            assert clf is not None
+            own = clf._scorer()
+            assert own is not None
+            cols = joint.slice_of(clf)
+            assert cols is not None and np.allclose(together[cols], own.score(*features),
+                                                    atol=1e-5)
