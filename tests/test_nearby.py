@@ -3,6 +3,8 @@ filing a new case."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bot.cases import CaseDraft, CaseNotFound, ReporterRef
@@ -74,3 +76,12 @@ async def test_a_case_that_moved_on_or_is_of_another_item_is_not_followed(
     with pytest.raises(CaseNotFound):
         await follow(s.cases, "20000101-0001", draft, me)
     assert await s.cases.for_reporter(me) == []  # nothing was joined
+
+
+@sqlite_only
+async def test_a_case_just_inside_the_radius_due_north_is_found(services: Services) -> None:
+    s = services
+    dlat = math.degrees(149.9 / 6_371_000)  # 149.9 m north: the old box ended at 149.8
+    edge = await _file(s, dlat)
+    [found] = await open_cases_near(s.cases, KIOSK, *HERE, radius_m=150)
+    assert found.case.number == edge and 149.8 < found.distance_m < 150
