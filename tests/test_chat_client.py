@@ -9,7 +9,7 @@ import json
 import socket
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -36,7 +36,7 @@ def test_a_line_becomes_the_request_body(line: str, body: dict[str, Any]) -> Non
 
 
 class _Api(BaseHTTPRequestHandler):
-    received: list[tuple[dict[str, Any], str]] = []
+    received: ClassVar[list[tuple[dict[str, Any], str]]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

@@ -24,7 +24,7 @@ async def test_follow_unfollow_and_their_answers(services: Services) -> None:
     assert await _say(s, "关注 火星基地") == t("alerts.unknown_place", place="火星基地")
     assert await _say(s, "/follow 祖庙") == t("alerts.followed", place="祖庙",
                                                radius=int(cfg.radius_m), hour=cfg.hour)
-    for n in range(cfg.max_per_person - 1):
+    for _ in range(cfg.max_per_person - 1):
         assert (await _say(s, "关注 梁园") or "").startswith("已关注")
     assert await _say(s, "关注 梁园") == t("alerts.too_many", limit=cfg.max_per_person)
     assert await _say(s, "关注 梁园", user="u2") is not None  # the limit is per person

@@ -69,7 +69,7 @@ def test_xlsx_reads_the_first_sheet_by_its_header(tmp_path: Path) -> None:
 def test_a_file_that_is_not_xlsx_is_refused_with_its_name(tmp_path: Path) -> None:
     path = tmp_path / "fake.xlsx"
     path.write_bytes(b"text,label\n")
-    with pytest.raises(LabelledDataError, match="not a readable .xlsx file"):
+    with pytest.raises(LabelledDataError, match=r"not a readable \.xlsx file"):
         read_labelled(path, ["text"], "label")
 
 
@@ -106,7 +106,7 @@ def test_bad_requests_say_what_is_wrong(tmp_path: Path) -> None:
         read_labelled(path, [], "label")
     with pytest.raises(LabelledDataError, match="at least one text column"):
         read_texts(path, [])
-    with pytest.raises(LabelledDataError, match="unknown format '.txt'"):
+    with pytest.raises(LabelledDataError, match=r"unknown format '\.txt'"):
         read_labelled(_csv(tmp_path, "text,label\n", "rows.txt"), ["text"], "label")
     with pytest.raises(LabelledDataError, match="no rows with both text and a label"):
         read_labelled(_csv(tmp_path, "text,label\n路灯不亮,\n", "empty.csv"), ["text"], "label")
