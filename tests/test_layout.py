@@ -180,20 +180,24 @@ def _test_names(module: str, leaves: set[str]) -> set[str]:
     return names
 
 
-def _imports_module(path: Path, module: str) -> bool:
-    """Whether the file imports `module` (`import a.b`, `from a.b import x`, `from a import
-    b`), at the top or inside a function."""
-    package, _, leaf = module.rpartition(".")
+@functools.cache  # a feature file stands for several modules: parse it once
+def _imported_names(path: Path) -> frozenset[str]:
+    """Every dotted name a file imports, at the top or inside a function: `a.b` for `import
+    a.b` and `from a import b`, and `a` for `from a import …`."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import) and any(
-                a.name == module or a.name.startswith(module + ".") for a in node.names):
-            return True
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and (
-                node.module == module or node.module.startswith(module + ".")
-                or (node.module == package and any(a.name == leaf for a in node.names))):
-            return True
-    return False
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return frozenset(names)
+
+
+def _imports_module(path: Path, module: str) -> bool:
+    return any(name == module or name.startswith(module + ".")
+               for name in _imported_names(path))
 
 
 def test_every_module_has_a_test_module_named_after_it() -> None:
