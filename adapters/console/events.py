@@ -14,7 +14,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, cast
 
-from quart import Response, request
+from quart import Response, request, stream_with_context
 
 from adapters.console import console
 from adapters.console.auth import COOKIE, current_staff, require_staff, services, session_alive
@@ -40,6 +40,9 @@ async def events() -> Response:
     assert staff is not None
     token = request.cookies.get(COOKIE, "")
 
+    # The body is sent after the view returns: without the request's context the session
+    # re-check (it reads the app's services) raised "Not within an app context".
+    @stream_with_context
     async def stream() -> AsyncIterator[bytes]:
         yield b"retry: 3000\n: connected\n\n"
         checked = time.monotonic()

@@ -84,7 +84,10 @@ def mask_phone(phone: str | None) -> str:
         return ""
     if len(phone) <= 7:
         return phone[:1] + "*" * (len(phone) - 2) + phone[-1:]
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    # A mobile keeps 3 + 4 digits; a shorter number (an 8-digit landline) only its last 4,
+    # as nlp.normalize masks one in text: 3 + 4 of 8 digits would leave one to guess.
+    head = 3 if len(phone) >= 11 else 0
+    return phone[:head] + "*" * (len(phone) - head - 4) + phone[-4:]
 
 
 def limit_text(limit: TimeLimit) -> str:

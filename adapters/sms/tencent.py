@@ -21,9 +21,15 @@ from bot.config import SmsConfig
 # Per-number answers that a later try may get past; every other non-Ok code is final for
 # this message (a wrong or blocked number, an unapproved template or signature).
 RETRY_CODES = ("LimitExceeded.", "InternalError.", "FailedOperation.InsufficientBalance")
-# API errors about the request itself: sending it again changes nothing.
+# API errors about the request itself: sending it again changes nothing. An unapproved
+# template or signature comes back as a request error (FailedOperation.…), not per number.
 REFUSED_ERRORS = ("InvalidParameter", "InvalidParameterValue", "MissingParameter",
-                  "UnsupportedOperation", "UnauthorizedOperation.SmsSdkAppIdVerifyFail")
+                  "UnsupportedOperation", "UnauthorizedOperation.SmsSdkAppIdVerifyFail",
+                  "FailedOperation.TemplateIncorrectOrUnapproved",
+                  "FailedOperation.TemplateUnapprovedOrNotExist",
+                  "FailedOperation.TemplateParamSetNotMatchApprovedTemplate",
+                  "FailedOperation.SignatureIncorrectOrUnapproved",
+                  "FailedOperation.MissingSignature")
 
 
 # The SDK logs whole requests at DEBUG, the caller's number among them: never below WARNING.

@@ -17,6 +17,7 @@ from bot.models import Case
 Clock = Callable[[], datetime]
 MAX_MEDIA_REF = 500  # case_media.ref: a longer reference is not a file id or a link
 MAX_ADDRESS = 200  # cases.address
+EARTH_RADIUS_M = 6_371_000
 
 
 def utcnow() -> datetime:
@@ -79,7 +80,9 @@ def is_report_clash(exc: IntegrityError) -> bool:
 def near_terms(lat: float, lon: float, radius_m: float) -> list[Any]:
     """WHERE terms for cases whose point lies in the box around (lat, lon) that holds the
     circle of `radius_m` (the index finds those; `distance_m` then keeps the circle)."""
-    d_lat = radius_m / 111_320
+    # Degrees of the metres `distance_m` measures: at 111,320 m a degree the box fell ~0.1%
+    # short of the circle, and a case just inside the radius due north or south was missed.
+    d_lat = math.degrees(radius_m / EARTH_RADIUS_M)
     d_lon = d_lat / max(math.cos(math.radians(lat)), 0.01)
     return [Case.lat.between(lat - d_lat, lat + d_lat),
             Case.lon.between(lon - d_lon, lon + d_lon)]
@@ -90,4 +93,4 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_000 * math.asin(math.sqrt(a))
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
