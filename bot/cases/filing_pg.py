@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.cases.drafts import ReporterRef
@@ -85,6 +89,13 @@ SELECT id, reporter_id FROM c
 """)
 
 
+@cache
+def _positional() -> tuple[str, tuple[str, ...]]:
+    """The statement as asyncpg takes it ($1, $2 …) and the parameter names in that order,
+    compiled once by SQLAlchemy's own asyncpg dialect."""
+    compiled = _FILE_PG.compile(dialect=pg_asyncpg.dialect())
+    return compiled.string, tuple(compiled.positiontup or ())
+
 
 
 class ReporterRaced(Exception):
@@ -127,13 +138,46 @@ def file_params(case: Case, reporter: ReporterRef, rows: FiledRows,
     return params
 
 
+def _asyncpg_of(session: AsyncSession | AsyncConnection) -> Any:
+    """The asyncpg connection under a checked-out autocommit connection (no I/O: it is
+    connected), else None: a session's transaction, or another driver."""
+    if not isinstance(session, AsyncConnection) or session.dialect.driver != "asyncpg":
+        return None
+    sync = session.sync_connection
+    return sync.connection.driver_connection if sync is not None else None
+
+
+async def _on_driver(conn: AsyncConnection, driver: Any, params: dict[str, Any]) -> Any:
+    """Run the statement on the pooled connection's asyncpg connection itself. SQLAlchemy's
+    execution (its context, the greenlet hops, the result wrapping) cost more CPU than the
+    statement's round trip did (~0.4 ms of the ~1 ms per filing, benchmarks/RESULTS.md);
+    asyncpg prepares the statement once per connection and keeps it. The connection is in
+    autocommit (Database.autocommit_engine), so the statement is its own transaction, as
+    it is through SQLAlchemy. Errors read as they would through SQLAlchemy where a caller
+    looks: a unique-key clash is an IntegrityError naming its constraint (CaseFiling.file
+    retries on it); a broken connection is invalidated, not put back into the pool."""
+    sql, names = _positional()
+    try:
+        return await driver.fetchrow(sql, *[params[name] for name in names])
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(sql, params, exc) from exc
+    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+        await conn.invalidate()
+        raise
+
+
 async def insert_filed(session: AsyncSession | AsyncConnection, case: Case,
                        reporter: ReporterRef, rows: FiledRows,
                        configured_room: tuple[str, str] | None, now: datetime) -> None:
     """Run the statement; sets case.id and case.reporter_id. The case object stays outside
     any session, like a committed one with expire_on_commit off."""
-    row = (await session.execute(
-        _FILE_PG, file_params(case, reporter, rows, configured_room, now))).first()
+    params = file_params(case, reporter, rows, configured_room, now)
+    driver = _asyncpg_of(session)
+    if driver is not None:
+        assert isinstance(session, AsyncConnection)
+        row = await _on_driver(session, driver, params)
+    else:  # in a session's transaction (a duplicate was near): SQLAlchemy runs it
+        row = (await session.execute(_FILE_PG, params)).first()
     if row is None:
         raise ReporterRaced(case.number)
     # Indexed, not unpacked: mypy types the items of an untyped (text) row as object.
