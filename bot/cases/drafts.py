@@ -76,13 +76,19 @@ def is_report_clash(exc: IntegrityError) -> bool:
     return "filed_reports_pkey" in text or "filed_reports.key" in text
 
 
+def near_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
+    """(lowest lat, highest lat, lowest lon, highest lon) of the box around (lat, lon) that
+    holds the circle of `radius_m`."""
+    d_lat = radius_m / 111_320
+    d_lon = d_lat / max(math.cos(math.radians(lat)), 0.01)
+    return lat - d_lat, lat + d_lat, lon - d_lon, lon + d_lon
+
+
 def near_terms(lat: float, lon: float, radius_m: float) -> list[Any]:
     """WHERE terms for cases whose point lies in the box around (lat, lon) that holds the
     circle of `radius_m` (the index finds those; `distance_m` then keeps the circle)."""
-    d_lat = radius_m / 111_320
-    d_lon = d_lat / max(math.cos(math.radians(lat)), 0.01)
-    return [Case.lat.between(lat - d_lat, lat + d_lat),
-            Case.lon.between(lon - d_lon, lon + d_lon)]
+    lat_lo, lat_hi, lon_lo, lon_hi = near_box(lat, lon, radius_m)
+    return [Case.lat.between(lat_lo, lat_hi), Case.lon.between(lon_lo, lon_hi)]
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -19,6 +19,7 @@ from bot.cases.drafts import ReporterRef
 from bot.cases.rows import FiledRows
 from bot.media_store import media_kind
 from bot.models import Case
+from bot.workflow import OPEN
 
 # PostgreSQL: a filed case in ONE statement — the reporter (found or created), the case, its
 # three events, its timers, the grid team's card and the photos. On this kind of machine a
@@ -138,6 +139,17 @@ def file_params(case: Case, reporter: ReporterRef, rows: FiledRows,
     return params
 
 
+# The duplicate lookup's plain read before a filing (CaseFiling._any_duplicate): the points
+# of open cases of the item, filed within the window, in the box around the report (the
+# ix_cases_nearby index finds them). = ANY(array) is what PostgreSQL makes of an IN list.
+_NEARBY_PG = """
+SELECT lat, lon FROM cases
+WHERE item_code = $1 AND status = ANY(CAST($2 AS varchar[])) AND created_at >= $3
+  AND lat BETWEEN $4 AND $5 AND lon BETWEEN $6 AND $7
+"""
+_OPEN = sorted(status.value for status in OPEN)
+
+
 def _asyncpg_of(session: AsyncSession | AsyncConnection) -> Any:
     """The asyncpg connection under a checked-out autocommit connection (no I/O: it is
     connected), else None: a session's transaction, or another driver."""
@@ -147,23 +159,37 @@ def _asyncpg_of(session: AsyncSession | AsyncConnection) -> Any:
     return sync.connection.driver_connection if sync is not None else None
 
 
-async def _on_driver(conn: AsyncConnection, driver: Any, params: dict[str, Any]) -> Any:
-    """Run the statement on the pooled connection's asyncpg connection itself. SQLAlchemy's
-    execution (its context, the greenlet hops, the result wrapping) cost more CPU than the
-    statement's round trip did (~0.4 ms of the ~1 ms per filing, benchmarks/RESULTS.md);
-    asyncpg prepares the statement once per connection and keeps it. The connection is in
-    autocommit (Database.autocommit_engine), so the statement is its own transaction, as
-    it is through SQLAlchemy. Errors read as they would through SQLAlchemy where a caller
-    looks: a unique-key clash is an IntegrityError naming its constraint (CaseFiling.file
-    retries on it); a broken connection is invalidated, not put back into the pool."""
-    sql, names = _positional()
+async def _on_driver(conn: AsyncConnection, driver: Any, sql: str, args: list[Any],
+                     one: bool) -> Any:
+    """Run a statement on the pooled connection's asyncpg connection itself: its first row
+    (`one`) or all of them. SQLAlchemy's execution (its context, the greenlet hops, the
+    result wrapping) cost more CPU than the statement's round trip (~0.4 ms a statement,
+    benchmarks/RESULTS.md); asyncpg prepares each statement once per connection and keeps
+    it. The connection is in autocommit (Database.autocommit_engine): each statement is its
+    own transaction, as through SQLAlchemy. Errors read as they would through SQLAlchemy
+    where a caller looks: a unique-key clash is an IntegrityError naming its constraint
+    (CaseFiling.file retries on it); a broken connection is invalidated, not pooled again."""
     try:
-        return await driver.fetchrow(sql, *[params[name] for name in names])
+        return await (driver.fetchrow(sql, *args) if one else driver.fetch(sql, *args))
     except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityError(sql, params, exc) from exc
+        raise IntegrityError(sql, args, exc) from exc
     except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
         await conn.invalidate()
         raise
+
+
+async def open_points_near(conn: AsyncConnection, item_code: str, since: datetime,
+                           box: tuple[float, float, float, float],
+                           ) -> list[tuple[float | None, float | None]] | None:
+    """(lat, lon) of the open cases of `item_code` filed since `since` in `box` (drafts.
+    near_box), read on the driver; None when `conn` is not asyncpg's (the caller asks
+    SQLAlchemy)."""
+    driver = _asyncpg_of(conn)
+    if driver is None:
+        return None
+    rows = await _on_driver(conn, driver, _NEARBY_PG,
+                            [item_code, _OPEN, _naive_utc(since), *box], one=False)
+    return [(row[0], row[1]) for row in rows]
 
 
 async def insert_filed(session: AsyncSession | AsyncConnection, case: Case,
@@ -175,7 +201,9 @@ async def insert_filed(session: AsyncSession | AsyncConnection, case: Case,
     driver = _asyncpg_of(session)
     if driver is not None:
         assert isinstance(session, AsyncConnection)
-        row = await _on_driver(session, driver, params)
+        sql, names = _positional()
+        row = await _on_driver(session, driver, sql, [params[name] for name in names],
+                               one=True)
     else:  # in a session's transaction (a duplicate was near): SQLAlchemy runs it
         row = (await session.execute(_FILE_PG, params)).first()
     if row is None:
