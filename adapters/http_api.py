@@ -6,6 +6,7 @@ validate, authenticate, translate to InboundMessage and back.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 from typing import Annotated, Any, Literal, TypeVar
@@ -56,7 +57,9 @@ def error(status: int, message: str, **extra: Any) -> Response:
     return response
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(address: str | None) -> bool:
+    """Cached: every API request asks about its client's address, and clients are few."""
     try:
         return address is not None and ipaddress.ip_address(address).is_loopback
     except ValueError:

@@ -17,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.guard import WINDOW_S
+from adapters.guard import WINDOW_S, RateLimiter
 from adapters.wecom import markdown_card
 from bot.cases import report_key
+from bot.kv import PREFIX
 from bot.outbox import Notice
 from bot.services import Services
 from shell.app import create_app
@@ -168,6 +169,21 @@ async def test_a_report_counts_its_user_and_checks_its_id_together(
     assert [await report("r-1"), await report("r-1"), await report("r-2")] == [201, 409, 429]
     assert await services.cases.filed_by(report_key("http", "form", "r-2")) is None
     assert (await services.cases.filed_by(report_key("http", "form", "r-1"))) is not None
+
+
+async def test_a_hit_counts_on_after_redis_lost_its_scripts(services: Services) -> None:
+    """A hit is one script run by its digest: a restarted Redis, which has no scripts, is
+    given it again, and the window's count and expiry go on as before."""
+    limiter = RateLimiter(services.redis)
+    await _early_in_a_window()
+    first = await limiter.hit("user:test", "someone", 2)
+    await services.redis.script_flush()
+    second = await limiter.hit("user:test", "someone", 2)
+    third = await limiter.hit("user:test", "someone", 2)
+    assert [(v.allowed, v.count) for v in (first, second, third)] == [
+        (True, 1), (True, 2), (False, 3)]
+    keys = [k async for k in services.redis.scan_iter(match=f"{PREFIX}rl:user:test:*")]
+    assert len(keys) == 1 and 0 < await services.redis.ttl(keys[0]) <= WINDOW_S + 1
 
 
 async def test_rate_limits_bite_over_http(services: Services, tmp_path, model_dir) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.cases import CaseDraft, ReporterRef
+from bot.cases.drafts import near_box
+from bot.cases.filing_pg import open_points_near
 from bot.catalogue import load_catalogue
 from bot.changes import subscribe
 from bot.config import PROJECT_ROOT
@@ -171,3 +174,48 @@ async def test_a_filed_case_is_announced_to_the_live_console(services: Services)
     await stream.aclose()
     assert notice is not None and notice["number"] == case.number
     assert notice["status"] == "dispatched" and notice["grid"] == DEMO_GRID
+
+
+async def test_the_duplicate_read_before_filing_finds_what_sqlalchemy_finds(
+    services: Services,
+) -> None:
+    """On PostgreSQL the plain read before a filing runs on the driver (bot/cases/filing_pg.py):
+    it must pick the same open cases of the item, in the same box and window, as the
+    SQLAlchemy filter the locked transaction uses."""
+    s = services
+    if s.db.autocommit_engine is None:
+        pytest.skip("SQLite files in one transaction: no plain read before it")
+    radius = s.config.cases.duplicate_radius_m
+    assert radius > 0
+    code, other = [i.code for i in s.catalogue.items if i.level == "grid"][:2]
+    lat, lon = 22.0, 113.1214
+
+    async def file(item: str, d_lat: float, d_lon: float = 0.0) -> Case:
+        draft = CaseDraft(text="井盖缺失", item_code=item, grid_code=DEMO_GRID,
+                          lat=lat + d_lat, lon=lon + d_lon)
+        return (await s.cases.file(draft, ReporterRef("http", "near"),
+                                   attach_duplicates=False)).case
+
+    here = await file(code, 0.0)
+    corner = await file(code, 0.0008, 0.0009)  # in the box, ~125 m: the distance decides
+    closed = await file(code, 0.0003)
+    old = await file(code, -0.0003)
+    await file(other, 0.0)  # another item
+    await file(code, 0.002)  # ~220 m north: outside the box
+    async with s.db.session() as session, session.begin():
+        (await session.get(Case, closed.id)).status = "closed"
+        (await session.get(Case, old.id)).created_at = s.cases.clock() - timedelta(
+            hours=s.config.cases.duplicate_window_h + 1)
+
+    now = s.cases.clock()
+    draft = CaseDraft(text="又看到了", item_code=code, grid_code=DEMO_GRID, lat=lat, lon=lon)
+    where = s.cases.filing._nearby_filter(draft, now)
+    assert where is not None
+    async with s.db.autocommit_engine.connect() as conn:
+        on_driver = await open_points_near(
+            conn, code, now - timedelta(hours=s.config.cases.duplicate_window_h),
+            near_box(lat, lon, radius))
+        through_orm = (await conn.execute(select(Case.lat, Case.lon).where(*where))).all()
+    assert on_driver is not None
+    assert sorted(on_driver) == sorted(tuple(row) for row in through_orm) == sorted(
+        [(here.lat, here.lon), (corner.lat, corner.lon)])

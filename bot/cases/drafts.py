@@ -77,15 +77,21 @@ def is_report_clash(exc: IntegrityError) -> bool:
     return "filed_reports_pkey" in text or "filed_reports.key" in text
 
 
-def near_terms(lat: float, lon: float, radius_m: float) -> list[Any]:
-    """WHERE terms for cases whose point lies in the box around (lat, lon) that holds the
-    circle of `radius_m` (the index finds those; `distance_m` then keeps the circle)."""
+def near_box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
+    """(lowest lat, highest lat, lowest lon, highest lon) of the box around (lat, lon) that
+    holds the circle of `radius_m`."""
     # Degrees of the metres `distance_m` measures: at 111,320 m a degree the box fell ~0.1%
     # short of the circle, and a case just inside the radius due north or south was missed.
     d_lat = math.degrees(radius_m / EARTH_RADIUS_M)
     d_lon = d_lat / max(math.cos(math.radians(lat)), 0.01)
-    return [Case.lat.between(lat - d_lat, lat + d_lat),
-            Case.lon.between(lon - d_lon, lon + d_lon)]
+    return lat - d_lat, lat + d_lat, lon - d_lon, lon + d_lon
+
+
+def near_terms(lat: float, lon: float, radius_m: float) -> list[Any]:
+    """WHERE terms for cases whose point lies in the box around (lat, lon) that holds the
+    circle of `radius_m` (the index finds those; `distance_m` then keeps the circle)."""
+    lat_lo, lat_hi, lon_lo, lon_hi = near_box(lat, lon, radius_m)
+    return [Case.lat.between(lat_lo, lat_hi), Case.lon.between(lon_lo, lon_hi)]
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -19,9 +19,10 @@ from bot.cases.drafts import (
     ReporterRef,
     distance_m,
     is_report_clash,
+    near_box,
     near_terms,
 )
-from bot.cases.filing_pg import ReporterRaced, insert_filed
+from bot.cases.filing_pg import ReporterRaced, insert_filed, open_points_near
 from bot.cases.notices import CaseNotices
 from bot.cases.rows import FiledRows, add_event, timer_rows
 from bot.cases.views import CaseViews
@@ -215,12 +216,18 @@ class CaseFiling:
                              now: datetime) -> bool:
         """Whether an open case of the same item is within the distance (a plain read of
         points only: the locked transaction then finds which one)."""
-        where = self._nearby_filter(draft, now)
-        if where is None:
-            return False
-        assert draft.lat is not None and draft.lon is not None
-        rows = (await conn.execute(select(Case.lat, Case.lon).where(*where))).all()
-        radius = self.ctx.config.duplicate_radius_m
+        config = self.ctx.config
+        radius = config.duplicate_radius_m
+        if draft.lat is None or draft.lon is None or radius <= 0:
+            return False  # (as _nearby_filter)
+        rows = await open_points_near(
+            conn, draft.item_code, now - timedelta(hours=config.duplicate_window_h),
+            near_box(draft.lat, draft.lon, radius))
+        if rows is None:  # not on asyncpg: the same read through SQLAlchemy
+            where = self._nearby_filter(draft, now)
+            assert where is not None
+            rows = [(lat, lon) for lat, lon in
+                    (await conn.execute(select(Case.lat, Case.lon).where(*where))).all()]
         # (The filter's BETWEEN already leaves out cases without a location.)
         return any(distance_m(draft.lat, draft.lon, lat, lon) <= radius for lat, lon in rows
                    if lat is not None and lon is not None)

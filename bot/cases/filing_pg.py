@@ -6,15 +6,20 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.cases.drafts import ReporterRef
 from bot.cases.rows import FiledRows
 from bot.media_store import media_kind
 from bot.models import Case
+from bot.workflow import OPEN
 
 # PostgreSQL: a filed case in ONE statement — the reporter (found or created), the case, its
 # three events, its timers, the grid team's card and the photos. On this kind of machine a
@@ -85,6 +90,13 @@ SELECT id, reporter_id FROM c
 """)
 
 
+@cache
+def _positional() -> tuple[str, tuple[str, ...]]:
+    """The statement as asyncpg takes it ($1, $2 …) and the parameter names in that order,
+    compiled once by SQLAlchemy's own asyncpg dialect."""
+    compiled = _FILE_PG.compile(dialect=pg_asyncpg.dialect())
+    return compiled.string, tuple(compiled.positiontup or ())
+
 
 
 class ReporterRaced(Exception):
@@ -127,13 +139,73 @@ def file_params(case: Case, reporter: ReporterRef, rows: FiledRows,
     return params
 
 
+# The duplicate lookup's plain read before a filing (CaseFiling._any_duplicate): the points
+# of open cases of the item, filed within the window, in the box around the report (the
+# ix_cases_nearby index finds them). = ANY(array) is what PostgreSQL makes of an IN list.
+_NEARBY_PG = """
+SELECT lat, lon FROM cases
+WHERE item_code = $1 AND status = ANY(CAST($2 AS varchar[])) AND created_at >= $3
+  AND lat BETWEEN $4 AND $5 AND lon BETWEEN $6 AND $7
+"""
+_OPEN = sorted(status.value for status in OPEN)
+
+
+def _asyncpg_of(session: AsyncSession | AsyncConnection) -> Any:
+    """The asyncpg connection under a checked-out autocommit connection (no I/O: it is
+    connected), else None: a session's transaction, or another driver."""
+    if not isinstance(session, AsyncConnection) or session.dialect.driver != "asyncpg":
+        return None
+    sync = session.sync_connection
+    return sync.connection.driver_connection if sync is not None else None
+
+
+async def _on_driver(conn: AsyncConnection, driver: Any, sql: str, args: list[Any],
+                     one: bool) -> Any:
+    """Run a statement on the pooled connection's asyncpg connection itself: its first row
+    (`one`) or all of them. SQLAlchemy's execution (its context, the greenlet hops, the
+    result wrapping) cost more CPU than the statement's round trip (~0.4 ms a statement,
+    benchmarks/RESULTS.md); asyncpg prepares each statement once per connection and keeps
+    it. The connection is in autocommit (Database.autocommit_engine): each statement is its
+    own transaction, as through SQLAlchemy. Errors read as they would through SQLAlchemy
+    where a caller looks: a unique-key clash is an IntegrityError naming its constraint
+    (CaseFiling.file retries on it); a broken connection is invalidated, not pooled again."""
+    try:
+        return await (driver.fetchrow(sql, *args) if one else driver.fetch(sql, *args))
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(sql, args, exc) from exc
+    except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+        await conn.invalidate()
+        raise
+
+
+async def open_points_near(conn: AsyncConnection, item_code: str, since: datetime,
+                           box: tuple[float, float, float, float],
+                           ) -> list[tuple[float | None, float | None]] | None:
+    """(lat, lon) of the open cases of `item_code` filed since `since` in `box` (drafts.
+    near_box), read on the driver; None when `conn` is not asyncpg's (the caller asks
+    SQLAlchemy)."""
+    driver = _asyncpg_of(conn)
+    if driver is None:
+        return None
+    rows = await _on_driver(conn, driver, _NEARBY_PG,
+                            [item_code, _OPEN, _naive_utc(since), *box], one=False)
+    return [(row[0], row[1]) for row in rows]
+
+
 async def insert_filed(session: AsyncSession | AsyncConnection, case: Case,
                        reporter: ReporterRef, rows: FiledRows,
                        configured_room: tuple[str, str] | None, now: datetime) -> None:
     """Run the statement; sets case.id and case.reporter_id. The case object stays outside
     any session, like a committed one with expire_on_commit off."""
-    row = (await session.execute(
-        _FILE_PG, file_params(case, reporter, rows, configured_room, now))).first()
+    params = file_params(case, reporter, rows, configured_room, now)
+    driver = _asyncpg_of(session)
+    if driver is not None:
+        assert isinstance(session, AsyncConnection)
+        sql, names = _positional()
+        row = await _on_driver(session, driver, sql, [params[name] for name in names],
+                               one=True)
+    else:  # in a session's transaction (a duplicate was near): SQLAlchemy runs it
+        row = (await session.execute(_FILE_PG, params)).first()
     if row is None:
         raise ReporterRaced(case.number)
     # Indexed, not unpacked: mypy types the items of an untyped (text) row as object.
