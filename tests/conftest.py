@@ -15,7 +15,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -23,11 +23,15 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.cases import Clock, utcnow
 from bot.config import PROJECT_ROOT, Config, load_config
-from bot.services import Services, build_services
 from tests.fixtures.suite_totals import JEST_TOTALS
 from tests.templates import DatabaseTemplates
+
+if TYPE_CHECKING:  # imported where used: pytest-xdist's controller loads this file too, and
+    # needs none of the product (bot.services pulls in scikit-learn: seconds before the
+    # workers start)
+    from bot.cases import Clock
+    from bot.services import Services
 
 POSTGRES_URL = os.environ.get(
     "GRIDBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -279,6 +283,8 @@ def db_templates(tmp_path_factory: pytest.TempPathFactory,
                  model_dir: Path) -> Iterator[DatabaseTemplates]:
     """Databases migrated once per session (tests/templates.py): `services` and `clocked`
     start from copies instead of running every migration for every test."""
+    from bot.services import build_services
+
     templates = DatabaseTemplates(tmp_path_factory.mktemp("db-templates"), model_dir,
                                   POSTGRES_URL, make_config, build_services)
     yield templates
@@ -293,6 +299,8 @@ async def services(request: pytest.FixtureRequest, tmp_path: Path, model_dir: Pa
                    db_templates: DatabaseTemplates) -> AsyncIterator[Services]:
     """Services on both storage set-ups the project ships: the embedded default and the
     production pair."""
+    from bot.cases import utcnow
+
     built = await _build(request.param, tmp_path, model_dir, utcnow, db_templates)
     yield built
     await built.close()
@@ -311,6 +319,8 @@ async def _build(kind: str, tmp_path: Path, model_dir: Path, clock: Clock,
                  templates: DatabaseTemplates) -> Services:
     """Services on a clean database already at the head revision (build_services' own
     upgrade then only reads the version)."""
+    from bot.services import build_services
+
     if kind == "postgres+redis":
         try:
             if NO_TEMPLATES:
