@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import fcntl
 import os
 import shutil
 import warnings
@@ -138,14 +139,37 @@ async def _reset_redis(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The catalogue model trained once from the shipped seed corpus, as `./run demo` does."""
+def model_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """The catalogue model trained from the shipped seed corpus, as `./run demo` does.
+
+    Trained once for all runs of the same inputs: kept in pytest's cache folder
+    (.pytest_cache), under a digest of everything the training reads and runs (data/, nlp/,
+    training/, the catalogue code, the library versions), so a change to any of them trains
+    it again. The first xdist worker to need it trains it; another waits for it. Without the
+    cache plugin (-p no:cacheprovider) every session trains its own, as before."""
+    root = tmp_path_factory.mktemp("models")
+    cache = getattr(pytestconfig, "cache", None)
+    if cache is None:
+        _train_seed_model(root)
+        return root
+    kept = cache.mkdir("gridbot-seed-model") / _seed_model_digest()
+    with open(f"{kept}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (kept / "CURRENT").exists():
+            partial = Path(f"{kept}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            _train_seed_model(partial)
+            partial.rename(kept)  # whole or not at all
+    shutil.copytree(kept, root, copy_function=_link_or_copy, dirs_exist_ok=True)
+    return root
+
+
+def _train_seed_model(root: Path) -> None:
     from bot.catalogue import load_catalogue
     from nlp.model_store import ModelStore
     from nlp.places import Gazetteer, load_gazetteer
     from training.catalogue_model import train_catalogue_model
 
-    root = tmp_path_factory.mktemp("models")
     catalogue = load_catalogue(PROJECT_ROOT / "data/catalogue.csv")
     gazetteer = Gazetteer(load_gazetteer(PROJECT_ROOT / "data/demo/gazetteer.csv"))
     model, report = train_catalogue_model(
@@ -156,7 +180,24 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.save(directory)
     store.use(directory.name)
     (root / "report.txt").write_text(repr(report), encoding="utf-8")
-    return root
+
+
+def _seed_model_digest() -> str:
+    """A digest of what the seed model is made of and by: the data, the code that trains,
+    pickles and loads it, and the versions of the libraries in the pickle."""
+    import hashlib
+    import sys
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(sys.version.encode())
+    for name in ("scikit-learn", "numpy", "scipy", "jieba"):
+        digest.update(f"{name} {version(name)}\n".encode())
+    files = [*(PROJECT_ROOT / "data").rglob("*"), *(PROJECT_ROOT / "nlp").rglob("*.py"),
+             *(PROJECT_ROOT / "training").rglob("*.py"), PROJECT_ROOT / "bot/catalogue.py"]
+    for path in sorted(f for f in files if f.is_file()):
+        digest.update(f"{path.relative_to(PROJECT_ROOT)}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
 
 
 @pytest.fixture(scope="session", autouse=True)
