@@ -90,6 +90,36 @@ def needs_shared_data(*names: str) -> list[Path]:
     return paths
 
 
+# `./run test` spreads the suite over the cores with pytest-xdist's loadscope: each module
+# goes to one worker whole (its module fixtures — a trained model, a jest run, a browser — are
+# made once) and a worker gets the next module when it is nearly done with its own. Modules
+# are handed out heaviest first (rough seconds on the 2-core machine; the rest by their
+# number of tests), so the last ones to run are short and the workers finish together.
+MODULE_SECONDS = {
+    "tests/test_training.py": 60, "tests/test_http_api.py": 35,
+    "tests/test_load_harness.py": 30, "tests/test_triage.py": 30,
+    "tests/test_miniprogram.py": 30, "tests/test_dashboard.py": 22,
+    "tests/browser/test_case_media_browser.py": 18, "tests/browser/test_console_browser.py": 18,
+    "tests/test_stats.py": 16, "tests/test_telegram.py": 15, "tests/test_hotspots.py": 13,
+    "tests/test_console.py": 13, "tests/browser/test_appraisal_browser.py": 12,
+    "tests/test_fuzz_api.py": 10,
+}
+
+
+def _module_seconds(path: str, tests: int) -> float:
+    return MODULE_SECONDS.get(path, 0.25 * tests)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # one process: the files' order
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    order = sorted(modules, key=lambda m: -_module_seconds(m, len(modules[m])))
+    items[:] = [item for module in order for item in modules[module]]
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """An xdist worker hands the jest totals it holds to the controller, which prints them."""
     totals = session.config.stash.get(JEST_TOTALS, None)
