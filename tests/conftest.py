@@ -301,6 +301,62 @@ def _gazetteers_indexed_once() -> Iterator[None]:
     patch.undo()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _apps_compiled_once() -> Iterator[None]:
+    """Most tests build the app (create_app) or render a console page, and each new app
+    compiled the same things again: werkzeug generates and compiles a URL builder function
+    per route (~80% of create_app's ~50 ms), and each app's Jinja environment compiled every
+    template it rendered. Here the builders are kept by everything they are generated from
+    (the rule's parsed parts, defaults and converters) and each Rule binds the shared one,
+    as werkzeug does its own; the templates go through one Jinja bytecode cache, which
+    recompiles a template whose source changed. Only for the werkzeug line this was read
+    against (3.1): another version builds its rules as it does."""
+    from importlib.metadata import version
+
+    from jinja2.bccache import Bucket, BytecodeCache
+    from quart import Quart
+    from werkzeug.routing.rules import Rule
+
+    patch = pytest.MonkeyPatch()
+    if version("werkzeug").startswith("3.1."):
+        compile_builder = Rule._compile_builder
+        builders: dict[tuple[Any, ...], Any] = {}
+
+        def _compile_builder(self: Rule, append_unknown: bool = True) -> Any:
+            defaults = self.defaults or {}
+            key = (self.rule, tuple(self._trace), append_unknown,
+                   tuple((str(k), type(v), repr(v)) for k, v in defaults.items()),
+                   tuple((name, type(c)) for name, c in self._converters.items()))
+            if key not in builders:
+                builders[key] = compile_builder(self, append_unknown)
+            return builders[key]
+
+        patch.setattr(Rule, "_compile_builder", _compile_builder)
+
+    class SharedBytecode(BytecodeCache):
+        def __init__(self) -> None:
+            self.kept: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket: Bucket) -> None:
+            if bucket.key in self.kept:  # resets itself if the source's checksum differs
+                bucket.bytecode_from_string(self.kept[bucket.key])
+
+        def dump_bytecode(self, bucket: Bucket) -> None:
+            self.kept[bucket.key] = bucket.bytecode_to_string()
+
+    shared = SharedBytecode()
+    create_environment = Quart.create_jinja_environment
+
+    def create_jinja_environment(self: Quart) -> Any:
+        environment = create_environment(self)
+        environment.bytecode_cache = shared
+        return environment
+
+    patch.setattr(Quart, "create_jinja_environment", create_jinja_environment)
+    yield
+    patch.undo()
+
+
 def _link_or_copy(src: str, dst: str) -> None:
     """The pickled model (~80 MB) is written once and never changed in place: a hard link
     per test instead of a copy keeps a whole run's temporary files small. CURRENT and the
