@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import fcntl
 import os
 import shutil
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -23,11 +24,15 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.cases import Clock, utcnow
 from bot.config import PROJECT_ROOT, Config, load_config
-from bot.services import Services, build_services
 from tests.fixtures.suite_totals import JEST_TOTALS
 from tests.templates import DatabaseTemplates
+
+if TYPE_CHECKING:  # imported where used: pytest-xdist's controller loads this file too, and
+    # needs none of the product (bot.services pulls in scikit-learn: seconds before the
+    # workers start)
+    from bot.cases import Clock
+    from bot.services import Services
 
 POSTGRES_URL = os.environ.get(
     "GRIDBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -85,6 +90,36 @@ def needs_shared_data(*names: str) -> list[Path]:
     return paths
 
 
+# `./run test` spreads the suite over the cores with pytest-xdist's loadscope: each module
+# goes to one worker whole (its module fixtures — a trained model, a jest run, a browser — are
+# made once) and a worker gets the next module when it is nearly done with its own. Modules
+# are handed out heaviest first (rough seconds on the 2-core machine; the rest by their
+# number of tests), so the last ones to run are short and the workers finish together.
+MODULE_SECONDS = {
+    "tests/test_training.py": 60, "tests/test_http_api.py": 35,
+    "tests/test_load_harness.py": 30, "tests/test_triage.py": 30,
+    "tests/test_miniprogram.py": 30, "tests/test_dashboard.py": 22,
+    "tests/browser/test_case_media_browser.py": 18, "tests/browser/test_console_browser.py": 18,
+    "tests/test_stats.py": 16, "tests/test_telegram.py": 15, "tests/test_hotspots.py": 13,
+    "tests/test_console.py": 13, "tests/browser/test_appraisal_browser.py": 12,
+    "tests/test_fuzz_api.py": 10,
+}
+
+
+def _module_seconds(path: str, tests: int) -> float:
+    return MODULE_SECONDS.get(path, 0.25 * tests)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # one process: the files' order
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    order = sorted(modules, key=lambda m: -_module_seconds(m, len(modules[m])))
+    items[:] = [item for module in order for item in modules[module]]
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """An xdist worker hands the jest totals it holds to the controller, which prints them."""
     totals = session.config.stash.get(JEST_TOTALS, None)
@@ -134,14 +169,37 @@ async def _reset_redis(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The catalogue model trained once from the shipped seed corpus, as `./run demo` does."""
+def model_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """The catalogue model trained from the shipped seed corpus, as `./run demo` does.
+
+    Trained once for all runs of the same inputs: kept in pytest's cache folder
+    (.pytest_cache), under a digest of everything the training reads and runs (data/, nlp/,
+    training/, the catalogue code, the library versions), so a change to any of them trains
+    it again. The first xdist worker to need it trains it; another waits for it. Without the
+    cache plugin (-p no:cacheprovider) every session trains its own, as before."""
+    root = tmp_path_factory.mktemp("models")
+    cache = getattr(pytestconfig, "cache", None)
+    if cache is None:
+        _train_seed_model(root)
+        return root
+    kept = cache.mkdir("gridbot-seed-model") / _seed_model_digest()
+    with open(f"{kept}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (kept / "CURRENT").exists():
+            partial = Path(f"{kept}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            _train_seed_model(partial)
+            partial.rename(kept)  # whole or not at all
+    shutil.copytree(kept, root, copy_function=_link_or_copy, dirs_exist_ok=True)
+    return root
+
+
+def _train_seed_model(root: Path) -> None:
     from bot.catalogue import load_catalogue
     from nlp.model_store import ModelStore
     from nlp.places import Gazetteer, load_gazetteer
     from training.catalogue_model import train_catalogue_model
 
-    root = tmp_path_factory.mktemp("models")
     catalogue = load_catalogue(PROJECT_ROOT / "data/catalogue.csv")
     gazetteer = Gazetteer(load_gazetteer(PROJECT_ROOT / "data/demo/gazetteer.csv"))
     model, report = train_catalogue_model(
@@ -152,7 +210,24 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.save(directory)
     store.use(directory.name)
     (root / "report.txt").write_text(repr(report), encoding="utf-8")
-    return root
+
+
+def _seed_model_digest() -> str:
+    """A digest of what the seed model is made of and by: the data, the code that trains,
+    pickles and loads it, and the versions of the libraries in the pickle."""
+    import hashlib
+    import sys
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(sys.version.encode())
+    for name in ("scikit-learn", "numpy", "scipy", "jieba"):
+        digest.update(f"{name} {version(name)}\n".encode())
+    files = [*(PROJECT_ROOT / "data").rglob("*"), *(PROJECT_ROOT / "nlp").rglob("*.py"),
+             *(PROJECT_ROOT / "training").rglob("*.py"), PROJECT_ROOT / "bot/catalogue.py"]
+    for path in sorted(f for f in files if f.is_file()):
+        digest.update(f"{path.relative_to(PROJECT_ROOT)}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -226,6 +301,62 @@ def _gazetteers_indexed_once() -> Iterator[None]:
     patch.undo()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _apps_compiled_once() -> Iterator[None]:
+    """Most tests build the app (create_app) or render a console page, and each new app
+    compiled the same things again: werkzeug generates and compiles a URL builder function
+    per route (~80% of create_app's ~50 ms), and each app's Jinja environment compiled every
+    template it rendered. Here the builders are kept by everything they are generated from
+    (the rule's parsed parts, defaults and converters) and each Rule binds the shared one,
+    as werkzeug does its own; the templates go through one Jinja bytecode cache, which
+    recompiles a template whose source changed. Only for the werkzeug line this was read
+    against (3.1): another version builds its rules as it does."""
+    from importlib.metadata import version
+
+    from jinja2.bccache import Bucket, BytecodeCache
+    from quart import Quart
+    from werkzeug.routing.rules import Rule
+
+    patch = pytest.MonkeyPatch()
+    if version("werkzeug").startswith("3.1."):
+        compile_builder = Rule._compile_builder
+        builders: dict[tuple[Any, ...], Any] = {}
+
+        def _compile_builder(self: Rule, append_unknown: bool = True) -> Any:
+            defaults = self.defaults or {}
+            key = (self.rule, tuple(self._trace), append_unknown,
+                   tuple((str(k), type(v), repr(v)) for k, v in defaults.items()),
+                   tuple((name, type(c)) for name, c in self._converters.items()))
+            if key not in builders:
+                builders[key] = compile_builder(self, append_unknown)
+            return builders[key]
+
+        patch.setattr(Rule, "_compile_builder", _compile_builder)
+
+    class SharedBytecode(BytecodeCache):
+        def __init__(self) -> None:
+            self.kept: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket: Bucket) -> None:
+            if bucket.key in self.kept:  # resets itself if the source's checksum differs
+                bucket.bytecode_from_string(self.kept[bucket.key])
+
+        def dump_bytecode(self, bucket: Bucket) -> None:
+            self.kept[bucket.key] = bucket.bytecode_to_string()
+
+    shared = SharedBytecode()
+    create_environment = Quart.create_jinja_environment
+
+    def create_jinja_environment(self: Quart) -> Any:
+        environment = create_environment(self)
+        environment.bytecode_cache = shared
+        return environment
+
+    patch.setattr(Quart, "create_jinja_environment", create_jinja_environment)
+    yield
+    patch.undo()
+
+
 def _link_or_copy(src: str, dst: str) -> None:
     """The pickled model (~80 MB) is written once and never changed in place: a hard link
     per test instead of a copy keeps a whole run's temporary files small. CURRENT and the
@@ -279,6 +410,8 @@ def db_templates(tmp_path_factory: pytest.TempPathFactory,
                  model_dir: Path) -> Iterator[DatabaseTemplates]:
     """Databases migrated once per session (tests/templates.py): `services` and `clocked`
     start from copies instead of running every migration for every test."""
+    from bot.services import build_services
+
     templates = DatabaseTemplates(tmp_path_factory.mktemp("db-templates"), model_dir,
                                   POSTGRES_URL, make_config, build_services)
     yield templates
@@ -293,6 +426,8 @@ async def services(request: pytest.FixtureRequest, tmp_path: Path, model_dir: Pa
                    db_templates: DatabaseTemplates) -> AsyncIterator[Services]:
     """Services on both storage set-ups the project ships: the embedded default and the
     production pair."""
+    from bot.cases import utcnow
+
     built = await _build(request.param, tmp_path, model_dir, utcnow, db_templates)
     yield built
     await built.close()
@@ -311,6 +446,8 @@ async def _build(kind: str, tmp_path: Path, model_dir: Path, clock: Clock,
                  templates: DatabaseTemplates) -> Services:
     """Services on a clean database already at the head revision (build_services' own
     upgrade then only reads the version)."""
+    from bot.services import build_services
+
     if kind == "postgres+redis":
         try:
             if NO_TEMPLATES:

@@ -66,6 +66,7 @@ _SEQUENCES = ("SELECT sequencename, start_value, last_value FROM pg_sequences "
               "WHERE schemaname = 'public'")
 _VERSION_TABLE = "alembic_version"  # part of the fingerprint
 _EMPTY_SCHEMA = "DROP SCHEMA public CASCADE; CREATE SCHEMA public"
+_SESSION_SETTINGS = ("synchronous_commit = off", "jit = off")
 
 
 def _quote(name: str) -> str:
@@ -157,6 +158,11 @@ class DatabaseTemplates:
         try:
             await admin.execute(f"DROP DATABASE IF EXISTS {_quote(name)}")
             await admin.execute(f"CREATE DATABASE {_quote(name)}")
+            # A throw-away database: a commit need not wait for the WAL to reach the disk (a
+            # crash loses the last commits, never consistency), and no query is worth JIT
+            # compiling (asyncpg's type look-up on each new connection otherwise is).
+            for setting in _SESSION_SETTINGS:
+                await admin.execute(f"ALTER DATABASE {_quote(name)} SET {setting}")
         except asyncpg.PostgresError:  # no right to create databases: use the configured one
             return self.postgres_url
         finally:

@@ -235,6 +235,7 @@ async def test_the_monthly_report_ranks_the_units(clocked: Services, clock: Fake
     assert jia[1] == 1 and jia[4 + APPRAISAL_PARTS.index("on_time")] == "100"
     html = render_html(report)
     assert "考核排名" in html and "同济社区第3网格" in html and "<td>甲</td>" in html
-    write_report(report, tmp_path / "report.pdf")
-    pdf = _pdf_text(tmp_path / "report.pdf")
-    assert "考核排名" in pdf and "同济社区第3网格" in pdf
+    if s.db.dialect == "sqlite":  # drawing the PDF reads no database: once is enough
+        write_report(report, tmp_path / "report.pdf")
+        pdf = _pdf_text(tmp_path / "report.pdf")
+        assert "考核排名" in pdf and "同济社区第3网格" in pdf

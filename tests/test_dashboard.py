@@ -344,7 +344,7 @@ async def test_report_command_writes_html_and_pdf_with_the_months_numbers(
     from typer.testing import CliRunner
 
     from shell.cli import app as cli
-    from shell.reports.monthly import build_report, cjk_font, render_html, write_report
+    from shell.reports.monthly import build_report, cjk_font, render_html
 
     s = clocked
     known = await file_known_cases(s, clock)
@@ -371,15 +371,12 @@ async def test_report_command_writes_html_and_pdf_with_the_months_numbers(
         assert s.catalogue.get(known.district_item).department in text  # the ranking
         assert "13800138000" not in text and "reporter-" not in text
     # The command reads the real clock, before these cases' test-clock deadline; written
-    # at the test clock's time, the overdue case is in the table of both formats.
-    write_report(report, tmp_path / "as-of.pdf")
-    for text in (render_html(report), _pdf_text(tmp_path / "as-of.pdf")):
-        assert known.c in text and "1.0" in text
-    # A month with no cases still makes a report (charts say there is no data).
+    # at the test clock's time, the overdue case is in the table (the PDF of such a report,
+    # and of an empty month: the test below, once — drawing a PDF reads no database).
+    html_as_of = render_html(report)
+    assert known.c in html_as_of and "1.0" in html_as_of
     empty = await build_report(s.db, s.grids, "2026-10", TZ, clock())
     assert empty.summary["cases_filed"] == 0
-    write_report(empty, tmp_path / "empty.pdf")
-    assert "2026-10-31" in _pdf_text(tmp_path / "empty.pdf")
     # Self-contained: the charts are embedded, nothing is fetched.
     assert html.count("data:image/png;base64,") == 6
     assert "http://" not in html and "https://" not in html
@@ -391,6 +388,26 @@ async def test_report_command_writes_html_and_pdf_with_the_months_numbers(
     bad = await asyncio.to_thread(runner.invoke, cli, [
         "report", "--month", "2026-11", "--out", str(tmp_path / "x.docx")])
     assert bad.exit_code == 2 and ".pdf" in bad.output
+
+
+@pytest.mark.parametrize("clocked", ["sqlite+embedded"], indirect=True)
+async def test_report_pdf_as_of_its_time_and_of_an_empty_month(
+        clocked: Services, clock: FakeClock, tmp_path: Path) -> None:
+    """The PDF of a report built at the test clock's time has the overdue case in its
+    table, as the HTML has; a month with no cases still makes one (charts say there is no
+    data). One storage: both build these reports in the test above, the drawing is the same."""
+    from shell.reports.monthly import build_report, render_html, write_report
+
+    s = clocked
+    known = await file_known_cases(s, clock)
+    report = await build_report(s.db, s.grids, "2026-11", TZ, clock())
+    write_report(report, tmp_path / "as-of.pdf")
+    for text in (render_html(report), _pdf_text(tmp_path / "as-of.pdf")):
+        assert known.c in text and "1.0" in text
+    empty = await build_report(s.db, s.grids, "2026-10", TZ, clock())
+    assert empty.summary["cases_filed"] == 0
+    write_report(empty, tmp_path / "empty.pdf")
+    assert "2026-10-31" in _pdf_text(tmp_path / "empty.pdf")
 
 
 def test_csv_cells_never_run_as_excel_formulas() -> None:

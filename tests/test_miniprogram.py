@@ -33,6 +33,7 @@ from bot.config import PROJECT_ROOT
 from bot.coords import wgs84_to_gcj02
 from tests.fixtures.suite_totals import JEST_TOTALS
 from tests.fixtures.wechat.fake_api import JPEG, FakeWeChat
+from tests.gridbot_cli import gridbot as cli
 
 MP = PROJECT_ROOT / "miniprogram"
 UNIT_FILES = sorted(p.relative_to(MP).as_posix() for p in (MP / "tests").glob("*.test.js"))
@@ -156,24 +157,20 @@ def test_end_to_end_against_gridbot_serve(tmp_path: Path, model_dir: Path) -> No
     try:
         _wait_healthy(base, server, log)
         # The grid leader handles the case; a supervisor checks it (not its handler).
+        # Staff set-up through the CLI, in this process (tests/gridbot_cli.py): the server
+        # is the process under test here, the commands only write the shared database.
         for user, *role in (("e2e-leader", "grid_leader", "--scope", f"grid:{GRID}"),
                             ("e2e-checker", "supervisor")):
-            added = subprocess.run([gridbot, "users", "add", user, "--role", *role,
-                                    "--password-stdin"], input=STAFF_PASSWORD + "\n",
-                                   capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
-                                   timeout=60)
+            added = cli("users", "add", user, "--role", *role, "--password-stdin",
+                        input=STAFF_PASSWORD + "\n", env=env)
             assert added.returncode == 0, added.stdout + added.stderr
-        worker = subprocess.run([gridbot, "workers", "add", "王网格员", "--role", "grid_worker",
-                                 "--scope", f"grid:{GRID}", "--channel", "wecom",
-                                 "--id", WECOM["USER"]], capture_output=True, text=True,
-                                env=env, cwd=PROJECT_ROOT, timeout=60)
+        worker = cli("workers", "add", "王网格员", "--role", "grid_worker", "--scope",
+                     f"grid:{GRID}", "--channel", "wecom", "--id", WECOM["USER"], env=env)
         assert worker.returncode == 0, worker.stdout + worker.stderr
         # The same worker's one-time code for the mini-program's worker mode.
         worker_id = re.search(r"worker (\d+):", worker.stdout)
         assert worker_id, worker.stdout
-        coded = subprocess.run([gridbot, "wechat", "worker-code", worker_id.group(1)],
-                               capture_output=True, text=True, env=env, cwd=PROJECT_ROOT,
-                               timeout=60)
+        coded = cli("wechat", "worker-code", worker_id.group(1), env=env)
         assert coded.returncode == 0 and re.fullmatch(r"[0-9A-F]{8}\n", coded.stdout), coded
         photo = tmp_path / "photo.jpg"
         photo.write_bytes(JPEG)
@@ -191,8 +188,7 @@ def test_end_to_end_against_gridbot_serve(tmp_path: Path, model_dir: Path) -> No
 
         # What the server holds afterwards: the citizen's case, closed and rated 5, and the
         # worker's patrol find, handled on the spot.
-        listed = subprocess.run([gridbot, "cases", "list", "--json"], capture_output=True,
-                                text=True, env=env, cwd=PROJECT_ROOT, timeout=60)
+        listed = cli("cases", "list", "--json", env=env)
         patrol, case = json.loads(listed.stdout)  # newest first
         assert patrol["status"] == "handled" and patrol["grid"]["code"] == GRID, patrol
         assert case["status"] == "closed" and case["rating"] == 5, case
