@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.config import PROJECT_ROOT, Config, load_config
 from tests.fixtures.suite_totals import JEST_TOTALS
+from tests.fixtures.wechat.fake_api import FakeWeChat
 from tests.templates import DatabaseTemplates
 
 if TYPE_CHECKING:  # imported where used: pytest-xdist's controller loads this file too, and
@@ -166,6 +167,15 @@ async def _reset_redis(url: str) -> None:
     client = aioredis.from_url(url)
     await client.flushdb()
     await client.aclose()
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeWeChat]:
+    """The local stand-in for WeChat's API (tests/fixtures/wechat/fake_api.py), one per test:
+    wechatpy's real client is pointed at it."""
+    fake = FakeWeChat().start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +52,6 @@ OTHER_GRID = "440604001010101"  # 东华社区第1网格
 PHONE = "13912345678"
 LOOPBACK = {"client": ("127.0.0.1", 5000)}
 NEVER = "20991231-9999"  # a well-formed number no case has
-
-
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from tests.cli_env import sqlite_env
 from tests.fixtures.wechat.fake_api import PNG, FakeWeChat
 from tests.gridbot_cli import gridbot
 from tests.templates import DatabaseTemplates
-
-
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

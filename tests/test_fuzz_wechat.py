@@ -15,7 +15,7 @@ import hashlib
 import os
 import struct
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +61,6 @@ MSG_TYPES = ["text", "image", "voice", "video", "shortvideo", "location", "link"
 AWKWARD = st.one_of(st.text(max_size=60), st.sampled_from(
     ["]]>", "<![CDATA[", "&amp;", "&#0;", "&#x1F600;", "-1", "1e309", "NaN", "9" * 40,
      "\u202e\u200b", "<script>alert(1)</script>", "' OR 1=1 --"]))
-
-
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 def _cdata(value: str) -> str:

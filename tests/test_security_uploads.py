@@ -11,7 +11,6 @@ import os
 import struct
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +60,6 @@ def upload(data: bytes, name: str = "a.jpg", content_type: str = "image/jpeg") -
 
 def stored_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 async def connect(services: Services, fake: FakeWeChat, media: Path, **settings: Any) -> Any:

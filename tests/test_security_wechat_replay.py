@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,6 @@ from tests.fixtures.wechat.fake_api import FakeWeChat, fixture
 from tests.gridbot_cli import gridbot
 from tests.test_doctor import GOOD_AES, _write_config
 from tests.test_wechat import APP_ID, WeChatServer, connect, next_id
-
-
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import base64
 import itertools
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +42,6 @@ _ids = itertools.count(int(time.time()) * 1000)
 
 def next_id() -> int:
     return next(_ids)
-
-
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 class WeChatServer:

@@ -26,13 +26,6 @@ from tests.fixtures.wechat.fake_api import JPEG, PNG, FakeWeChat
 PIN = wgs84_to_gcj02(23.0215, 113.1214)  # 同济社区第3网格, as wx.getLocation gives it
 
 
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
-
-
 async def connect(services: Services, fake: FakeWeChat, tmp_path: Path) -> Any:
     services.config.wechat = WechatConfig(
         mp_app_id="wxmp0123456789ab", mp_app_secret="mp-secret", api_base_url=fake.base_url,

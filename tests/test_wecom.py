@@ -8,11 +8,9 @@ import base64
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import xmltodict
 from wechatpy.crypto import _get_signature
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
@@ -36,13 +34,6 @@ AES_KEY = base64.b64encode(b"gridbot-wecom-aes-key-32-bytes!!").decode().rstrip(
 GRID = "440604001030103"  # 同济社区第3网格
 OTHER_GRID = "440604001010101"  # 东华社区第1网格
 ROBOT = "robot-key-tongji-3"
-
-
-@pytest.fixture
-def fake_api() -> Iterator[FakeWeChat]:
-    fake = FakeWeChat().start()
-    yield fake
-    fake.stop()
 
 
 class WeComServer:
