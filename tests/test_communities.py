@@ -18,7 +18,7 @@ from bot.texts import t
 from nlp.places import CommunityNames, Gazetteer, Place, community_names, load_gazetteer
 from tests.fixtures.wechat.fake_api import FakeWeChat
 from tests.test_telegram import Telegram, private_text, tg  # noqa: F401 (tg: a fixture)
-from tests.test_wechat_mp import connect, fake_api, login  # noqa: F401 (a fixture)
+from tests.test_wechat_mp import connect, login
 
 GRIDS = GridMap(load_geojson(PROJECT_ROOT / "data/demo/grids.geojson"))
 GAZETTEER = Gazetteer(load_gazetteer(PROJECT_ROOT / "data/demo/gazetteer.csv"))
@@ -242,7 +242,7 @@ async def _report(client: Any, auth: dict[str, str], **body: Any) -> dict[str, A
 
 
 async def test_a_report_from_the_community_code_is_located_without_a_pin(
-        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:  # noqa: F811
+        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:
     client = await connect(services, fake_api, tmp_path)
     auth = await login(client, "code-community")
     answer = await _report(client, auth, text="门口的路灯坏了，晚上一片黑", community=DONGHUA)

@@ -16,10 +16,9 @@ from adapters import wechat_mp
 from bot.media_store import downloaded_key, open_store
 from bot.services import Services
 from tests.fixtures.wechat.fake_api import JPEG, FakeWeChat
-from tests.test_wechat_mp import (  # noqa: F401 (fake_api: a fixture)
+from tests.test_wechat_mp import (
     PIN,
     connect,
-    fake_api,
     file_report,
     login,
 )
@@ -62,7 +61,7 @@ async def _handled_with_photos(services: Services, number: str, grid: str,
 
 
 async def test_the_after_photo_is_on_the_handled_step_for_the_reporter_only(
-        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:  # noqa: F811
+        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:
     client = await connect(services, fake_api, tmp_path)
     services.config.media.local_dir = str(tmp_path / "store")
     auth = await login(client, "code-owner")
@@ -125,7 +124,7 @@ async def test_the_after_photo_is_on_the_handled_step_for_the_reporter_only(
 
 
 async def test_a_follower_sees_the_handled_note_but_no_photos(
-        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:  # noqa: F811
+        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:
     client = await connect(services, fake_api, tmp_path)
     services.config.media.local_dir = str(tmp_path / "store")
     owner = await login(client, "code-owner2")

@@ -14,7 +14,7 @@ from bot.services import Services
 from bot.worker_codes import new_worker_code
 from bot.workflow import Status
 from tests.fixtures.wechat.fake_api import JPEG, FakeWeChat
-from tests.test_wechat_mp import PIN, connect, fake_api, login  # noqa: F401 (a fixture)
+from tests.test_wechat_mp import PIN, connect, login
 
 GRID = "440604001030103"  # 同济社区第3网格: where PIN is
 FIND = "路边墙上贴满了办证小广告，牛皮癣很多"  # 非法小广告: a grid matter, closable on the spot
@@ -47,7 +47,7 @@ async def _patrol_report(client: Any, auth: dict[str, str]) -> dict[str, Any]:
 
 
 async def test_a_bound_worker_reports_a_find_and_closes_it_on_the_spot(
-        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:  # noqa: F811
+        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:
     client = await connect(services, fake_api, tmp_path)
     auth = await login(client, "code-worker")
     assert (await (await client.get("/api/mp/worker", headers=auth)).get_json()) == {
@@ -98,7 +98,7 @@ async def test_a_bound_worker_reports_a_find_and_closes_it_on_the_spot(
 
 
 async def test_a_wrong_or_malformed_code_binds_nobody(
-        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:  # noqa: F811
+        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:
     client = await connect(services, fake_api, tmp_path)
     auth = await login(client, "code-guess")
     for body in ({"code": "DEADBEEF"}, {"code": "x"}, {}):

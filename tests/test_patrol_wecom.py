@@ -17,7 +17,7 @@ from bot.texts import t
 from bot.workflow import Status
 from tests.fixtures.wechat.fake_api import FakeWeChat, fixture
 from tests.test_wechat import case_number, next_id
-from tests.test_wecom import GRID, WeComServer, add_worker, connect, fake_api  # noqa: F401
+from tests.test_wecom import GRID, WeComServer, add_worker, connect
 
 WORKER = "liujing"
 START = (23.0215, 113.1214)  # WGS-84, inside GRID
@@ -32,7 +32,7 @@ async def pin(server: WeComServer, user: str, lat: float, lon: float) -> str:
 
 
 async def test_a_patrol_by_pins_with_a_find_closed_on_the_spot(
-        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:  # noqa: F811
+        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:
     s = services
     work = await connect(s, fake_api, tmp_path)
     await add_worker(s, WORKER)
@@ -80,7 +80,7 @@ async def test_a_patrol_by_pins_with_a_find_closed_on_the_spot(
 
 
 async def test_a_report_to_verify_reaches_the_wecom_group_and_is_passed_in_the_app(
-        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:  # noqa: F811
+        services: Services, fake_api: FakeWeChat, tmp_path: Path) -> None:
     from bot.cases import CaseDraft, ReporterRef
     from bot.config import PatrolConfig
     from tests.test_wecom import bind_robot, robot_messages

@@ -14,7 +14,7 @@ from bot.services import Services
 from bot.texts import t
 from tests.conftest import FakeClock
 from tests.fixtures.wechat.fake_api import JPEG, FakeWeChat
-from tests.test_wechat import _file_for, connect, fake_api  # noqa: F401 (fixture)
+from tests.test_wechat import _file_for, connect
 
 RESULT_REF = "var/media/mp/" + "e" * 32 + ".jpg"
 NOTE = "垃圾已清运，地面已冲洗"
@@ -36,7 +36,7 @@ async def _handled_with_photo(s: Services, clock: FakeClock, openid: str,
 
 
 async def test_the_result_photo_follows_the_words_as_an_image(
-        clocked: Services, clock: FakeClock, fake_api: FakeWeChat,  # noqa: F811
+        clocked: Services, clock: FakeClock, fake_api: FakeWeChat,
         tmp_path: Path) -> None:
     s = clocked
     server, _ = await connect(s, fake_api, tmp_path)
@@ -54,7 +54,7 @@ async def test_the_result_photo_follows_the_words_as_an_image(
 
 
 async def test_a_failed_image_is_retried_without_repeating_the_words(
-        clocked: Services, clock: FakeClock, fake_api: FakeWeChat,  # noqa: F811
+        clocked: Services, clock: FakeClock, fake_api: FakeWeChat,
         tmp_path: Path) -> None:
     s = clocked
     server, channel = await connect(s, fake_api, tmp_path)
@@ -80,7 +80,7 @@ async def test_a_failed_image_is_retried_without_repeating_the_words(
 
 
 async def test_no_image_outside_the_window(
-        clocked: Services, clock: FakeClock, fake_api: FakeWeChat,  # noqa: F811
+        clocked: Services, clock: FakeClock, fake_api: FakeWeChat,
         tmp_path: Path) -> None:
     s = clocked
     server, _ = await connect(s, fake_api, tmp_path)
