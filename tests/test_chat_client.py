@@ -50,12 +50,7 @@ class _Api(BaseHTTPRequestHandler):
                                                 "buttons": []}, {"text": "第二条",
                                                                  "buttons": []}],
                                    "case": None}
-        data = json.dumps(answer, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        loopback.send_json(self, status, answer)
 
     def log_message(self, *args: Any) -> None:
         pass
