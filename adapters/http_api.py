@@ -6,9 +6,7 @@ validate, authenticate, translate to InboundMessage and back.
 
 from __future__ import annotations
 
-import functools
 import hmac
-import ipaddress
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,6 +16,7 @@ from adapters import app_state, guard, inbound
 from adapters.json_body import json_or_none
 from bot.apikeys import verify_key
 from bot.cases import MAX_MEDIA_REF, ReporterRef
+from bot.config import is_loopback
 from bot.messages import InboundMessage, Location
 from bot.outbox import updates_for
 from handlers.one_shot import OneShotReport, ReportRejected, file_report
@@ -55,15 +54,6 @@ def error(status: int, message: str, **extra: Any) -> Response:
     response = jsonify({"error": message, **extra})
     response.status_code = status
     return response
-
-
-@functools.lru_cache(maxsize=256)
-def is_loopback(address: str | None) -> bool:
-    """Cached: every API request asks about its client's address, and clients are few."""
-    try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 WRONG_KEY = "missing or wrong X-API-Key header"

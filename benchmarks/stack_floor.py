@@ -128,9 +128,10 @@ def hypercorn_row(name: str, target: str, args: argparse.Namespace) -> dict[str,
         process.wait(30)
 
 
-async def gridbot_rows(args: argparse.Namespace,
-                       extra_env: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """「帮助」 from a new person on each channel; one server for the three rows."""
+async def gridbot_rows(args: argparse.Namespace, extra_env: dict[str, str] | None = None,
+                       workers: int = 2) -> list[dict[str, Any]]:
+    """「帮助」 from a new person on each channel; one server (of `workers` processes, as
+    many as the cores by default) for the three rows."""
     wechat_fake = await FakeWeChatApi().start()
     telegram_fake = await FakeTelegramApi().start()
     crypto = WeChatCrypto(WX_TOKEN, WX_AES_KEY, WX_APP_ID)
@@ -151,7 +152,7 @@ async def gridbot_rows(args: argparse.Namespace,
             ("gridbot Telegram webhook, 帮助", telegram)]
     try:
         env = {**channels_env(wechat_fake, telegram_fake), **(extra_env or {})}
-        with Stack(workers=2, env=env) as stack:
+        with Stack(workers=workers, env=env) as stack:
             assert stack.server is not None
             await asyncio.to_thread(stack.server.start)
             assert stack.server.process is not None

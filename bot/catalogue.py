@@ -182,7 +182,27 @@ def _parse_row(row: dict[str, str]) -> CatalogueItem:
 
 
 def load_catalogue(path: Path) -> Catalogue:
-    """Read and validate a catalogue CSV; any problem raises CatalogueError naming the line."""
+    """Read and validate a catalogue CSV; any problem raises CatalogueError naming the line.
+    A file read before and unchanged since (same size and modification time) is not parsed
+    again: every Services, CLI command and worker of a process reads the same file."""
+    try:
+        st = path.stat()
+    except OSError:
+        st = None
+    key = (str(path), st.st_size, st.st_mtime_ns) if st is not None else None
+    items = _parsed.get(key) if key is not None else None
+    if items is None:
+        items = tuple(_parse_file(path))
+        if key is not None:
+            _parsed.clear()  # one file is in use at a time; a changed one replaces it
+            _parsed[key] = items
+    return Catalogue(list(items))
+
+
+_parsed: dict[tuple[str, int, int], tuple[CatalogueItem, ...]] = {}
+
+
+def _parse_file(path: Path) -> list[CatalogueItem]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
@@ -204,4 +224,6 @@ def load_catalogue(path: Path) -> Catalogue:
             raise CatalogueError(f"{path}, line {line_no}: code {item.code} appears twice")
         seen.add(item.code)
         items.append(item)
-    return Catalogue(items)
+    if not items:
+        raise CatalogueError("the catalogue has no items")
+    return items

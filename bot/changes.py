@@ -78,6 +78,8 @@ class ChangePublisher:
         self._pending: set[int] = set()
         self._known: dict[int, str] = {}  # notices of cases whose writer gave the row itself
         self._flusher: asyncio.Task[None] | None = None  # held so it is not collected early
+        self._session_class: type[Session] = Session
+        self._listeners: list[tuple[str, Any]] = []
 
     def _committed(self, session: Session) -> None:
         ids = session.info.pop(_PENDING, None)
@@ -143,6 +145,16 @@ class ChangePublisher:
         while self._flusher is not None and not self._flusher.done():
             await asyncio.gather(self._flusher, return_exceptions=True)
 
+    async def close(self) -> None:
+        """Publish what is in flight, then stop listening. SQLAlchemy's event registry holds
+        its listeners strongly: left installed, they would keep this Database, its engine
+        and its statement cache alive for the life of the process."""
+        await self.drain()
+        for name, listener in self._listeners:
+            if event.contains(self._session_class, name, listener):
+                event.remove(self._session_class, name, listener)
+        self._listeners = []
+
 
 def install(db: Database, redis: aioredis.Redis) -> ChangePublisher:
     """Listen on this Database's sessions only (a per-Database Session subclass), so two
@@ -150,9 +162,11 @@ def install(db: Database, redis: aioredis.Redis) -> ChangePublisher:
     publisher = ChangePublisher(db, redis)
     base = db.session.kw.get("sync_session_class") or Session
     tracked = type("ChangeTrackedSession", (base,), {})
-    event.listen(tracked, "after_flush", _collect)
-    event.listen(tracked, "after_commit", publisher._committed)
-    event.listen(tracked, "after_rollback", _forget)
+    publisher._session_class = tracked
+    publisher._listeners = [("after_flush", _collect), ("after_commit", publisher._committed),
+                            ("after_rollback", _forget)]
+    for name, listener in publisher._listeners:
+        event.listen(tracked, name, listener)
     db.session.configure(sync_session_class=tracked)
     db.change_publisher = publisher  # type: ignore[attr-defined]
     return publisher

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -432,3 +433,28 @@ def load_config(path: Path | str | None = None, environ: dict[str, str] | None =
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"{path}: bad setting '{key}': {first['msg']}") from exc
+
+
+@functools.lru_cache(maxsize=256)
+def is_loopback(address: str | None) -> bool:
+    """Cached: every API request asks about its client's address, and clients are few."""
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(config: Config, host: str | None = None) -> None:
+    """Refuse to serve the API beyond this machine without keys, or share state
+    between workers through process memory."""
+    host = host or config.server.host
+    if not config.api.keys and not is_loopback(host) and host != "localhost":
+        raise ConfigError(
+            f"serving on {host} without api.keys would open the API to anyone; "
+            "set GRIDBOT_API_KEYS or serve on 127.0.0.1"
+        )
+    if config.server.workers > 1 and not config.redis.url:
+        raise ConfigError("server.workers > 1 needs redis.url: the embedded store is per process")
+    if config.server.workers > 1 and config.database_url.startswith("sqlite"):
+        raise ConfigError("server.workers > 1 needs PostgreSQL (database.url): on SQLite one "
+                          "process runs the timers and the outbox")

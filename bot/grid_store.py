@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, func, select, text
 
 from bot.grids import Area
@@ -43,7 +45,12 @@ async def seed_areas(db: Database, areas: list[Area]) -> bool:
 async def load_areas(db: Database) -> list[Area]:
     async with db.session() as session:
         rows = (await session.execute(select(AreaRow))).scalars().all()
-    return [
-        Area(r.code, r.name, r.level, r.parent, shape(json.loads(r.geometry)), r.properties)
-        for r in rows
-    ]
+    return [Area(r.code, r.name, r.level, r.parent, _geometry(r.geometry), r.properties)
+            for r in rows]
+
+
+@lru_cache(maxsize=8192)
+def _geometry(geojson: str) -> BaseGeometry:
+    """Shapely geometries are immutable: every process's Services, CLI commands and reloads
+    share one parse of each stored polygon (the parse was most of a grid load)."""
+    return shape(json.loads(geojson))

@@ -64,7 +64,7 @@ class Services:
         # Let the change notices of the last commits go out before their Redis closes.
         publisher = getattr(self.db, "change_publisher", None)
         if publisher is not None:
-            await publisher.drain()
+            await publisher.close()
         await self.redis.aclose()
         await self.db.close()
 

@@ -202,10 +202,9 @@ class TextClassifier:
         for part in vars(self.parts).values() if self.parts is not None else ():
             if isinstance(part, TextClassifier):
                 part._scorer()
-        if self.parts is not None:
-            from nlp.triage import JointScorer
+        from nlp.triage import JointScorer
 
-            JointScorer.of(self)
+        JointScorer.of(self)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -10,31 +10,15 @@ from quart import Quart, Response, jsonify
 from adapters import app_state, channels, guard
 from adapters.console import console
 from adapters.console.vendor import vendor
-from adapters.http_api import api, is_loopback
+from adapters.http_api import api
 from adapters.open311 import open311
 from adapters.openapi import openapi_blueprint
 from adapters.public_map import public_map
 from adapters.suggest_api import suggest_api
-from bot.config import Config, ConfigError
+from bot.config import Config
 from bot.services import Services, build_services
 
 log = logging.getLogger(__name__)
-
-
-def check_exposure(config: Config, host: str | None = None) -> None:
-    """Refuse to serve the API beyond this machine without keys, or share state
-    between workers through process memory."""
-    host = host or config.server.host
-    if not config.api.keys and not is_loopback(host) and host != "localhost":
-        raise ConfigError(
-            f"serving on {host} without api.keys would open the API to anyone; "
-            "set GRIDBOT_API_KEYS or serve on 127.0.0.1"
-        )
-    if config.server.workers > 1 and not config.redis.url:
-        raise ConfigError("server.workers > 1 needs redis.url: the embedded store is per process")
-    if config.server.workers > 1 and config.database_url.startswith("sqlite"):
-        raise ConfigError("server.workers > 1 needs PostgreSQL (database.url): on SQLite one "
-                          "process runs the timers and the outbox")
 
 
 def create_app(config: Config, services: Services | None = None,

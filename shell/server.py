@@ -11,9 +11,8 @@ from multiprocessing.connection import wait
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HyperConfig
 
-from bot.config import Config
+from bot.config import Config, check_exposure
 from bot.storage import upgrade_sync
-from shell.app import check_exposure, create_app
 
 
 def run_server(config: Config, host: str | None, port: int | None, workers: int | None) -> None:
@@ -32,6 +31,10 @@ def run_server(config: Config, host: str | None, port: int | None, workers: int 
     # large share of a filing's CPU (benchmarks/RESULTS.md, city_day).
     hyper.worker_class = "uvloop" if _has_uvloop() else "asyncio"
     if config.server.workers == 1:
+        # Imported here: a multi-worker parent only supervises, and the app's imports
+        # (scikit-learn, jieba, every adapter: ~3 s of CPU) are the workers' own.
+        from shell.app import create_app
+
         if hyper.worker_class == "uvloop":
             import uvloop
 

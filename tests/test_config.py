@@ -2,8 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import PROJECT_ROOT, ConfigError, load_config
-from shell.app import check_exposure
+from bot.config import PROJECT_ROOT, ConfigError, check_exposure, load_config
 
 SHIPPED = PROJECT_ROOT / "config.toml"
 

@@ -137,14 +137,15 @@ def test_serve_and_chat_as_a_newcomer_would(tmp_path: Path, model_dir: Path) -> 
                               stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("server did not start: " + server.stdout.read1().decode())
+        with httpx.Client(timeout=1) as http:  # one client: each builds an SSL context
+            while time.monotonic() < deadline:
+                try:
+                    if http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            else:
+                pytest.fail("server did not start: " + server.stdout.read1().decode())
         # "1" picks the first suggestion if the bot offers a choice (harmless otherwise).
         lines = ["我家小区门口的井盖不见了，晚上很危险", "1", "/loc 23.0215,113.1214", "确认",
                  "我的案件"]

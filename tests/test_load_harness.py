@@ -45,8 +45,9 @@ def test_stack_floor_answers_each_channels_cheapest_turn(model_dir: Path) -> Non
     from benchmarks import stack_floor
 
     args = argparse.Namespace(requests=20, concurrency=4)
+    # One server process: several are tests/test_http_api.py's (serve --workers 2).
     rows = asyncio.run(stack_floor.gridbot_rows(
-        args, extra_env={"GRIDBOT_NLP_MODEL_DIR": str(model_dir)}))
+        args, extra_env={"GRIDBOT_NLP_MODEL_DIR": str(model_dir)}, workers=1))
     assert [r["row"] for r in rows] == ["gridbot chat API, 帮助",
                                         "gridbot WeChat AES webhook, 帮助",
                                         "gridbot Telegram webhook, 帮助"]

@@ -114,15 +114,16 @@ def _free_port() -> int:
 
 def _wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail("gridbot serve ended:\n" + log.read_text(errors="replace")[-4000:])
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    with httpx.Client(timeout=1) as http:  # one client: each builds an SSL context
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.fail("gridbot serve ended:\n" + log.read_text(errors="replace")[-4000:])
+            try:
+                if http.get(f"{base}/healthz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
     pytest.fail("gridbot serve did not start:\n" + log.read_text(errors="replace")[-4000:])
 
 

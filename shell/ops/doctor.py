@@ -69,7 +69,7 @@ def check_config(path: Path | None) -> tuple[Check, Config | None]:
 
 
 def check_exposure(config: Config) -> Check:
-    from shell.app import check_exposure as refuse
+    from bot.config import check_exposure as refuse
 
     try:
         refuse(config)

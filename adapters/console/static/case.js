@@ -1,5 +1,5 @@
 // The case page: reveal the caller's phone (audited), take an action.
-import { api, show, tr } from "./console.js";
+import { api, mapMotion, show, tr } from "./console.js";
 
 const form = document.getElementById("action-form");
 const reveal = document.getElementById("reveal-phone");
@@ -103,7 +103,7 @@ if (mapBox && window.L) {
   const L = window.L;
   const lat = Number(mapBox.dataset.lat);
   const lon = Number(mapBox.dataset.lon);
-  const map = L.map(mapBox, { attributionControl: false, zoomSnap: 0.25 });
+  const map = L.map(mapBox, { attributionControl: false, zoomSnap: 0.25, ...mapMotion() });
   const gridBox = document.getElementById("case-grid");
   const feature = gridBox ? JSON.parse(gridBox.textContent || "null") : null;
   let grid = null;

@@ -58,6 +58,17 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// People who ask their system for less motion (prefers-reduced-motion) get charts and maps
+// drawn at once, without tweening or zoom animations.
+export const stillMotion = () =>
+  Boolean(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
+
+// Leaflet's options for a map that does not animate when motion is unwanted.
+export const mapMotion = () => {
+  const animate = !stillMotion();
+  return { zoomAnimation: animate, fadeAnimation: animate, markerZoomAnimation: animate };
+};
+
 export function debounce(fn, ms) {
   let timer = null;
   return (...args) => {

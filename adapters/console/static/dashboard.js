@@ -2,7 +2,7 @@
 // of the grid GeoJSON (no tiles unless configured), and refreshes on the console's event
 // stream — or every 30 s when the stream is down. ECharts and Leaflet are served locally
 // from /console/vendor/ (see adapters/console/vendor.py); nothing comes from a CDN.
-import { api, el, show, tr } from "./console.js";
+import { api, el, mapMotion, show, stillMotion, tr } from "./console.js";
 
 const POLL_MS = 30_000;
 const LIVE_REFRESH_MS = 300_000; // overdue flags change with time alone, even with no events
@@ -37,8 +37,13 @@ const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed
 function chart(name) {
   if (!charts[name]) {
     // SVG, not canvas: crisp in screenshots and the text can be found in the page.
-    charts[name] = echarts.init(document.getElementById(`chart-${name}`), null,
+    const made = echarts.init(document.getElementById(`chart-${name}`), null,
       { renderer: "svg" });
+    // Every option set (merged or replacing) keeps the reader's motion preference.
+    const setOption = made.setOption.bind(made);
+    const animation = !stillMotion();
+    made.setOption = (option, ...rest) => setOption({ animation, ...option }, ...rest);
+    charts[name] = made;
   }
   return charts[name];
 }
@@ -175,7 +180,7 @@ const LABEL_ZOOM = 13; // grid names show from this zoom on (below it they would
 function makeMap() {
   const tiles = mapBox.dataset.tiles;
   map = L.map(mapBox, { attributionControl: Boolean(tiles), zoomSnap: 0.25,
-    preferCanvas: false });
+    preferCanvas: false, ...mapMotion() });
   if (tiles) {
     // Tiles must be WGS-84 web-mercator ones (OpenStreetMap style): cases and grids are
     // stored in WGS-84, and GCJ-02 tiles (most Chinese providers) would sit ~500 m off.
