@@ -26,3 +26,31 @@ def test_domain_words_stay_whole_once_added() -> None:
 
 def test_the_tokenizer_pickles_by_reference() -> None:
     assert pickle.loads(pickle.dumps(tokenize)) is tokenize
+
+
+def test_the_dictionary_copy_is_jiebas_own_and_a_damaged_one_is_made_again(tmp_path) -> None:
+    import jieba
+
+    def fresh() -> jieba.Tokenizer:
+        tokenizer = jieba.Tokenizer()
+        tokenizer.tmp_dir = str(tmp_path)
+        return tokenizer
+
+    reference = fresh()
+    reference.initialize()  # jieba's own way (its marshal cache, made in tmp_path)
+    first = fresh()
+    segment._initialize(first)  # no copy yet: jieba's way, then the copy is written
+    stem = segment._copy_stem(first)
+    assert stem is not None and stem.with_suffix(".words").exists()
+    second = fresh()
+    segment._initialize(second)  # from the copy
+    assert second.initialized and second.total == reference.total
+    assert second.FREQ == reference.FREQ
+    assert second.lcut("小区门口的井盖不见了") == reference.lcut("小区门口的井盖不见了")
+
+    words = stem.with_suffix(".words")
+    words.write_bytes(words.read_bytes()[: len(words.read_bytes()) // 2])  # a torn write
+    assert segment._read_copy(stem) is None
+    third = fresh()
+    segment._initialize(third)  # falls back to jieba, and writes the copy whole again
+    assert third.FREQ == reference.FREQ and segment._read_copy(stem) is not None
