@@ -37,9 +37,8 @@ def test_the_dictionary_copy_is_jiebas_own_and_a_damaged_one_is_made_again(tmp_p
         return tokenizer
 
     reference = fresh()
-    reference.initialize()  # jieba's own way (its marshal cache, made in tmp_path)
-    first = fresh()
-    segment._initialize(first)  # no copy yet: jieba's way, then the copy is written
+    segment._initialize(reference)  # no copy yet: jieba's own way, then the copy is written
+    first = reference
     stem = segment._copy_stem(first)
     assert stem is not None and stem.with_suffix(".words").exists()
     second = fresh()
