@@ -188,15 +188,13 @@ def load_catalogue(path: Path) -> Catalogue:
     try:
         st = path.stat()
     except OSError:
-        st = None
-    key = (str(path), st.st_size, st.st_mtime_ns) if st is not None else None
-    items = _parsed.get(key) if key is not None else None
-    if items is None:
+        return Catalogue(_parse_file(path))  # which says what is wrong
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _parsed:
         items = tuple(_parse_file(path))
-        if key is not None:
-            _parsed.clear()  # one file is in use at a time; a changed one replaces it
-            _parsed[key] = items
-    return Catalogue(list(items))
+        _parsed.clear()  # one file is in use at a time; a changed one replaces it
+        _parsed[key] = items
+    return Catalogue(list(_parsed[key]))
 
 
 _parsed: dict[tuple[str, int, int], tuple[CatalogueItem, ...]] = {}
@@ -224,6 +222,4 @@ def _parse_file(path: Path) -> list[CatalogueItem]:
             raise CatalogueError(f"{path}, line {line_no}: code {item.code} appears twice")
         seen.add(item.code)
         items.append(item)
-    if not items:
-        raise CatalogueError("the catalogue has no items")
     return items

@@ -72,14 +72,19 @@ class ChangePublisher:
     COALESCE_S = 0.05
     CHUNK = 500
 
-    def __init__(self, db: Database, redis: aioredis.Redis) -> None:
+    def __init__(self, db: Database, redis: aioredis.Redis,
+                 session_class: type[Session]) -> None:
         self.db = db
         self.redis = redis
         self._pending: set[int] = set()
         self._known: dict[int, str] = {}  # notices of cases whose writer gave the row itself
         self._flusher: asyncio.Task[None] | None = None  # held so it is not collected early
-        self._session_class: type[Session] = Session
-        self._listeners: list[tuple[str, Any]] = []
+        self._session_class = session_class
+        self._listeners: list[tuple[str, Any]] = [
+            ("after_flush", _collect), ("after_commit", self._committed),
+            ("after_rollback", _forget)]
+        for name, listener in self._listeners:
+            event.listen(session_class, name, listener)
 
     def _committed(self, session: Session) -> None:
         ids = session.info.pop(_PENDING, None)
@@ -151,22 +156,16 @@ class ChangePublisher:
         and its statement cache alive for the life of the process."""
         await self.drain()
         for name, listener in self._listeners:
-            if event.contains(self._session_class, name, listener):
-                event.remove(self._session_class, name, listener)
-        self._listeners = []
+            event.remove(self._session_class, name, listener)
+        self._listeners = []  # a second close removes nothing
 
 
 def install(db: Database, redis: aioredis.Redis) -> ChangePublisher:
     """Listen on this Database's sessions only (a per-Database Session subclass), so two
     Services in one process each publish their own commits once."""
-    publisher = ChangePublisher(db, redis)
     base = db.session.kw.get("sync_session_class") or Session
     tracked = type("ChangeTrackedSession", (base,), {})
-    publisher._session_class = tracked
-    publisher._listeners = [("after_flush", _collect), ("after_commit", publisher._committed),
-                            ("after_rollback", _forget)]
-    for name, listener in publisher._listeners:
-        event.listen(tracked, name, listener)
+    publisher = ChangePublisher(db, redis, tracked)
     db.session.configure(sync_session_class=tracked)
     db.change_publisher = publisher  # type: ignore[attr-defined]
     return publisher

@@ -598,6 +598,25 @@ async def test_change_notices_follow_commits_not_rollbacks_and_never_break_a_cas
     await notices.aclose()
 
 
+async def test_closed_services_leave_no_database_behind(tmp_path: Path, model_dir: Path) -> None:
+    """The change publisher's session listeners go with its Services: SQLAlchemy's event
+    registry holds listeners strongly, and installed for good they kept every Database a
+    process built (its engine, its statement cache) alive until the process ended."""
+    import gc
+    import weakref
+
+    from tests.conftest import make_config
+
+    built = await build_services(make_config(tmp_path, model_dir))
+    await _lamp_case(built, phone="13900004444")  # a commit goes through the listeners
+    database = weakref.ref(built.db)
+    await built.close()
+    await built.db.change_publisher.close()  # closing again is harmless
+    del built
+    gc.collect()
+    assert database() is None
+
+
 async def test_merge_and_split_from_the_console(app, services: Services) -> None:
     target = await _lamp_case(services)
     source = await _lamp_case(services, phone="13900002222")
