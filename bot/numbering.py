@@ -67,9 +67,22 @@ class CaseNumbers:
             if value == 1:
                 await self.redis.expire(key, KEY_TTL_S)
             floor = await self._floor(session, day)
-            if value <= floor:  # every INCR/INCRBY result is distinct, so this one is ours
-                value = int(await self.redis.incrby(key, floor - value + 1))
+            # Read after the floor: every number this counter handed out before then is at
+            # most `current`. Numbers above it in the database came from elsewhere (Redis lost
+            # or rewound); numbers at or below it may be other filings of this very counter
+            # (they took 2, 3 … and stored them while this first one read the floor), and
+            # jumping past those would leave a gap for nothing.
+            current = int(await self.redis.get(key) or value)
+            if floor > current or (value <= floor and await self._taken(session, day, value)):
+                # Every INCR/INCRBY result is distinct, so this one is ours.
+                value = int(await self.redis.incrby(key, max(floor - current, 0) + 1))
         return self.format(day, value)
+
+    async def _taken(self, session: AsyncSession | AsyncConnection, day: str,
+                     value: int) -> bool:
+        number = self.format(day, value)
+        return (await session.execute(
+            select(Case.id).where(Case.number == number))).first() is not None
 
     async def _counter_row(self, session: AsyncSession, day: str) -> int:
         """Per-day row; the upsert locks it, so concurrent filings never clash."""

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.cases import CaseDraft, ReporterRef
 from bot.kv import PREFIX
@@ -81,3 +82,26 @@ async def test_redis_counts_on_postgres_and_resyncs_past_the_database(
                                          grid_code="440604001030103"),
                                ReporterRef("test", "u2"))
     assert again.case.number == "20300107-0042"
+
+
+@pytest.mark.parametrize("clocked", ["postgres+redis"], indirect=True)
+async def test_the_days_first_number_is_kept_when_others_filed_meanwhile(
+        clocked: Services, clock: FakeClock) -> None:
+    """The day's first filing reads the database's floor while other processes already took
+    2 and 3 from the new counter and stored them: it keeps its 1 (no gap, no jump ahead)."""
+    s = clocked
+    clock.now = datetime(2030, 1, 7, 3, 0, tzinfo=UTC)
+    shared = s.cases.numbers
+
+    class Overtaken(CaseNumbers):
+        async def _floor(self, session: AsyncSession | AsyncConnection, day: str) -> int:
+            for text, item in (("报刊亭破损", "C0121"), ("售货亭坏了", "C0137")):
+                await s.cases.file(CaseDraft(text=text, item_code=item,
+                                             grid_code="440604001030103"),
+                                   ReporterRef("test", "u1"))
+            return await super()._floor(session, day)
+
+    first = Overtaken("postgresql", shared.redis, shared.prefix, shared.tz)
+    async with s.db.autocommit_engine.connect() as conn:
+        assert await first.take(conn, clock()) == "20300107-0001"
+        assert await shared.take(conn, clock()) == "20300107-0004"
