@@ -66,23 +66,17 @@ class CaseNumbers:
         if value == 1 or resync:
             if value == 1:
                 await self.redis.expire(key, KEY_TTL_S)
-            floor = await self._floor(session, day)
+            stored, floor = await self._stored(session, day)
             # Read after the floor: every number this counter handed out before then is at
             # most `current`. Numbers above it in the database came from elsewhere (Redis lost
             # or rewound); numbers at or below it may be other filings of this very counter
             # (they took 2, 3 … and stored them while this first one read the floor), and
             # jumping past those would leave a gap for nothing.
             current = int(await self.redis.get(key) or value)
-            if floor > current or (value <= floor and await self._taken(session, day, value)):
+            if floor > current or value in stored:
                 # Every INCR/INCRBY result is distinct, so this one is ours.
                 value = int(await self.redis.incrby(key, max(floor - current, 0) + 1))
         return self.format(day, value)
-
-    async def _taken(self, session: AsyncSession | AsyncConnection, day: str,
-                     value: int) -> bool:
-        number = self.format(day, value)
-        return (await session.execute(
-            select(Case.id).where(Case.number == number))).first() is not None
 
     async def _counter_row(self, session: AsyncSession, day: str) -> int:
         """Per-day row; the upsert locks it, so concurrent filings never clash."""
@@ -93,16 +87,16 @@ class CaseNumbers:
         ).returning(CaseCounter.value)
         return int((await session.execute(stmt)).scalar_one())
 
-    async def _floor(self, session: AsyncSession | AsyncConnection, day: str) -> int:
-        """The highest number of `day` the database knows: its cases, and the counter row
-        the SQLite scheme (and gridbot before Redis numbering) kept. Runs once a day and after
-        a clash, so a scan of the day's numbers is affordable."""
+    async def _stored(self, session: AsyncSession | AsyncConnection,
+                      day: str) -> tuple[set[int], int]:
+        """The numbers of `day` the database holds, and the highest it knows: its cases', or
+        the counter row the SQLite scheme (and gridbot before Redis numbering) kept. Runs once
+        a day and after a clash, so a scan of the day's numbers is affordable."""
         stem = f"{self.prefix}{day}-"
         numbers = (await session.execute(
             select(Case.number).where(Case.number.like(stem.replace("%", r"\%") + "%"))
         )).scalars()
-        highest = max((int(n[len(stem):]) for n in numbers if n[len(stem):].isdigit()),
-                      default=0)
+        stored = {int(n[len(stem):]) for n in numbers if n[len(stem):].isdigit()}
         counted = (await session.execute(
             select(func.max(CaseCounter.value)).where(CaseCounter.day == day))).scalar()
-        return max(highest, counted or 0)
+        return stored, max(max(stored, default=0), counted or 0)

@@ -94,12 +94,13 @@ async def test_the_days_first_number_is_kept_when_others_filed_meanwhile(
     shared = s.cases.numbers
 
     class Overtaken(CaseNumbers):
-        async def _floor(self, session: AsyncSession | AsyncConnection, day: str) -> int:
+        async def _stored(self, session: AsyncSession | AsyncConnection,
+                          day: str) -> tuple[set[int], int]:
             for text, item in (("报刊亭破损", "C0121"), ("售货亭坏了", "C0137")):
                 await s.cases.file(CaseDraft(text=text, item_code=item,
                                              grid_code="440604001030103"),
                                    ReporterRef("test", "u1"))
-            return await super()._floor(session, day)
+            return await super()._stored(session, day)
 
     first = Overtaken("postgresql", shared.redis, shared.prefix, shared.tz)
     async with s.db.autocommit_engine.connect() as conn:
