@@ -4,9 +4,9 @@ API of 2 server processes on PostgreSQL + Redis, on loopback.
     .venv/bin/python benchmarks/city_day.py [--cases 21000] [--grids 35413] [--workers 2]
         [--layout proxy|shared] [--concurrency 10]
 
-Prints one JSON line: cases_sent, cases_in_db, duplicates, cases_per_s, p50_ms, p99_ms (and
-errors, workers, grids), compared with the targets (≥ 500 cases/s, p99 < 100 ms). Uses the
-database `gridbot_bench` (created if missing) and Redis db 14, both wiped first.
+Prints one JSON line: cases_sent, cases_in_db, duplicates, number_gaps, cases_per_s, p50_ms,
+p99_ms (and errors, workers, grids), compared with the targets (≥ 500 cases/s, p99 < 100 ms).
+Uses the database `gridbot_bench` (created if missing) and Redis db 14, both wiped first.
 
 The client is a lean asyncio HTTP/1.1 keep-alive client (`--concurrency` connections, one
 request at a time each); latency is measured at the client, from writing a request to having
@@ -161,15 +161,21 @@ async def bench_backends() -> list[int]:
     return [r["pid"] for r in rows]
 
 
-async def count_cases() -> tuple[int, int]:
+async def count_cases() -> tuple[int, int, int]:
+    """Cases stored, duplicates (a report stored twice), and gaps in the case numbers (each
+    day's numbers should run 1 … its count: only a filing that rolls back leaves a gap)."""
     conn = await asyncpg.connect(DB_URL.replace("+asyncpg", ""))
     try:
         total = await conn.fetchval("SELECT count(*) FROM cases")
         distinct = await conn.fetchval(
             "SELECT count(DISTINCT substring(text from '\\[B[0-9]+\\]')) FROM cases")
+        gaps = await conn.fetchval(
+            "SELECT coalesce(sum(highest - stored), 0) FROM (SELECT"
+            " max(split_part(number, '-', 2)::int) AS highest, count(*) AS stored"
+            " FROM cases GROUP BY split_part(number, '-', 1)) AS days")
     finally:
         await conn.close()
-    return total, total - distinct
+    return total, total - distinct, int(gaps)
 
 
 def hold_lock() -> object:
@@ -212,7 +218,7 @@ def main() -> None:
         cpu = meter.stop(len(latencies))
     finally:
         stop_servers(servers)
-    in_db, duplicates = asyncio.run(count_cases())
+    in_db, duplicates, gaps = asyncio.run(count_cases())
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -220,6 +226,7 @@ def main() -> None:
 
     figures = {
         "cases_sent": len(latencies), "cases_in_db": in_db, "duplicates": duplicates,
+        "number_gaps": gaps,
         "errors": errors, "cases_per_s": round((len(latencies) - errors) / elapsed, 1),
         "p50_ms": pct(0.5), "p99_ms": pct(0.99), "workers": args.workers, "layout": args.layout,
         "grids": args.grids, "concurrency": args.concurrency,
@@ -233,6 +240,9 @@ def main() -> None:
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(figures, ensure_ascii=False))
+    if errors:
+        print(f"{errors} reports were not filed: the servers' logs say why, "
+              f"{ROOT / 'var'}/city_day_server*.log", file=sys.stderr)
 
 
 if __name__ == "__main__":
